@@ -1,0 +1,22 @@
+export {
+  Atom,
+  atom,
+  Tuple,
+  tuple,
+  Float,
+  float,
+  Pid,
+  Reference,
+  Port,
+  BitBinary,
+  ImproperList,
+  ExportFun,
+  Fun,
+  type Term,
+  decode,
+  decodeAt,
+  encode,
+  type DecodeOptions,
+  type EncodeOptions,
+} from './term/index.js';
+export { ErldistError, isErldistError, type ErrorCode, type ErldistErrorOptions } from './errors.js';

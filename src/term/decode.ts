@@ -1,0 +1,624 @@
+/**
+ * ETF decoder (erl_ext_dist.md). One pass over the input with a cursor; every length is checked
+ * against the bytes that remain before anything is allocated, so hostile input costs at most a small
+ * multiple of its own size.
+ */
+import { isUtf8 } from 'node:buffer';
+import { inflateSync } from 'node:zlib';
+import { ErldistError } from '../errors.js';
+import { type FastBuffer, fast } from './buffer.js';
+import { MAX_REFERENCE_WORDS, Tag, VERSION_MAGIC } from './tags.js';
+import {
+  Atom,
+  BitBinary,
+  ExportFun,
+  Float,
+  Fun,
+  ImproperList,
+  MAX_ATOM_CHARS,
+  Pid,
+  Port,
+  Reference,
+  type Term,
+  Tuple,
+  internAtom,
+} from './types.js';
+
+export interface DecodeOptions {
+  /**
+   * Decode so that `encode` gives back a term `=:=` to the input: integral floats (and -0.0) become
+   * `Float`, maps with atom keys become `Map`s only where a plain object would lose a key type.
+   */
+  exact?: boolean;
+  /** Binaries: `'utf8'` (default) gives a string when the bytes are valid UTF-8, else a Buffer. */
+  binaries?: 'utf8' | 'buffer';
+  /** Maps: `'auto'` (default) gives a plain object when every key is an atom, else a `Map`. */
+  maps?: 'auto' | 'map';
+  /** Copy binaries out of the input (default false: Buffers are views into the input). */
+  copyBinaries?: boolean;
+  /** Deepest nesting of lists, tuples, maps and funs accepted (default 1000). */
+  maxDepth?: number;
+  /** Largest uncompressed size accepted for a compressed term, in bytes (default 64 MiB). */
+  maxSize?: number;
+  /** Atoms of the distribution header's atom cache, for ATOM_CACHE_REF (protocol-notes §3). */
+  atomCache?: readonly Atom[];
+}
+
+export const DEFAULT_MAX_DEPTH = 1000;
+export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+
+const TRUE = 0x74727565; // "true"
+const FALSE_HI = 0x66616c73; // "fals" + "e"
+
+function decodeError(message: string, offset: number): ErldistError {
+  return new ErldistError('DECODE', `${message} at byte ${offset}`, { offset });
+}
+
+export class TermDecoder {
+  private buf: FastBuffer;
+  /** Current read position. */
+  pos: number;
+  private end: number;
+  private readonly exact: boolean;
+  private readonly utf8Binaries: boolean;
+  private readonly autoMaps: boolean;
+  private readonly copyBinaries: boolean;
+  private readonly maxDepth: number;
+  private readonly maxSize: number;
+  private readonly atomCache: readonly Atom[] | undefined;
+  /** Added to positions in error messages (non-zero inside a compressed term). */
+  private baseOffset = 0;
+
+  constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = {}) {
+    this.buf = fast(toBuffer(buf));
+    this.pos = offset;
+    this.end = this.buf.length;
+    this.exact = options.exact === true;
+    this.utf8Binaries = options.binaries !== 'buffer';
+    this.autoMaps = options.maps !== 'map';
+    this.copyBinaries = options.copyBinaries === true;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+    this.atomCache = options.atomCache;
+  }
+
+  /** Reads `131` then a term, which may be compressed (tag 80). */
+  readVersionedTerm(): Term {
+    const start = this.pos;
+    if (this.pos >= this.end) throw this.error('empty input', start);
+    if (this.buf[this.pos] !== VERSION_MAGIC) {
+      throw this.error(`expected version byte 131, found ${this.buf[this.pos]}`, start);
+    }
+    this.pos++;
+    if (this.pos < this.end && this.buf[this.pos] === Tag.COMPRESSED) return this.readCompressed();
+    return this.readTerm(0);
+  }
+
+  /** Reads one term without the version byte. */
+  readTerm(depth: number): Term {
+    const buf = this.buf;
+    const start = this.pos;
+    if (start >= this.end) throw this.error('unexpected end of input, expected a term', start);
+    const tag = buf[start];
+    this.pos = start + 1;
+    switch (tag) {
+      case Tag.SMALL_INTEGER_EXT:
+        this.need(1);
+        return buf[this.pos++];
+      case Tag.INTEGER_EXT: {
+        this.need(4);
+        const v = buf.readInt32BE(this.pos);
+        this.pos += 4;
+        return v;
+      }
+      case Tag.SMALL_ATOM_UTF8_EXT: {
+        this.need(1);
+        const len = buf[this.pos++];
+        return this.atomBody(len, true, start, false);
+      }
+      case Tag.ATOM_UTF8_EXT:
+        return this.atomBody(this.u16(), true, start, false);
+      case Tag.SMALL_ATOM_EXT: {
+        this.need(1);
+        const len = buf[this.pos++];
+        return this.atomBody(len, false, start, false);
+      }
+      case Tag.ATOM_EXT:
+        return this.atomBody(this.u16(), false, start, false);
+      case Tag.ATOM_CACHE_REF:
+        return this.atomCacheRef(start, false);
+      case Tag.BINARY_EXT:
+        return this.binary(this.u32());
+      case Tag.NIL_EXT:
+        return [];
+      case Tag.LIST_EXT:
+        return this.list(depth, start);
+      case Tag.STRING_EXT: {
+        const len = this.u16();
+        this.need(len);
+        const out = new Array<number>(len);
+        let p = this.pos;
+        for (let i = 0; i < len; i++) out[i] = buf[p++];
+        this.pos = p;
+        return out;
+      }
+      case Tag.SMALL_TUPLE_EXT: {
+        this.need(1);
+        return this.tuple(buf[this.pos++], depth, start);
+      }
+      case Tag.LARGE_TUPLE_EXT:
+        return this.tuple(this.u32(), depth, start);
+      case Tag.MAP_EXT:
+        return this.map(this.u32(), depth, start);
+      case Tag.NEW_FLOAT_EXT: {
+        this.need(8);
+        const v = buf.readDoubleBE(this.pos);
+        this.pos += 8;
+        return this.float(v, start);
+      }
+      case Tag.FLOAT_EXT:
+        return this.oldFloat(start);
+      case Tag.SMALL_BIG_EXT: {
+        this.need(1);
+        return this.big(buf[this.pos++], start);
+      }
+      case Tag.LARGE_BIG_EXT:
+        return this.big(this.u32(), start);
+      case Tag.NEW_PID_EXT:
+      case Tag.PID_EXT: {
+        const node = this.nodeAtom();
+        this.need(8);
+        const id = buf.readUInt32BE(this.pos);
+        const serial = buf.readUInt32BE(this.pos + 4);
+        this.pos += 8;
+        const creation = tag === Tag.NEW_PID_EXT ? this.u32() : this.u8();
+        return new Pid(node, id, serial, creation);
+      }
+      case Tag.NEWER_REFERENCE_EXT:
+      case Tag.NEW_REFERENCE_EXT: {
+        const len = this.u16();
+        if (len < 1 || len > MAX_REFERENCE_WORDS) throw this.error(`reference with ${len} words`, start);
+        const node = this.nodeAtom();
+        const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
+        this.need(4 * len);
+        const ids = new Array<number>(len);
+        for (let i = 0; i < len; i++) ids[i] = buf.readUInt32BE(this.pos + 4 * i);
+        this.pos += 4 * len;
+        return new Reference(node, creation, ids);
+      }
+      case Tag.REFERENCE_EXT: {
+        const node = this.nodeAtom();
+        const id = this.u32();
+        return new Reference(node, this.u8(), [id]);
+      }
+      case Tag.V4_PORT_EXT: {
+        const node = this.nodeAtom();
+        this.need(12);
+        const hi = buf.readUInt32BE(this.pos);
+        const lo = buf.readUInt32BE(this.pos + 4);
+        const creation = buf.readUInt32BE(this.pos + 8);
+        this.pos += 12;
+        const id = hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+        return new Port(node, id, creation);
+      }
+      case Tag.NEW_PORT_EXT:
+      case Tag.PORT_EXT: {
+        const node = this.nodeAtom();
+        const id = this.u32();
+        const creation = tag === Tag.NEW_PORT_EXT ? this.u32() : this.u8();
+        return new Port(node, id, creation);
+      }
+      case Tag.BIT_BINARY_EXT:
+        return this.bitBinary(start);
+      case Tag.EXPORT_EXT: {
+        const module = this.atomTerm();
+        const name = this.atomTerm();
+        const arityAt = this.pos;
+        const arity = this.readTerm(depth + 1);
+        if (typeof arity !== 'number' || arity < 0 || arity > 255) {
+          throw this.error('EXPORT_EXT arity is not a small integer', arityAt);
+        }
+        return new ExportFun(module, name, arity);
+      }
+      case Tag.NEW_FUN_EXT:
+        return this.newFun(depth, start);
+      case Tag.FUN_EXT:
+        throw this.error('FUN_EXT (117) is obsolete and not supported', start);
+      case Tag.COMPRESSED:
+        throw this.error('a compressed term may only follow the version byte', start);
+      case Tag.LOCAL_EXT:
+        throw this.error('LOCAL_EXT (121) is internal to the node that made it', start);
+      case VERSION_MAGIC:
+        throw this.error('unexpected version byte inside a term', start);
+      default:
+        throw this.error(`unknown tag ${tag}`, start);
+    }
+  }
+
+  // --- primitives -------------------------------------------------------------------------------
+
+  private error(message: string, offset: number): ErldistError {
+    return decodeError(message, offset + this.baseOffset);
+  }
+
+  private need(n: number): void {
+    if (this.end - this.pos < n) {
+      throw this.error(`unexpected end of input, need ${n} bytes, have ${this.end - this.pos}`, this.pos);
+    }
+  }
+
+  private u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+
+  private u16(): number {
+    this.need(2);
+    const v = (this.buf[this.pos] << 8) | this.buf[this.pos + 1];
+    this.pos += 2;
+    return v;
+  }
+
+  private u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  // --- atoms --------------------------------------------------------------------------------------
+
+  /**
+   * Reads an atom's text. `asAtom` keeps `true`/`false` as Atom values (node names, modules);
+   * otherwise they become JS booleans.
+   */
+  private atomBody(len: number, utf8: boolean, start: number, asAtom: true): Atom;
+  private atomBody(len: number, utf8: boolean, start: number, asAtom: boolean): Atom | boolean;
+  private atomBody(len: number, utf8: boolean, start: number, asAtom: boolean): Atom | boolean {
+    this.need(len);
+    const buf = this.buf;
+    const p = this.pos;
+    this.pos = p + len;
+    if (!asAtom && (len === 4 || len === 5)) {
+      const w = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
+      if (len === 4 && w === TRUE) return true;
+      if (len === 5 && w === FALSE_HI && buf[p + 4] === 0x65) return false;
+    }
+    let name: string;
+    let ascii = true;
+    for (let i = p; i < p + len; i++) {
+      if (buf[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii || !utf8) {
+      name = buf.latin1Slice(p, p + len);
+    } else {
+      if (!isUtf8(buf.subarray(p, p + len))) throw this.error('atom text is not valid UTF-8', start);
+      name = buf.utf8Slice(p, p + len);
+      if (name.length > MAX_ATOM_CHARS && countChars(name) > MAX_ATOM_CHARS) {
+        throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
+      }
+    }
+    if (!utf8 || ascii) {
+      if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
+    }
+    return internAtom(name);
+  }
+
+  private atomCacheRef(start: number, asAtom: boolean): Atom | boolean {
+    const index = this.u8();
+    const cached = this.atomCache?.[index];
+    if (cached === undefined) throw this.error(`ATOM_CACHE_REF ${index} without an atom cache entry`, start);
+    if (!asAtom) {
+      if (cached.name === 'true') return true;
+      if (cached.name === 'false') return false;
+    }
+    return cached;
+  }
+
+  /** Reads a term that must be an atom, kept as an Atom even for true/false. */
+  private atomTerm(): Atom {
+    const start = this.pos;
+    const tag = this.u8();
+    switch (tag) {
+      case Tag.SMALL_ATOM_UTF8_EXT:
+        return this.atomBody(this.u8(), true, start, true);
+      case Tag.ATOM_UTF8_EXT:
+        return this.atomBody(this.u16(), true, start, true);
+      case Tag.SMALL_ATOM_EXT:
+        return this.atomBody(this.u8(), false, start, true);
+      case Tag.ATOM_EXT:
+        return this.atomBody(this.u16(), false, start, true);
+      case Tag.ATOM_CACHE_REF:
+        return this.atomCacheRef(start, true) as Atom;
+      default:
+        throw this.error(`expected an atom, found tag ${tag}`, start);
+    }
+  }
+
+  private nodeAtom(): Atom {
+    return this.atomTerm();
+  }
+
+  // --- numbers ------------------------------------------------------------------------------------
+
+  private float(v: number, start: number): number | Float {
+    if (!Number.isFinite(v)) throw this.error('float is not finite', start);
+    if (this.exact && Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return new Float(v);
+    return v;
+  }
+
+  private oldFloat(start: number): number | Float {
+    this.need(31);
+    let stop = this.pos;
+    const limit = this.pos + 31;
+    while (stop < limit && this.buf[stop] !== 0) stop++;
+    const text = this.buf.latin1Slice(this.pos, stop);
+    this.pos = limit;
+    if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(text)) {
+      throw this.error('FLOAT_EXT text is not a number', start);
+    }
+    return this.float(Number(text), start);
+  }
+
+  private big(n: number, start: number): number | bigint {
+    this.need(n + 1);
+    const buf = this.buf;
+    const negative = buf[this.pos] !== 0;
+    const p = this.pos + 1;
+    this.pos = p + n;
+    if (n <= 6) {
+      let v = 0;
+      for (let i = n - 1; i >= 0; i--) v = v * 256 + buf[p + i];
+      return negative && v !== 0 ? -v : v;
+    }
+    let magnitude: bigint;
+    if (n <= 8) {
+      let lo = 0;
+      let hi = 0;
+      for (let i = Math.min(n, 8) - 1; i >= 4; i--) hi = hi * 256 + buf[p + i];
+      for (let i = 3; i >= 0; i--) lo = lo * 256 + buf[p + i];
+      if (hi < 0x200000) {
+        const v = hi * 0x100000000 + lo;
+        return negative && v !== 0 ? -v : v;
+      }
+      magnitude = (BigInt(hi) << 32n) | BigInt(lo);
+    } else {
+      // Little-endian digits: reverse into big-endian hex, which BigInt parses in linear time.
+      let top = n;
+      while (top > 0 && buf[p + top - 1] === 0) top--;
+      if (top === 0) return 0;
+      const be = Buffer.allocUnsafe(top);
+      for (let i = 0; i < top; i++) be[i] = buf[p + top - 1 - i];
+      magnitude = BigInt('0x' + be.toString('hex'));
+      if (magnitude <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        const v = Number(magnitude);
+        return negative ? -v : v;
+      }
+    }
+    return negative ? -magnitude : magnitude;
+  }
+
+  // --- binaries -----------------------------------------------------------------------------------
+
+  private bytes(len: number): Buffer {
+    this.need(len);
+    const p = this.pos;
+    this.pos = p + len;
+    if (this.copyBinaries) return Buffer.from(this.buf.subarray(p, p + len));
+    return this.buf.subarray(p, p + len);
+  }
+
+  private binary(len: number): string | Buffer {
+    this.need(len);
+    if (!this.utf8Binaries) return this.bytes(len);
+    const buf = this.buf;
+    const p = this.pos;
+    const stop = p + len;
+    if (len <= 32) {
+      let i = p;
+      while (i < stop && buf[i] < 0x80) i++;
+      if (i === stop) {
+        this.pos = stop;
+        return buf.latin1Slice(p, stop);
+      }
+    }
+    if (isUtf8(buf.subarray(p, stop))) {
+      this.pos = stop;
+      return buf.utf8Slice(p, stop);
+    }
+    return this.bytes(len);
+  }
+
+  private bitBinary(start: number): string | Buffer | BitBinary {
+    const len = this.u32();
+    const bits = this.u8();
+    if (len === 0) {
+      if (bits !== 0) throw this.error('empty BIT_BINARY_EXT with trailing bits', start);
+      return this.utf8Binaries ? '' : Buffer.alloc(0);
+    }
+    if (bits < 1 || bits > 8) throw this.error(`BIT_BINARY_EXT with ${bits} bits in its last byte`, start);
+    if (bits === 8) return this.binary(len);
+    const data = Buffer.from(this.bytes(len));
+    data[len - 1] &= (0xff << (8 - bits)) & 0xff;
+    return new BitBinary(data, bits);
+  }
+
+  // --- containers ---------------------------------------------------------------------------------
+
+  private list(depth: number, start: number): Term {
+    const len = this.u32();
+    // Every element takes at least one byte, and so does the tail.
+    if (len >= this.end - this.pos) throw this.error(`list of ${len} elements is longer than the input`, start);
+    if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    const out = new Array<Term>(len);
+    for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
+    if (this.buf[this.pos] === Tag.NIL_EXT) {
+      this.pos++;
+      return out;
+    }
+    const tail = this.readTerm(depth + 1);
+    // A tail that is itself a list (never canonical, but valid) continues this one.
+    if (Array.isArray(tail)) return len === 0 ? tail : out.concat(tail);
+    if (tail instanceof ImproperList) return new ImproperList(out.concat(tail.elements), tail.tail);
+    // No cons cells at all: the "list" is just its tail, as binary_to_term reads it.
+    if (len === 0) return tail;
+    return new ImproperList(out, tail);
+  }
+
+  private tuple(arity: number, depth: number, start: number): Tuple {
+    if (arity > this.end - this.pos) throw this.error(`tuple of ${arity} elements is longer than the input`, start);
+    if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    const out = new Array<Term>(arity);
+    for (let i = 0; i < arity; i++) out[i] = this.readTerm(depth + 1);
+    return new Tuple(out);
+  }
+
+  private map(arity: number, depth: number, start: number): Map<Term, Term> | { [key: string]: Term } {
+    if (arity > (this.end - this.pos) / 2) throw this.error(`map of ${arity} pairs is longer than the input`, start);
+    if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    let obj: { [key: string]: Term } | undefined;
+    let map: Map<Term, Term> | undefined;
+    if (this.autoMaps) obj = {};
+    else map = new Map();
+    for (let i = 0; i < arity; i++) {
+      const keyAt = this.pos;
+      const key = this.readTerm(depth + 1);
+      const value = this.readTerm(depth + 1);
+      if (obj !== undefined) {
+        let name: string | undefined;
+        if (key instanceof Atom) name = key.name;
+        else if (key === true) name = 'true';
+        else if (key === false) name = 'false';
+        if (name !== undefined) {
+          if (Object.hasOwn(obj, name)) throw this.error('map with a duplicate key', keyAt);
+          if (name === '__proto__') {
+            Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
+          } else {
+            obj[name] = value;
+          }
+          continue;
+        }
+        map = objectToMap(obj);
+        obj = undefined;
+      }
+      if (map!.has(key)) throw this.error('map with a duplicate key', keyAt);
+      map!.set(key, value);
+    }
+    return obj ?? map!;
+  }
+
+  // --- funs ---------------------------------------------------------------------------------------
+
+  private newFun(depth: number, start: number): Fun {
+    // NEW_FUN_EXT: Size:32 (counts itself and what follows), Arity:8, Uniq:16 bytes, Index:32,
+    // NumFree:32, Module, OldIndex, OldUniq, Pid, FreeVars...
+    const size = this.u32();
+    if (size < 4 + 1 + 16 + 4 + 4 || size - 4 > this.end - this.pos) {
+      throw this.error(`NEW_FUN_EXT size ${size} does not fit the input`, start);
+    }
+    if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    const stop = start + 1 + size;
+    const arity = this.u8();
+    const uniq = this.buf.toString('hex', this.pos, this.pos + 16);
+    this.pos += 16;
+    const index = this.u32();
+    const numFree = this.u32();
+    if (numFree > stop - this.pos) throw this.error(`NEW_FUN_EXT with ${numFree} free variables`, start);
+    const module = this.atomTerm();
+    const oldIndex = this.readTerm(depth + 1);
+    const oldUniq = this.readTerm(depth + 1);
+    if (typeof oldIndex !== 'number' || typeof oldUniq !== 'number') {
+      throw this.error('NEW_FUN_EXT OldIndex and OldUniq must be integers', start);
+    }
+    const pidAt = this.pos;
+    if (!(this.readTerm(depth + 1) instanceof Pid)) throw this.error('NEW_FUN_EXT without a pid', pidAt);
+    const freeVars = new Array<Term>(numFree);
+    for (let i = 0; i < numFree; i++) freeVars[i] = this.readTerm(depth + 1);
+    if (this.pos !== stop) throw this.error('NEW_FUN_EXT size does not match its contents', start);
+    return new Fun(Buffer.from(this.buf.subarray(start, stop)), module, arity, index, uniq, freeVars);
+  }
+
+  // --- compression --------------------------------------------------------------------------------
+
+  private readCompressed(): Term {
+    const start = this.pos;
+    this.pos++;
+    const size = this.u32();
+    if (size > this.maxSize) {
+      throw this.error(`compressed term of ${size} bytes is larger than maxSize (${this.maxSize})`, start);
+    }
+    let inflated: Buffer;
+    try {
+      inflated = inflateSync(this.buf.subarray(this.pos, this.end), { maxOutputLength: Math.max(size, 1) });
+    } catch (err) {
+      throw new ErldistError('DECODE', `compressed term does not inflate to ${size} bytes at byte ${start}`, {
+        offset: start,
+        cause: err,
+      });
+    }
+    if (inflated.length !== size) {
+      throw this.error(`compressed term inflates to ${inflated.length} bytes, not ${size}`, start);
+    }
+    const outer = { buf: this.buf, end: this.end };
+    this.buf = fast(inflated);
+    this.pos = 0;
+    this.end = inflated.length;
+    // Offsets inside the inflated bytes are reported past the compressed header.
+    this.baseOffset = start + 5;
+    const term = this.readTerm(0);
+    if (this.pos !== this.end) throw this.error('trailing bytes inside the compressed term', this.pos);
+    this.baseOffset = 0;
+    this.buf = outer.buf;
+    this.pos = outer.end;
+    this.end = outer.end;
+    return term;
+  }
+}
+
+function objectToMap(obj: { [key: string]: Term }): Map<Term, Term> {
+  const map = new Map<Term, Term>();
+  for (const name of Object.keys(obj)) {
+    let key: Term;
+    if (name === 'true') key = true;
+    else if (name === 'false') key = false;
+    else key = internAtom(name);
+    map.set(key, obj[name]);
+  }
+  return map;
+}
+
+function countChars(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes;
+  if (bytes instanceof Uint8Array) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  throw new ErldistError('DECODE', 'decode expects a Uint8Array or Buffer', { offset: 0 });
+}
+
+/** Decodes `131, Term` (optionally compressed); the whole input must be one term. */
+export function decode(bytes: Uint8Array, options?: DecodeOptions): Term {
+  const decoder = new TermDecoder(bytes, 0, options);
+  const term = decoder.readVersionedTerm();
+  const length = bytes.length;
+  if (decoder.pos !== length) {
+    throw decodeError(`${length - decoder.pos} trailing bytes after the term`, decoder.pos);
+  }
+  return term;
+}
+
+/**
+ * Decodes one term without the version byte, starting at `offset` (distribution headers, protocol
+ * notes §3). Returns the term and the offset just past it.
+ */
+export function decodeAt(bytes: Uint8Array, offset: number, options?: DecodeOptions): { term: Term; offset: number } {
+  const decoder = new TermDecoder(bytes, offset, options);
+  const term = decoder.readTerm(0);
+  return { term, offset: decoder.pos };
+}

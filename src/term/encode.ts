@@ -1,0 +1,624 @@
+/**
+ * ETF encoder. Writes the canonical form of each term, the bytes `term_to_binary(T,
+ * [{minor_version, 2}])` gives on OTP 26+ (protocol-notes §6), into one growing buffer.
+ */
+import { deflateSync } from 'node:zlib';
+import { ErldistError } from '../errors.js';
+import { type FastBuffer, fast } from './buffer.js';
+import { DEFAULT_MAX_DEPTH } from './decode.js';
+import { Tag, VERSION_MAGIC } from './tags.js';
+import {
+  Atom,
+  BitBinary,
+  ExportFun,
+  Float,
+  Fun,
+  ImproperList,
+  MAX_ATOM_CHARS,
+  Pid,
+  Port,
+  Reference,
+  type Term,
+  Tuple,
+  internAtom,
+} from './types.js';
+
+export interface EncodeOptions {
+  /** zlib level 0-9: write a compressed term (tag 80) when that is smaller, as term_to_binary does. */
+  compressed?: number | boolean;
+  /** Deepest nesting accepted (default 1000); deeper values, and cycles, fail with ENCODE. */
+  maxDepth?: number;
+}
+
+/** Raised inside the encoder and turned into an ErldistError with the path where it surfaced. */
+class EncodeFault extends Error {
+  readonly segments: string[] = [];
+  cycleDepth = -1;
+  constructor(
+    message: string,
+    readonly value: unknown,
+  ) {
+    super(message);
+  }
+}
+
+const MIN_INT32 = -0x80000000;
+const MAX_INT32 = 0x7fffffff;
+const INT32_MIN_BIG = -0x80000000n;
+const INT32_MAX_BIG = 0x7fffffffn;
+const UINT64_LIMIT = 1n << 64n;
+
+/** Pre-encoded atoms: each Atom's SMALL_ATOM_UTF8_EXT / ATOM_UTF8_EXT bytes, computed once. */
+const atomBytes = new WeakMap<Atom, Uint8Array>();
+
+function encodedAtom(a: Atom): Uint8Array {
+  let bytes = atomBytes.get(a);
+  if (bytes === undefined) {
+    const text = Buffer.from(a.name, 'utf8');
+    if (text.length <= 255) {
+      bytes = Buffer.allocUnsafeSlow(2 + text.length);
+      bytes[0] = Tag.SMALL_ATOM_UTF8_EXT;
+      bytes[1] = text.length;
+      bytes.set(text, 2);
+    } else {
+      bytes = Buffer.allocUnsafeSlow(3 + text.length);
+      bytes[0] = Tag.ATOM_UTF8_EXT;
+      bytes[1] = text.length >> 8;
+      bytes[2] = text.length & 0xff;
+      bytes.set(text, 3);
+    }
+    atomBytes.set(a, bytes);
+  }
+  return bytes;
+}
+
+const TRUE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 4, 0x74, 0x72, 0x75, 0x65];
+const FALSE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 5, 0x66, 0x61, 0x6c, 0x73, 0x65];
+
+/**
+ * Appends terms and raw fields to one buffer. `src/dist` uses it to put a control message and its
+ * payload into one frame; `encode` uses it for a single term.
+ */
+export class TermEncoder {
+  buf: FastBuffer;
+  pos = 0;
+  private readonly maxDepth: number;
+
+  constructor(initialSize = 256, options: EncodeOptions = {}) {
+    this.buf = fast(Buffer.allocUnsafe(initialSize));
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  }
+
+  /** The bytes written so far (a view; valid until the next write). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = fast(Buffer.allocUnsafe(size));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf[this.pos++] = v >>> 8;
+    this.buf[this.pos++] = v & 0xff;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    this.pos += 4;
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** Writes one term without the version byte. Throws ErldistError ENCODE with the path. */
+  writeTerm(value: Term): void {
+    try {
+      this.term(value, 0);
+    } catch (err) {
+      throw toEncodeError(err);
+    }
+  }
+
+  // --- dispatch -----------------------------------------------------------------------------------
+
+  private term(v: unknown, depth: number): void {
+    switch (typeof v) {
+      case 'number':
+        return this.number(v);
+      case 'string':
+        return this.string(v);
+      case 'boolean':
+        return this.small(v ? TRUE_BYTES : FALSE_BYTES);
+      case 'bigint':
+        return this.bigint(v);
+      case 'object':
+        if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
+        if (v instanceof Atom) return this.atom(v);
+        if (Array.isArray(v)) return this.list(v, depth);
+        if (v instanceof Tuple) return this.tuple(v, depth);
+        if (v instanceof Uint8Array) return this.binary(v);
+        if (v instanceof Map) return this.map(v, depth);
+        if (v instanceof Float) return this.float(v.value, v);
+        if (v instanceof Pid) return this.pid(v);
+        if (v instanceof Reference) return this.reference(v);
+        if (v instanceof Port) return this.port(v);
+        if (v instanceof BitBinary) return this.bitBinary(v);
+        if (v instanceof ImproperList) return this.improperList(v, depth);
+        if (v instanceof ExportFun) return this.exportFun(v);
+        if (v instanceof Fun) return this.raw(v.bytes);
+        if (isPlainObject(v)) return this.object(v, depth);
+        throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
+      default:
+        throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
+    }
+  }
+
+  private small(bytes: readonly number[]): void {
+    this.ensure(bytes.length);
+    for (let i = 0; i < bytes.length; i++) this.buf[this.pos++] = bytes[i];
+  }
+
+  // --- numbers ------------------------------------------------------------------------------------
+
+  private number(v: number): void {
+    if (Number.isSafeInteger(v)) {
+      if (v >= 0 && v <= 255) {
+        this.ensure(2);
+        this.buf[this.pos++] = Tag.SMALL_INTEGER_EXT;
+        this.buf[this.pos++] = v;
+      } else if (v >= MIN_INT32 && v <= MAX_INT32) {
+        this.ensure(5);
+        this.buf[this.pos] = Tag.INTEGER_EXT;
+        this.buf.writeInt32BE(v, this.pos + 1);
+        this.pos += 5;
+      } else {
+        // |v| < 2^53: at most 7 bytes of magnitude.
+        let m = Math.abs(v);
+        this.ensure(10);
+        const buf = this.buf;
+        buf[this.pos] = Tag.SMALL_BIG_EXT;
+        buf[this.pos + 2] = v < 0 ? 1 : 0;
+        let n = 0;
+        while (m > 0) {
+          buf[this.pos + 3 + n] = m % 256;
+          m = Math.floor(m / 256);
+          n++;
+        }
+        buf[this.pos + 1] = n;
+        this.pos += 3 + n;
+      }
+      return;
+    }
+    this.float(v, v);
+  }
+
+  private float(v: number, original: unknown): void {
+    if (!Number.isFinite(v)) throw new EncodeFault(`${v} has no Erlang form (floats are finite)`, original);
+    this.ensure(9);
+    this.buf[this.pos] = Tag.NEW_FLOAT_EXT;
+    this.buf.writeDoubleBE(v, this.pos + 1);
+    this.pos += 9;
+  }
+
+  private bigint(v: bigint): void {
+    if (v >= INT32_MIN_BIG && v <= INT32_MAX_BIG) return this.number(Number(v));
+    const negative = v < 0n;
+    const m = negative ? -v : v;
+    if (m < UINT64_LIMIT) {
+      const lo = Number(m & 0xffffffffn);
+      const hi = Number(m >> 32n);
+      const n = hi === 0 ? byteLength(lo) : 4 + byteLength(hi);
+      this.ensure(3 + n);
+      const buf = this.buf;
+      buf[this.pos++] = Tag.SMALL_BIG_EXT;
+      buf[this.pos++] = n;
+      buf[this.pos++] = negative ? 1 : 0;
+      for (let i = 0; i < n; i++) {
+        buf[this.pos++] = i < 4 ? (lo >>> (8 * i)) & 0xff : (hi >>> (8 * (i - 4))) & 0xff;
+      }
+      return;
+    }
+    let hex = m.toString(16);
+    if (hex.length & 1) hex = '0' + hex;
+    const n = hex.length / 2;
+    const big = Buffer.from(hex, 'hex').reverse();
+    if (n <= 255) {
+      this.ensure(3 + n);
+      this.buf[this.pos++] = Tag.SMALL_BIG_EXT;
+      this.buf[this.pos++] = n;
+    } else {
+      this.ensure(6 + n);
+      this.buf[this.pos++] = Tag.LARGE_BIG_EXT;
+      this.buf.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+    this.buf[this.pos++] = negative ? 1 : 0;
+    this.buf.set(big, this.pos);
+    this.pos += n;
+  }
+
+  // --- atoms and binaries -------------------------------------------------------------------------
+
+  private atom(a: Atom): void {
+    const bytes = encodedAtom(a);
+    const n = bytes.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n <= 24) {
+      for (let i = 0; i < n; i++) buf[p++] = bytes[i];
+    } else {
+      buf.set(bytes, p);
+      p += n;
+    }
+    this.pos = p;
+  }
+
+  private string(s: string): void {
+    const len = s.length;
+    this.ensure(5 + len * 3);
+    const buf = this.buf;
+    const start = this.pos;
+    let p = start + 5;
+    let ascii = len <= 64;
+    if (ascii) {
+      for (let i = 0; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          ascii = false;
+          break;
+        }
+        buf[p++] = c;
+      }
+    }
+    const n = ascii ? len : buf.utf8Write(s, start + 5);
+    buf[start] = Tag.BINARY_EXT;
+    buf.writeUInt32BE(n, start + 1);
+    this.pos = start + 5 + n;
+  }
+
+  private binary(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(5 + n);
+    const buf = this.buf;
+    buf[this.pos] = Tag.BINARY_EXT;
+    buf.writeUInt32BE(n, this.pos + 1);
+    this.pos += 5;
+    if (n <= 32) {
+      for (let i = 0; i < n; i++) buf[this.pos++] = b[i];
+    } else {
+      buf.set(b, this.pos);
+      this.pos += n;
+    }
+  }
+
+  private bitBinary(b: BitBinary): void {
+    const bits = b.bits;
+    const n = b.bytes.length;
+    if (!Number.isInteger(bits) || bits < 1 || bits > 8 || n === 0) {
+      throw new EncodeFault(`BitBinary with ${n} bytes and ${bits} bits in its last byte`, b);
+    }
+    if (bits === 8) return this.binary(b.bytes);
+    this.ensure(6 + n);
+    this.buf[this.pos] = Tag.BIT_BINARY_EXT;
+    this.buf.writeUInt32BE(n, this.pos + 1);
+    this.buf[this.pos + 5] = bits;
+    this.pos += 6;
+    this.buf.set(b.bytes, this.pos);
+    this.pos += n;
+    // Unused low bits of the last byte are zero in canonical output.
+    this.buf[this.pos - 1] &= (0xff << (8 - bits)) & 0xff;
+  }
+
+  // --- containers ---------------------------------------------------------------------------------
+
+  private enter(container: unknown, depth: number): void {
+    if (depth >= this.maxDepth) throw new EncodeFault(`nesting deeper than ${this.maxDepth}`, container);
+  }
+
+  private list(arr: unknown[], depth: number): void {
+    const n = arr.length;
+    if (n === 0) return this.u8(Tag.NIL_EXT);
+    if (n <= 65535 && isByteList(arr)) {
+      this.ensure(3 + n);
+      const buf = this.buf;
+      buf[this.pos++] = Tag.STRING_EXT;
+      buf[this.pos++] = n >>> 8;
+      buf[this.pos++] = n & 0xff;
+      for (let i = 0; i < n; i++) buf[this.pos++] = Number(arr[i]);
+      return;
+    }
+    this.enter(arr, depth);
+    this.ensure(5);
+    this.buf[this.pos] = Tag.LIST_EXT;
+    this.buf.writeUInt32BE(n, this.pos + 1);
+    this.pos += 5;
+    let i = 0;
+    try {
+      for (; i < n; i++) this.term(arr[i], depth + 1);
+    } catch (err) {
+      throw addSegment(err, `[${i}]`, arr);
+    }
+    this.u8(Tag.NIL_EXT);
+  }
+
+  private improperList(l: ImproperList, depth: number): void {
+    // Flatten `[a | [b | T]]`; a list tail makes the whole thing a proper list.
+    let elements = l.elements;
+    let tail = l.tail;
+    while (tail instanceof ImproperList) {
+      elements = elements.concat(tail.elements);
+      tail = tail.tail;
+    }
+    if (Array.isArray(tail)) return this.list(elements.concat(tail), depth);
+    if (elements.length === 0) throw new EncodeFault('ImproperList with no elements', l);
+    this.enter(l, depth);
+    const n = elements.length;
+    this.ensure(5);
+    this.buf[this.pos] = Tag.LIST_EXT;
+    this.buf.writeUInt32BE(n, this.pos + 1);
+    this.pos += 5;
+    let i = 0;
+    try {
+      for (; i < n; i++) this.term(elements[i], depth + 1);
+    } catch (err) {
+      throw addSegment(err, `[${i}]`, l);
+    }
+    try {
+      this.term(tail, depth + 1);
+    } catch (err) {
+      throw addSegment(err, '.tail', l);
+    }
+  }
+
+  private tuple(t: Tuple, depth: number): void {
+    this.enter(t, depth);
+    const elements = t.elements;
+    const n = elements.length;
+    if (n <= 255) {
+      this.ensure(2);
+      this.buf[this.pos++] = Tag.SMALL_TUPLE_EXT;
+      this.buf[this.pos++] = n;
+    } else {
+      this.ensure(5);
+      this.buf[this.pos] = Tag.LARGE_TUPLE_EXT;
+      this.buf.writeUInt32BE(n, this.pos + 1);
+      this.pos += 5;
+    }
+    let i = 0;
+    try {
+      for (; i < n; i++) this.term(elements[i], depth + 1);
+    } catch (err) {
+      throw addSegment(err, `{${i}}`, t);
+    }
+  }
+
+  private map(m: Map<unknown, unknown>, depth: number): void {
+    this.enter(m, depth);
+    this.ensure(5);
+    this.buf[this.pos] = Tag.MAP_EXT;
+    this.buf.writeUInt32BE(m.size, this.pos + 1);
+    this.pos += 5;
+    let key: unknown;
+    let onKey = true;
+    try {
+      for (const [k, v] of m) {
+        key = k;
+        onKey = true;
+        this.term(k, depth + 1);
+        onKey = false;
+        this.term(v, depth + 1);
+      }
+    } catch (err) {
+      throw addSegment(err, onKey ? `.keys()[${describeKey(key)}]` : `.get(${describeKey(key)})`, m);
+    }
+  }
+
+  private object(o: object, depth: number): void {
+    this.enter(o, depth);
+    const keys = Object.keys(o);
+    const n = keys.length;
+    this.ensure(5);
+    this.buf[this.pos] = Tag.MAP_EXT;
+    this.buf.writeUInt32BE(n, this.pos + 1);
+    this.pos += 5;
+    const record = o as Record<string, unknown>;
+    let i = 0;
+    try {
+      for (; i < n; i++) {
+        const key = keys[i];
+        if (key.length > MAX_ATOM_CHARS && [...key].length > MAX_ATOM_CHARS) {
+          throw new EncodeFault(`key longer than ${MAX_ATOM_CHARS} characters cannot be an atom`, key);
+        }
+        this.atom(internAtom(key));
+        this.term(record[key], depth + 1);
+      }
+    } catch (err) {
+      throw addSegment(err, propertySegment(keys[i]), o);
+    }
+  }
+
+  // --- identifiers --------------------------------------------------------------------------------
+
+  private pid(p: Pid): void {
+    this.checkU32(p.id, 'Pid id', p);
+    this.checkU32(p.serial, 'Pid serial', p);
+    this.checkU32(p.creation, 'Pid creation', p);
+    this.u8(Tag.NEW_PID_EXT);
+    this.atom(checkNode(p.node, p));
+    this.ensure(12);
+    this.buf.writeUInt32BE(p.id, this.pos);
+    this.buf.writeUInt32BE(p.serial, this.pos + 4);
+    this.buf.writeUInt32BE(p.creation, this.pos + 8);
+    this.pos += 12;
+  }
+
+  private reference(r: Reference): void {
+    const n = r.ids.length;
+    if (n < 1 || n > 5) throw new EncodeFault(`Reference with ${n} words (1 to 5)`, r);
+    this.checkU32(r.creation, 'Reference creation', r);
+    this.ensure(3);
+    this.buf[this.pos++] = Tag.NEWER_REFERENCE_EXT;
+    this.buf[this.pos++] = n >>> 8;
+    this.buf[this.pos++] = n & 0xff;
+    this.atom(checkNode(r.node, r));
+    this.ensure(4 + 4 * n);
+    this.buf.writeUInt32BE(r.creation, this.pos);
+    this.pos += 4;
+    for (let i = 0; i < n; i++) {
+      this.checkU32(r.ids[i], 'Reference id', r);
+      this.buf.writeUInt32BE(r.ids[i], this.pos);
+      this.pos += 4;
+    }
+  }
+
+  private port(p: Port): void {
+    const id = BigInt(p.id);
+    if (id < 0n || id >= UINT64_LIMIT) throw new EncodeFault('Port id must fit 64 bits', p);
+    this.checkU32(p.creation, 'Port creation', p);
+    this.u8(Tag.V4_PORT_EXT);
+    this.atom(checkNode(p.node, p));
+    this.ensure(12);
+    this.buf.writeBigUInt64BE(id, this.pos);
+    this.buf.writeUInt32BE(p.creation, this.pos + 8);
+    this.pos += 12;
+  }
+
+  private exportFun(f: ExportFun): void {
+    if (!Number.isInteger(f.arity) || f.arity < 0 || f.arity > 255) {
+      throw new EncodeFault(`ExportFun arity ${f.arity} (0 to 255)`, f);
+    }
+    this.u8(Tag.EXPORT_EXT);
+    this.atom(checkAtom(f.module, f));
+    this.atom(checkAtom(f.name, f));
+    this.ensure(2);
+    this.buf[this.pos++] = Tag.SMALL_INTEGER_EXT;
+    this.buf[this.pos++] = f.arity;
+  }
+
+  private checkU32(v: number, what: string, owner: unknown): void {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EncodeFault(`${what} ${v} is not a 32-bit unsigned integer`, owner);
+  }
+}
+
+function checkNode(node: unknown, owner: unknown): Atom {
+  if (!(node instanceof Atom)) throw new EncodeFault('node must be an Atom', owner);
+  return node;
+}
+
+function checkAtom(a: unknown, owner: unknown): Atom {
+  if (!(a instanceof Atom)) throw new EncodeFault('expected an Atom', owner);
+  return a;
+}
+
+function byteLength(u32: number): number {
+  if (u32 < 0x100) return 1;
+  if (u32 < 0x10000) return 2;
+  if (u32 < 0x1000000) return 3;
+  return 4;
+}
+
+function isByteList(arr: unknown[]): boolean {
+  for (let i = 0; i < arr.length; i++) {
+    const x = arr[i];
+    if (typeof x === 'number') {
+      if ((x & 0xff) !== x) return false;
+    } else if (typeof x === 'bigint') {
+      if (x < 0n || x > 255n) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'function') return `a function (${v.name || 'anonymous'})`;
+  if (typeof v === 'symbol') return `a symbol (${v.description ?? ''})`;
+  if (typeof v === 'object' && v !== null) return `an instance of ${v.constructor?.name ?? 'an unknown class'}`;
+  return String(v);
+}
+
+function describeKey(k: unknown): string {
+  if (typeof k === 'string') return JSON.stringify(k);
+  if (k instanceof Atom) return `atom(${JSON.stringify(k.name)})`;
+  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return String(k);
+  return '…';
+}
+
+function propertySegment(key: string | undefined): string {
+  if (key === undefined) return '';
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+function addSegment(err: unknown, segment: string, container: unknown): unknown {
+  if (err instanceof EncodeFault) {
+    err.segments.push(segment);
+    if (err.value === container) err.cycleDepth = err.segments.length;
+  }
+  return err;
+}
+
+function toEncodeError(err: unknown): unknown {
+  if (!(err instanceof EncodeFault)) return err;
+  const path = '$' + [...err.segments].reverse().join('');
+  if (err.cycleDepth >= 0) {
+    // The outermost container that the too-deep value was found in again: a cycle, not depth.
+    const cycleAt = '$' + err.segments.slice(err.cycleDepth).reverse().join('');
+    return new ErldistError('ENCODE', `cyclic value: the value at ${cycleAt} contains itself`, { path: cycleAt });
+  }
+  return new ErldistError('ENCODE', `${err.message} at ${path}`, { path });
+}
+
+/** Encodes `term` as `131, Term` (canonical bytes), optionally compressed. */
+export function encode(term: Term, options?: EncodeOptions): Buffer {
+  const encoder = new TermEncoder(256, options);
+  encoder.u8(VERSION_MAGIC);
+  encoder.writeTerm(term);
+  const compressed = options?.compressed;
+  if (compressed === undefined || compressed === false) return encoder.bytes();
+  const level = compressed === true ? 6 : compressed;
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new ErldistError('ENCODE', `compression level ${String(level)} is not 0-9`, { path: '$' });
+  }
+  const body = encoder.buf.subarray(1, encoder.pos);
+  const deflated = deflateSync(body, { level });
+  // term_to_binary keeps the uncompressed form when compression does not make it smaller.
+  if (deflated.length + 5 >= body.length) return encoder.bytes();
+  const out = Buffer.allocUnsafe(6 + deflated.length);
+  out[0] = VERSION_MAGIC;
+  out[1] = Tag.COMPRESSED;
+  out.writeUInt32BE(body.length, 2);
+  deflated.copy(out, 6);
+  return out;
+}
+
+/** Encodes one term without the version byte into `encoder` (for distribution frames). */
+export function encodeTo(encoder: TermEncoder, term: Term): void {
+  encoder.writeTerm(term);
+}

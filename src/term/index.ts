@@ -1,0 +1,4 @@
+export * from './types.js';
+export { decode, decodeAt, TermDecoder, type DecodeOptions } from './decode.js';
+export { encode, encodeTo, TermEncoder, type EncodeOptions } from './encode.js';
+export { Tag, VERSION_MAGIC } from './tags.js';
