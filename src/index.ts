@@ -18,5 +18,7 @@ export {
   encode,
   type DecodeOptions,
   type EncodeOptions,
+  inspect,
+  type InspectOptions,
 } from './term/index.js';
 export { ErldistError, isErldistError, type ErrorCode, type ErldistErrorOptions } from './errors.js';

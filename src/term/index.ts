@@ -2,3 +2,4 @@ export * from './types.js';
 export { decode, decodeAt, TermDecoder, type DecodeOptions } from './decode.js';
 export { encode, encodeTo, TermEncoder, type EncodeOptions } from './encode.js';
 export { Tag, VERSION_MAGIC } from './tags.js';
+export { inspect, formatFloat, type InspectOptions } from './inspect.js';

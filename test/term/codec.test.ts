@@ -1,0 +1,151 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ErldistError, Float, atom, decode, encode, tuple, type Term } from '../../src/index.js';
+import { TermGen } from '../support/gen.js';
+import { decodeOnlyCases, goldenCases } from './golden-cases.js';
+
+const fixturePath = new URL('../fixtures/golden.json', import.meta.url);
+const golden: Record<string, string> = existsSync(fixturePath) ? JSON.parse(readFileSync(fixturePath, 'utf8')) : {};
+
+describe('golden bytes (captured from the newest OTP)', () => {
+  it('has a fixture for every case', () => {
+    expect(goldenCases.filter((c) => golden[c.name] === undefined).map((c) => c.name)).toEqual([]);
+  });
+  for (const c of goldenCases) {
+    it(c.name, () => {
+      const bytes = Buffer.from(golden[c.name], 'hex');
+      expect(decode(bytes, { exact: true })).toStrictEqual(c.js());
+      expect(encode(c.js()).toString('hex')).toBe(golden[c.name]);
+    });
+  }
+});
+
+describe('old and non-canonical forms', () => {
+  for (const c of decodeOnlyCases) {
+    it(c.name, () => {
+      const term = decode(Buffer.from(c.hex, 'hex'), { exact: true });
+      expect(term).toStrictEqual(c.js());
+      expect(encode(term).toString('hex')).toBe(c.canonical);
+    });
+  }
+});
+
+describe('default mapping', () => {
+  it('integral floats decode to numbers, and re-encode as integers', () => {
+    expect(decode(encode(new Float(1)))).toBe(1);
+    expect(decode(encode(new Float(-0)))).toBe(-0);
+    expect(decode(encode(new Float(1)), { exact: true })).toStrictEqual(new Float(1));
+  });
+  it('maps: atom keys give plain objects, other keys a Map; maps: "map" always gives a Map', () => {
+    expect(decode(encode({ a: 1, b: [] }))).toStrictEqual({ a: 1, b: [] });
+    const mixed = decode(encode(new Map<Term, Term>([[atom('a'), 1], ['b', 2]])));
+    expect(mixed).toStrictEqual(new Map<Term, Term>([[atom('a'), 1], ['b', 2]]));
+    expect(decode(encode({ a: 1 }), { maps: 'map' })).toStrictEqual(new Map([[atom('a'), 1]]));
+    expect(decode(encode(new Map([[true, 1]])))).toStrictEqual({ true: 1 });
+  });
+  it('a __proto__ key stays an own property', () => {
+    const bytes = encode(new Map([[atom('__proto__'), 1]]));
+    const obj = decode(bytes) as Record<string, unknown>;
+    expect(Object.keys(obj)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(obj)).toBe(Object.prototype);
+    expect(encode(obj as Term)).toEqual(bytes);
+  });
+  it('binaries: valid UTF-8 gives a string, else a Buffer; binaries: "buffer" always gives Buffers', () => {
+    expect(decode(encode('héllo'))).toBe('héllo');
+    expect(decode(encode(Buffer.from([0xff])))).toStrictEqual(Buffer.from([0xff]));
+    expect(decode(encode('abc'), { binaries: 'buffer' })).toStrictEqual(Buffer.from('abc'));
+  });
+  it('Buffers are views into the input unless copyBinaries is set', () => {
+    const bytes = encode(Buffer.from([0xff, 1]));
+    const view = decode(bytes) as Buffer;
+    const copy = decode(bytes, { copyBinaries: true }) as Buffer;
+    bytes[bytes.length - 1] = 2;
+    expect(view[1]).toBe(2);
+    expect(copy[1]).toBe(1);
+  });
+  it('tuples destructure', () => {
+    const [ok, v] = decode(encode(tuple(atom('ok'), 5))) as Iterable<Term>;
+    expect(ok).toBe(atom('ok'));
+    expect(v).toBe(5);
+  });
+  it('large safe numbers and bigints', () => {
+    expect(encode(2 ** 53 - 1)).toEqual(encode(2n ** 53n - 1n));
+    expect(decode(encode(2n ** 53n))).toBe(2n ** 53n);
+    expect(decode(encode(12n))).toBe(12);
+    expect(decode(encode([1n, 2n]))).toEqual([1, 2]);
+  });
+  it('non-integral numbers and numbers beyond 2^53 encode as floats', () => {
+    expect(encode(0.5)[1]).toBe(70);
+    expect(encode(1e300)[1]).toBe(70);
+  });
+});
+
+describe('compression', () => {
+  it('writes tag 80 when it helps and reads it back', () => {
+    const term = Array.from({ length: 100 }, () => 'abc');
+    const bytes = encode(term, { compressed: 6 });
+    expect(bytes[1]).toBe(80);
+    expect(bytes.length).toBeLessThan(encode(term).length);
+    expect(decode(bytes)).toStrictEqual(term);
+  });
+  it('keeps the plain form when compression would not shrink it', () => {
+    expect(encode(atom('ok'), { compressed: 9 })).toEqual(encode(atom('ok')));
+  });
+});
+
+describe('property: decode(encode(x)) deep-equals x (seeded)', () => {
+  it('exact mode, 5,000 terms', () => {
+    const gen = new TermGen(20261127);
+    for (let i = 0; i < 5000; i++) {
+      const t = gen.term(0, true);
+      const bytes = encode(t);
+      expect(decode(bytes, { exact: true })).toStrictEqual(t);
+      // Canonical encoding is a fixed point.
+      expect(encode(decode(bytes, { exact: true }))).toEqual(bytes);
+    }
+  });
+  it('default mode, 5,000 terms', () => {
+    const gen = new TermGen(7);
+    for (let i = 0; i < 5000; i++) {
+      const t = gen.term(0, false);
+      expect(decode(encode(t))).toStrictEqual(t);
+    }
+  });
+});
+
+describe('encode errors carry the path', () => {
+  const cases: [string, () => unknown, string][] = [
+    ['function', () => ({ a: [1, () => 1] }), '$.a[1]'],
+    ['symbol', () => tuple(1, Symbol('s') as unknown as Term), '${1}'],
+    ['undefined', () => ({ x: undefined }), '$.x'],
+    ['NaN', () => [NaN], '$[0]'],
+    ['Infinity', () => new Map<Term, Term>([['k', Infinity]]), '$.get("k")'],
+    ['null', () => ({ 'odd key': null }), '$["odd key"]'],
+    ['Date', () => [new Date(0)], '$[0]'],
+    ['-Infinity Float', () => [new Float(-Infinity)], '$[0]'],
+  ];
+  for (const [name, make, path] of cases) {
+    it(name, () => {
+      let caught: unknown;
+      try {
+        encode(make() as Term);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ErldistError);
+      expect((caught as ErldistError).code).toBe('ENCODE');
+      expect((caught as ErldistError).path).toBe(path);
+    });
+  }
+  it('a cycle', () => {
+    const a: Term[] = [1];
+    a.push({ back: a });
+    expect(() => encode({ root: a })).toThrow(/cyclic value: the value at \$\.root(\[1\])? contains itself/);
+  });
+  it('nesting deeper than maxDepth', () => {
+    let t: Term = 1;
+    for (let i = 0; i < 50; i++) t = [t, 0];
+    expect(() => encode(t, { maxDepth: 20 })).toThrow(expect.objectContaining({ code: 'ENCODE' }));
+    expect(() => encode(t)).not.toThrow();
+  });
+});
