@@ -38,7 +38,8 @@ for suite in $suites; do
     fi
     mount_if_needed "$root"
     cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-    chroot "$root" apt-get update -q >&2
+    # The mirror may serve a frozen snapshot whose Release files are past Valid-Until.
+    chroot "$root" apt-get -o Acquire::Check-Valid-Until=false update -q >&2
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       erlang-nox elixir >&2
     chroot "$root" erl -noshell -eval 'io:format("~s~n",[erlang:system_info(otp_release)]), halt().' >&2

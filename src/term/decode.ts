@@ -133,15 +133,8 @@ export class TermDecoder {
         return [];
       case Tag.LIST_EXT:
         return this.list(depth, start);
-      case Tag.STRING_EXT: {
-        const len = this.u16();
-        this.need(len);
-        const out = new Array<number>(len);
-        let p = this.pos;
-        for (let i = 0; i < len; i++) out[i] = buf[p++];
-        this.pos = p;
-        return out;
-      }
+      case Tag.STRING_EXT:
+        return this.byteList();
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
         return this.tuple(buf[this.pos++], depth, start);
@@ -165,61 +158,21 @@ export class TermDecoder {
       case Tag.LARGE_BIG_EXT:
         return this.big(this.u32(), start);
       case Tag.NEW_PID_EXT:
-      case Tag.PID_EXT: {
-        const node = this.nodeAtom();
-        this.need(8);
-        const id = buf.readUInt32BE(this.pos);
-        const serial = buf.readUInt32BE(this.pos + 4);
-        this.pos += 8;
-        const creation = tag === Tag.NEW_PID_EXT ? this.u32() : this.u8();
-        return new Pid(node, id, serial, creation);
-      }
+      case Tag.PID_EXT:
+        return this.pid(tag);
       case Tag.NEWER_REFERENCE_EXT:
-      case Tag.NEW_REFERENCE_EXT: {
-        const len = this.u16();
-        if (len < 1 || len > MAX_REFERENCE_WORDS) throw this.error(`reference with ${len} words`, start);
-        const node = this.nodeAtom();
-        const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
-        this.need(4 * len);
-        const ids = new Array<number>(len);
-        for (let i = 0; i < len; i++) ids[i] = buf.readUInt32BE(this.pos + 4 * i);
-        this.pos += 4 * len;
-        return new Reference(node, creation, ids);
-      }
-      case Tag.REFERENCE_EXT: {
-        const node = this.nodeAtom();
-        const id = this.u32();
-        return new Reference(node, this.u8(), [id]);
-      }
-      case Tag.V4_PORT_EXT: {
-        const node = this.nodeAtom();
-        this.need(12);
-        const hi = buf.readUInt32BE(this.pos);
-        const lo = buf.readUInt32BE(this.pos + 4);
-        const creation = buf.readUInt32BE(this.pos + 8);
-        this.pos += 12;
-        const id = hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
-        return new Port(node, id, creation);
-      }
+      case Tag.NEW_REFERENCE_EXT:
+        return this.newReference(tag, start);
+      case Tag.REFERENCE_EXT:
+        return this.oldReference();
+      case Tag.V4_PORT_EXT:
       case Tag.NEW_PORT_EXT:
-      case Tag.PORT_EXT: {
-        const node = this.nodeAtom();
-        const id = this.u32();
-        const creation = tag === Tag.NEW_PORT_EXT ? this.u32() : this.u8();
-        return new Port(node, id, creation);
-      }
+      case Tag.PORT_EXT:
+        return this.port(tag);
       case Tag.BIT_BINARY_EXT:
         return this.bitBinary(start);
-      case Tag.EXPORT_EXT: {
-        const module = this.atomTerm();
-        const name = this.atomTerm();
-        const arityAt = this.pos;
-        const arity = this.readTerm(depth + 1);
-        if (typeof arity !== 'number' || arity < 0 || arity > 255) {
-          throw this.error('EXPORT_EXT arity is not a small integer', arityAt);
-        }
-        return new ExportFun(module, name, arity);
-      }
+      case Tag.EXPORT_EXT:
+        return this.exportFun(depth);
       case Tag.NEW_FUN_EXT:
         return this.newFun(depth, start);
       case Tag.FUN_EXT:
@@ -336,10 +289,6 @@ export class TermDecoder {
       default:
         throw this.error(`expected an atom, found tag ${tag}`, start);
     }
-  }
-
-  private nodeAtom(): Atom {
-    return this.atomTerm();
   }
 
   // --- numbers ------------------------------------------------------------------------------------
@@ -510,6 +459,74 @@ export class TermDecoder {
     return obj ?? map!;
   }
 
+  // --- identifiers and small forms kept out of readTerm, so that its stack frame stays small -------
+
+  private byteList(): number[] {
+    const len = this.u16();
+    this.need(len);
+    const buf = this.buf;
+    const out = new Array<number>(len);
+    let p = this.pos;
+    for (let i = 0; i < len; i++) out[i] = buf[p++];
+    this.pos = p;
+    return out;
+  }
+
+  private pid(tag: number): Pid {
+    const node = this.atomTerm();
+    this.need(8);
+    const id = this.buf.readUInt32BE(this.pos);
+    const serial = this.buf.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    const creation = tag === Tag.NEW_PID_EXT ? this.u32() : this.u8();
+    return new Pid(node, id, serial, creation);
+  }
+
+  private newReference(tag: number, start: number): Reference {
+    const len = this.u16();
+    if (len < 1 || len > MAX_REFERENCE_WORDS) throw this.error(`reference with ${len} words`, start);
+    const node = this.atomTerm();
+    const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
+    this.need(4 * len);
+    const ids = new Array<number>(len);
+    for (let i = 0; i < len; i++) ids[i] = this.buf.readUInt32BE(this.pos + 4 * i);
+    this.pos += 4 * len;
+    return new Reference(node, creation, ids);
+  }
+
+  private oldReference(): Reference {
+    const node = this.atomTerm();
+    const id = this.u32();
+    return new Reference(node, this.u8(), [id]);
+  }
+
+  private port(tag: number): Port {
+    const node = this.atomTerm();
+    if (tag === Tag.V4_PORT_EXT) {
+      this.need(12);
+      const hi = this.buf.readUInt32BE(this.pos);
+      const lo = this.buf.readUInt32BE(this.pos + 4);
+      const creation = this.buf.readUInt32BE(this.pos + 8);
+      this.pos += 12;
+      const id = hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+      return new Port(node, id, creation);
+    }
+    const id = this.u32();
+    const creation = tag === Tag.NEW_PORT_EXT ? this.u32() : this.u8();
+    return new Port(node, id, creation);
+  }
+
+  private exportFun(depth: number): ExportFun {
+    const module = this.atomTerm();
+    const name = this.atomTerm();
+    const arityAt = this.pos;
+    const arity = this.readTerm(depth + 1);
+    if (typeof arity !== 'number' || arity < 0 || arity > 255) {
+      throw this.error('EXPORT_EXT arity is not a small integer', arityAt);
+    }
+    return new ExportFun(module, name, arity);
+  }
+
   // --- funs ---------------------------------------------------------------------------------------
 
   private newFun(depth: number, start: number): Fun {
@@ -578,6 +595,17 @@ export class TermDecoder {
   }
 }
 
+/** A maxDepth set beyond what the JS stack holds must still end in DECODE. */
+function stackToDecodeError(err: unknown, offset: number): unknown {
+  if (err instanceof RangeError) {
+    return new ErldistError('DECODE', `nesting too deep for the JS stack at byte ${offset} (lower maxDepth)`, {
+      offset,
+      cause: err,
+    });
+  }
+  return err;
+}
+
 function objectToMap(obj: { [key: string]: Term }): Map<Term, Term> {
   const map = new Map<Term, Term>();
   for (const name of Object.keys(obj)) {
@@ -605,7 +633,12 @@ function toBuffer(bytes: Uint8Array): Buffer {
 /** Decodes `131, Term` (optionally compressed); the whole input must be one term. */
 export function decode(bytes: Uint8Array, options?: DecodeOptions): Term {
   const decoder = new TermDecoder(bytes, 0, options);
-  const term = decoder.readVersionedTerm();
+  let term: Term;
+  try {
+    term = decoder.readVersionedTerm();
+  } catch (err) {
+    throw stackToDecodeError(err, decoder.pos);
+  }
   const length = bytes.length;
   if (decoder.pos !== length) {
     throw decodeError(`${length - decoder.pos} trailing bytes after the term`, decoder.pos);
@@ -619,6 +652,10 @@ export function decode(bytes: Uint8Array, options?: DecodeOptions): Term {
  */
 export function decodeAt(bytes: Uint8Array, offset: number, options?: DecodeOptions): { term: Term; offset: number } {
   const decoder = new TermDecoder(bytes, offset, options);
-  const term = decoder.readTerm(0);
-  return { term, offset: decoder.pos };
+  try {
+    const term = decoder.readTerm(0);
+    return { term, offset: decoder.pos };
+  } catch (err) {
+    throw stackToDecodeError(err, decoder.pos);
+  }
 }

@@ -585,6 +585,9 @@ function addSegment(err: unknown, segment: string, container: unknown): unknown 
 }
 
 function toEncodeError(err: unknown): unknown {
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    return new ErldistError('ENCODE', 'nesting too deep for the JS stack (lower maxDepth)', { path: '$', cause: err });
+  }
   if (!(err instanceof EncodeFault)) return err;
   const path = '$' + [...err.segments].reverse().join('');
   if (err.cycleDepth >= 0) {
