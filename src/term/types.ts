@@ -84,6 +84,9 @@ export class Tuple {
   [Symbol.iterator](): Iterator<Term> {
     return this.elements[Symbol.iterator]();
   }
+  [inspectSymbol](_depth: number, options: object, inspect: (v: unknown, o: object) => string): string {
+    return `tuple(${this.elements.map((e) => inspect(e, options)).join(', ')})`;
+  }
 }
 
 /** `tuple(a, b, c)` is `{a, b, c}`. */
@@ -101,6 +104,9 @@ export class Float {
   valueOf(): number {
     return this.value;
   }
+  [inspectSymbol](): string {
+    return `float(${Number.isInteger(this.value) ? this.value.toFixed(1) : this.value})`;
+  }
 }
 
 /** `float(1)` encodes as `1.0`. */
@@ -116,6 +122,9 @@ export class Pid {
     readonly serial: number,
     readonly creation: number,
   ) {}
+  [inspectSymbol](): string {
+    return this.toString();
+  }
   toString(): string {
     return `#PID<${this.node.name}.${this.id}.${this.serial}>`;
   }
@@ -128,6 +137,9 @@ export class Reference {
     readonly creation: number,
     readonly ids: readonly number[],
   ) {}
+  [inspectSymbol](): string {
+    return this.toString();
+  }
   toString(): string {
     return `#Ref<${this.node.name}.${[...this.ids].reverse().join('.')}>`;
   }
@@ -140,6 +152,9 @@ export class Port {
     readonly id: number | bigint,
     readonly creation: number,
   ) {}
+  [inspectSymbol](): string {
+    return this.toString();
+  }
   toString(): string {
     return `#Port<${this.node.name}.${this.id}>`;
   }
