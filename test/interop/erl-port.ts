@@ -36,10 +36,12 @@ export const BOOT = [
 const HEADER = 4;
 const MAX_TEXT = 8192;
 
-/** Splits a byte stream into `{packet, 4}` frames; handles any chunking. */
+/** Splits a byte stream into `{packet, 4}` frames; handles any chunking in linear time. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Total bytes (header included) of the frame being received, once its header is known. */
+  private need = -1;
 
   push(chunk: Buffer): Buffer[] {
     if (chunk.length > 0) {
@@ -48,14 +50,13 @@ export class FrameDecoder {
     }
     const frames: Buffer[] = [];
     for (;;) {
-      if (this.buffered < HEADER) break;
-      const need = HEADER + this.peekLength();
-      if (this.buffered < need) break;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      frames.push(all.subarray(HEADER, need));
-      const rest = all.subarray(need);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
+      if (this.need < 0) {
+        if (this.buffered < HEADER) break;
+        this.need = HEADER + this.take(HEADER, false).readUInt32BE(0);
+      }
+      if (this.buffered < this.need) break;
+      frames.push(this.take(this.need, true).subarray(HEADER));
+      this.need = -1;
     }
     return frames;
   }
@@ -65,12 +66,17 @@ export class FrameDecoder {
     return Buffer.concat(this.chunks);
   }
 
-  private peekLength(): number {
+  /** The first `n` buffered bytes as one buffer, consuming them if `consume`. */
+  private take(n: number, consume: boolean): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
     const first = this.chunks[0]!;
-    if (first.length >= HEADER) return first.readUInt32BE(0);
-    const head = Buffer.concat(this.chunks).subarray(0, HEADER);
-    this.chunks = [Buffer.concat(this.chunks)];
-    return head.readUInt32BE(0);
+    const out = first.subarray(0, n);
+    if (consume) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+    }
+    return out;
   }
 }
 
@@ -124,7 +130,7 @@ export class ErlPort {
       /* EPIPE after the runtime died; reported through the exit. */
     });
     this.child.on('error', (err) => {
-      this.fail(runtimeError(rt, err.message), true);
+      this.fail(new Error(`erl (${rt.label}) could not be spawned: ${err.message}`), true);
       if (this.child.pid === undefined) this.onExit(null, null); // never started: no 'close'
     });
     let exitTimer: NodeJS.Timeout | undefined;
@@ -148,7 +154,7 @@ export class ErlPort {
       return port;
     } catch (err) {
       await port.close();
-      throw err;
+      throw runtimeError(rt, `term server did not start: ${(err as Error).message}`);
     }
   }
 

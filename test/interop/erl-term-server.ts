@@ -32,7 +32,7 @@ export const ERL_TERM_SERVER_MODULE = 'erldist_term_server';
 
 export const ERL_TERM_SERVER_SOURCE = String.raw`
 -module(erldist_term_server).
--export([loop/1, handle/2, generate/3, gen/1]).
+-export([loop/1, handle/2, generate/3, gen/1, leaf/0]).
 
 %% ---------------------------------------------------------------------------------------------
 %% Request loop
@@ -131,10 +131,10 @@ gen(D) ->
         14 -> improper(D);
         15 -> charlist();
         16 -> codepoint_list();
-        17 -> big_tuple();
+        17 -> case u(3) of 1 -> big_tuple(); _ -> tuple(D) end;
         18 -> map_or_leaf(D);
         19 -> map_or_leaf(D);
-        20 -> big_map_or_leaf();
+        20 -> case u(3) of 1 -> big_map_or_leaf(); _ -> map_or_leaf(D) end;
         21 -> local_fun_or_leaf(D);
         22 -> local_fun_or_leaf(D);
         23 -> export_fun_or_leaf();
@@ -165,6 +165,19 @@ leaf() ->
         20 -> short_charlist();
         21 -> export_fun_or_leaf();
         22 -> pick(["hello", "caf" ++ [233], [955, 128512]])
+    end.
+
+%% Cheap leaves for the elements of large tuples and maps.
+tiny_leaf() ->
+    case u(8) of
+        1 -> small_int();
+        2 -> u(1 bsl 40) - (1 bsl 39);
+        3 -> random_float();
+        4 -> pick([ok, true, false, '', undefined, list_to_atom([955])]);
+        5 -> rand:bytes(u(8) - 1);
+        6 -> [];
+        7 -> {u(100)};
+        8 -> atom_char()
     end.
 
 %% --- integers
@@ -332,7 +345,7 @@ big_tuple() ->
                 2 -> 256;
                 _ -> 256 + u(100)
             end,
-    list_to_tuple(times(Arity, fun leaf/0)).
+    list_to_tuple(times(Arity, fun tiny_leaf/0)).
 
 %% --- maps
 
@@ -365,7 +378,7 @@ big_map_or_leaf() ->
         false -> leaf();
         true ->
             N = 33 + u(40),
-            M = maps:from_list(times(N, fun() -> {leaf(), leaf()} end)),
+            M = maps:from_list(times(N, fun() -> {tiny_leaf(), tiny_leaf()} end)),
             case u(2) of
                 1 -> M;
                 2 -> maps:put(nested, #{inner => M, n => N}, M)
