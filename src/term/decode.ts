@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { inflateSync } from 'node:zlib';
 import { ErldistError } from '../errors.js';
 import { type FastBuffer, fast } from './buffer.js';
+import { readBig64 } from './int64.js';
 import { MAX_REFERENCE_WORDS, Tag, VERSION_MAGIC } from './tags.js';
 import {
   Atom,
@@ -214,9 +215,10 @@ export class TermDecoder {
 
   private u32(): number {
     this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
+    const buf = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
   }
 
   // --- atoms --------------------------------------------------------------------------------------
@@ -237,15 +239,15 @@ export class TermDecoder {
       if (len === 4 && w === TRUE) return true;
       if (len === 5 && w === FALSE_HI && buf[p + 4] === 0x65) return false;
     }
-    let name: string;
-    let ascii = true;
-    for (let i = p; i < p + len; i++) {
-      if (buf[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
+    let ascii = 0;
+    for (let i = p; i < p + len; i++) ascii |= buf[i];
+    if (ascii < 0x80) {
+      if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
+      return asciiAtom(buf, p, len);
     }
-    if (ascii || !utf8) {
+    let name: string;
+    if (!utf8) {
+      if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
       name = buf.latin1Slice(p, p + len);
     } else {
       if (!isUtf8(buf.subarray(p, p + len))) throw this.error('atom text is not valid UTF-8', start);
@@ -253,9 +255,6 @@ export class TermDecoder {
       if (name.length > MAX_ATOM_CHARS && countChars(name) > MAX_ATOM_CHARS) {
         throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
       }
-    }
-    if (!utf8 || ascii) {
-      if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
     }
     return internAtom(name);
   }
@@ -327,13 +326,13 @@ export class TermDecoder {
     if (n <= 8) {
       let lo = 0;
       let hi = 0;
-      for (let i = Math.min(n, 8) - 1; i >= 4; i--) hi = hi * 256 + buf[p + i];
+      for (let i = n - 1; i >= 4; i--) hi = hi * 256 + buf[p + i];
       for (let i = 3; i >= 0; i--) lo = lo * 256 + buf[p + i];
       if (hi < 0x200000) {
         const v = hi * 0x100000000 + lo;
         return negative && v !== 0 ? -v : v;
       }
-      magnitude = (BigInt(hi) << 32n) | BigInt(lo);
+      return readBig64(buf, p, n, negative);
     } else {
       // Little-endian digits: reverse into big-endian hex, which BigInt parses in linear time.
       let top = n;
@@ -366,15 +365,22 @@ export class TermDecoder {
     const buf = this.buf;
     const p = this.pos;
     const stop = p + len;
-    if (len <= 32) {
+    if (len <= 64) {
       let i = p;
       while (i < stop && buf[i] < 0x80) i++;
       if (i === stop) {
         this.pos = stop;
-        return buf.latin1Slice(p, stop);
+        return asciiString(buf, p, len);
       }
+      const text = shortUtf8(buf, p, stop);
+      if (text !== undefined) {
+        this.pos = stop;
+        return text;
+      }
+      return this.bytes(len);
     }
-    if (isUtf8(buf.subarray(p, stop))) {
+    // Random bytes show an invalid sequence early; skip the full validation then.
+    if (!invalidUtf8Within(buf, p, Math.min(stop, p + 64)) && isUtf8(buf.subarray(p, stop))) {
       this.pos = stop;
       return buf.utf8Slice(p, stop);
     }
@@ -402,8 +408,15 @@ export class TermDecoder {
     // Every element takes at least one byte, and so does the tail.
     if (len >= this.end - this.pos) throw this.error(`list of ${len} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
-    const out = new Array<Term>(len);
-    for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
+    // V8 fills a pushed array faster than a preallocated (holey) one, except for very long lists.
+    let out: Term[];
+    if (len <= 4096) {
+      out = [];
+      for (let i = 0; i < len; i++) out.push(this.readTerm(depth + 1));
+    } else {
+      out = new Array<Term>(len);
+      for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
+    }
     if (this.buf[this.pos] === Tag.NIL_EXT) {
       this.pos++;
       return out;
@@ -442,7 +455,8 @@ export class TermDecoder {
         else if (key === true) name = 'true';
         else if (key === false) name = 'false';
         if (name !== undefined) {
-          if (Object.hasOwn(obj, name)) throw this.error('map with a duplicate key', keyAt);
+          // Decoded values are never undefined: only an own duplicate or an inherited name passes.
+          if (obj[name] !== undefined && Object.hasOwn(obj, name)) throw this.error('map with a duplicate key', keyAt);
           if (name === '__proto__') {
             Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
           } else {
@@ -593,6 +607,126 @@ export class TermDecoder {
     this.end = outer.end;
     return term;
   }
+}
+
+/**
+ * ASCII atoms by their bytes: a small direct-mapped cache in front of the intern table, so that the
+ * atoms every message repeats (keys, tags, module names) cost a hash and a compare, not a string.
+ * It holds at most ATOM_SLOTS atoms, so it cannot grow with what a peer sends.
+ */
+const ATOM_SLOTS = 1024;
+const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
+const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
+
+function asciiAtom(buf: FastBuffer, p: number, len: number): Atom {
+  let h = len;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[p + i], 0x01000193);
+  const slot = (h >>> 0) & (ATOM_SLOTS - 1);
+  const known = slotBytes[slot];
+  if (known !== undefined && known.length === len) {
+    let i = 0;
+    while (i < len && known[i] === buf[p + i]) i++;
+    if (i === len) return slotAtoms[slot]!;
+  }
+  const atom = internAtom(asciiString(buf, p, len));
+  slotBytes[slot] = Uint8Array.prototype.slice.call(buf, p, p + len);
+  slotAtoms[slot] = atom;
+  return atom;
+}
+
+/** Short ASCII text: String.fromCharCode beats a native slice call below a dozen bytes. */
+function asciiString(buf: FastBuffer, p: number, len: number): string {
+  switch (len) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(buf[p]);
+    case 2:
+      return String.fromCharCode(buf[p], buf[p + 1]);
+    case 3:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2]);
+    case 4:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3]);
+    case 5:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]);
+    case 6:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4], buf[p + 5]);
+    default:
+      return buf.latin1Slice(p, p + len);
+  }
+}
+
+/**
+ * Decodes short UTF-8 text in JS (cheaper than validating and slicing natively for a few dozen
+ * bytes), or returns undefined when the bytes are not valid UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF).
+ */
+function shortUtf8(buf: Buffer, p: number, stop: number): string | undefined {
+  const units: number[] = [];
+  while (p < stop) {
+    const c = buf[p];
+    if (c < 0x80) {
+      units.push(c);
+      p++;
+      continue;
+    }
+    let n: number;
+    let code: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      code = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      code = c & 0x0f;
+      if (c === 0xe0) lo = 0xa0;
+      else if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      code = c & 0x07;
+      if (c === 0xf0) lo = 0x90;
+      else if (c === 0xf4) hi = 0x8f;
+    } else {
+      return undefined;
+    }
+    if (p + n >= stop) return undefined;
+    const b1 = buf[p + 1];
+    if (b1 < lo || b1 > hi) return undefined;
+    code = (code << 6) | (b1 & 0x3f);
+    for (let i = 2; i <= n; i++) {
+      const b = buf[p + i];
+      if ((b & 0xc0) !== 0x80) return undefined;
+      code = (code << 6) | (b & 0x3f);
+    }
+    if (code > 0xffff) {
+      code -= 0x10000;
+      units.push(0xd800 | (code >> 10), 0xdc00 | (code & 0x3ff));
+    } else {
+      units.push(code);
+    }
+    p += n + 1;
+  }
+  return String.fromCharCode.apply(null, units);
+}
+
+/** True when the UTF-8 sequences starting at `p` show an error before `limit`. */
+function invalidUtf8Within(buf: Buffer, p: number, limit: number): boolean {
+  while (p < limit) {
+    const c = buf[p];
+    let n: number;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xc2 && c <= 0xdf) n = 1;
+    else if (c >= 0xe0 && c <= 0xef) n = 2;
+    else if (c >= 0xf0 && c <= 0xf4) n = 3;
+    else return true;
+    for (let i = 1; i <= n; i++) {
+      if (p + i >= buf.length) return true;
+      if ((buf[p + i] & 0xc0) !== 0x80) return true;
+    }
+    p += n + 1;
+  }
+  return false;
 }
 
 /** A maxDepth set beyond what the JS stack holds must still end in DECODE. */

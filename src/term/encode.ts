@@ -6,6 +6,7 @@ import { deflateSync } from 'node:zlib';
 import { ErldistError } from '../errors.js';
 import { type FastBuffer, fast } from './buffer.js';
 import { DEFAULT_MAX_DEPTH } from './decode.js';
+import { writeBig64 } from './int64.js';
 import { Tag, VERSION_MAGIC } from './tags.js';
 import {
   Atom,
@@ -221,22 +222,17 @@ export class TermEncoder {
 
   private bigint(v: bigint): void {
     if (v >= INT32_MIN_BIG && v <= INT32_MAX_BIG) return this.number(Number(v));
-    const negative = v < 0n;
-    const m = negative ? -v : v;
-    if (m < UINT64_LIMIT) {
-      const lo = Number(m & 0xffffffffn);
-      const hi = Number(m >> 32n);
-      const n = hi === 0 ? byteLength(lo) : 4 + byteLength(hi);
-      this.ensure(3 + n);
-      const buf = this.buf;
-      buf[this.pos++] = Tag.SMALL_BIG_EXT;
-      buf[this.pos++] = n;
-      buf[this.pos++] = negative ? 1 : 0;
-      for (let i = 0; i < n; i++) {
-        buf[this.pos++] = i < 4 ? (lo >>> (8 * i)) & 0xff : (hi >>> (8 * (i - 4))) & 0xff;
-      }
+    this.ensure(11);
+    const n64 = writeBig64(v, this.buf, this.pos + 3);
+    if (n64 > 0) {
+      this.buf[this.pos] = Tag.SMALL_BIG_EXT;
+      this.buf[this.pos + 1] = n64;
+      this.buf[this.pos + 2] = v < 0n ? 1 : 0;
+      this.pos += 3 + n64;
       return;
     }
+    const negative = v < 0n;
+    const m = negative ? -v : v;
     let hex = m.toString(16);
     if (hex.length & 1) hex = '0' + hex;
     const n = hex.length / 2;

@@ -1,0 +1,499 @@
+#!/usr/bin/env node
+// ETF codec benchmark: erldist against erlang_js (and the BEAM's own term_to_binary/binary_to_term).
+//
+//   npm run bench                       (builds dist/ first)
+//   node bench/codec.mjs [options]
+//
+// Options:
+//   --json FILE       also write the results as JSON to FILE
+//   --round-ms N      length of one timed round in ms          (default 200)
+//   --rounds N        timed rounds per measurement; the median is reported (default 5)
+//   --warmup-ms N     untimed warm-up per measurement in ms    (default 300)
+//   --cases a,b       only these cases (ids as printed in the table)
+//   --erldist PATH    load the codec from PATH instead of ../dist/index.js (development only)
+//
+// The payloads are built in Erlang (one `erl` process at startup, which also times the BEAM's own
+// term_to_binary/binary_to_term on them). Decoders read exactly the bytes Erlang produced; encoders
+// are given the value the decoder produced (for erlang_js: the same value in erlang_js's term types).
+// Erlang encodes with {minor_version, 2}: UTF-8 atoms, the OTP 26+ default and what erldist emits.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const opts = { json: null, roundMs: 200, rounds: 5, warmupMs: 300, cases: null, erldist: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) die(`${a} needs a value`);
+      return argv[++i];
+    };
+    const num = () => {
+      const n = Number(val());
+      if (!Number.isFinite(n) || n <= 0) die(`${a} needs a positive number`);
+      return n;
+    };
+    if (a === '--json') opts.json = val();
+    else if (a === '--round-ms') opts.roundMs = num();
+    else if (a === '--rounds') opts.rounds = Math.round(num());
+    else if (a === '--warmup-ms') opts.warmupMs = num();
+    else if (a === '--cases') opts.cases = val().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (a === '--erldist') opts.erldist = val();
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('usage: node bench/codec.mjs [--json FILE] [--round-ms N] [--rounds N] ' +
+        '[--warmup-ms N] [--cases id,id] [--erldist PATH]\n');
+      process.exit(0);
+    } else die(`unknown option ${a}`);
+  }
+  return opts;
+}
+
+function die(msg) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(1);
+}
+
+const log = (msg) => process.stderr.write(`${msg}\n`);
+const warn = (msg) => process.stderr.write(`WARNING: ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Cases. The Erlang expressions below are the reference definition of each payload.
+
+const CASES = [
+  { id: 'small_map', erl: 'small_map', desc: 'one small atom-keyed map' },
+  { id: 'maps_1000', erl: 'maps_1000', desc: 'list of 1,000 such maps (varied ids/names, some non-ASCII)' },
+  { id: 'binary_1MiB', erl: 'binary_1mib', desc: '1 MiB of random bytes (NOT valid UTF-8)' },
+  { id: 'ints_100k', erl: 'ints_100k', desc: '100,000 integers: 1/3 0..255, 1/3 int32, 1/3 int64' },
+  { id: 'nested_100', erl: 'nested_100', desc: '100-deep alternating [X] / {X, 1} around an atom' },
+];
+
+const ERLANG_MODULE = String.raw`-module(erldist_codec_bench).
+-export([main/4]).
+
+-define(OPTS, [{minor_version, 2}]).
+
+main(Dir, RoundMs, Rounds, WarmupMs) ->
+    io:format("otp ~s ~s~n", [erlang:system_info(otp_release), erlang:system_info(version)]),
+    Payloads = payloads(),
+    lists:foreach(
+      fun({Name, Term}) ->
+              Bin = term_to_binary(Term, ?OPTS),
+              ok = file:write_file(filename:join(Dir, atom_to_list(Name) ++ ".etf"), Bin)
+      end, Payloads),
+    io:format("payloads ok~n"),
+    lists:foreach(
+      fun({Name, Term}) ->
+              Bin = term_to_binary(Term, ?OPTS),
+              Term = binary_to_term(Bin),
+              Enc = in_fresh_process(fun() -> measure(fun(N) -> enc_loop(N, Term, 0) end, RoundMs, Rounds, WarmupMs) end),
+              io:format("beam ~s encode ~.3f~n", [Name, Enc]),
+              Dec = in_fresh_process(fun() -> measure(fun(N) -> dec_loop(N, Bin, none) end, RoundMs, Rounds, WarmupMs) end),
+              io:format("beam ~s decode ~.3f~n", [Name, Dec])
+      end, Payloads).
+
+payloads() ->
+    [{small_map, small_map()},
+     {maps_1000, [user(I) || I <- lists:seq(1, 1000)]},
+     {binary_1mib, binary_1mib()},
+     {ints_100k, ints_100k()},
+     {nested_100, nested(100)}].
+
+small_map() ->
+    #{id => 12345, name => <<"Alice Example">>, active => true, tags => [<<"a">>, <<"bb">>, 42]}.
+
+user(I) ->
+    Names = {<<"Alice">>, <<"Bob">>, <<"Chloé"/utf8>>, <<"Dmitri">>, <<"Eve">>,
+             <<"François"/utf8>>, <<"Grace">>, <<"Hiro">>, <<"Łukasz"/utf8>>, <<"Zoë"/utf8>>},
+    First = element(1 + I rem tuple_size(Names), Names),
+    #{id => 10000 + I * 37,
+      name => <<First/binary, " Example ", (integer_to_binary(I))/binary>>,
+      active => I rem 3 =/= 0,
+      tags => [<<"a">>, <<"bb">>, I rem 256]}.
+
+binary_1mib() ->
+    _ = rand:seed(exsss, {20, 24, 131}),
+    rand:bytes(1048576).
+
+ints_100k() ->
+    _ = rand:seed(exsss, {7, 11, 13}),
+    [int(I rem 3) || I <- lists:seq(0, 99999)].
+
+int(0) -> rand:uniform(256) - 1;
+int(1) -> rand:uniform(1 bsl 32) - 1 - (1 bsl 31);
+int(2) -> rand:uniform(1 bsl 64) - 1 - (1 bsl 63).
+
+nested(0) -> leaf;
+nested(N) when N rem 2 =:= 0 -> [nested(N - 1)];
+nested(N) -> {nested(N - 1), 1}.
+
+enc_loop(0, _T, Acc) -> Acc;
+enc_loop(N, T, Acc) -> enc_loop(N - 1, T, Acc + byte_size(term_to_binary(T, ?OPTS))).
+
+dec_loop(0, _B, Last) -> Last;
+dec_loop(N, B, _) -> dec_loop(N - 1, B, binary_to_term(B)).
+
+in_fresh_process(F) ->
+    Parent = self(),
+    Ref = make_ref(),
+    spawn_link(fun() -> Parent ! {Ref, F()} end),
+    receive {Ref, R} -> R end.
+
+now_ns() -> erlang:monotonic_time(nanosecond).
+
+time_n(F, N) ->
+    T0 = now_ns(),
+    _ = F(N),
+    now_ns() - T0.
+
+calibrate(F, N, TargetNs) ->
+    T = time_n(F, N),
+    if T >= TargetNs div 10 -> max(1, round(N * TargetNs / max(T, 1)));
+       true -> calibrate(F, N * 2, TargetNs)
+    end.
+
+warm(F, N, Deadline) ->
+    _ = F(N),
+    case now_ns() < Deadline of true -> warm(F, N, Deadline); false -> ok end.
+
+measure(F, RoundMs, Rounds, WarmupMs) ->
+    RoundNs = RoundMs * 1000000,
+    N0 = calibrate(F, 1, RoundNs),
+    warm(F, max(1, N0 div 10), now_ns() + WarmupMs * 1000000),
+    N = calibrate(F, max(1, N0 div 4), RoundNs),
+    Rates = lists:sort([N * 1.0e9 / max(time_n(F, N), 1) || _ <- lists:seq(1, Rounds)]),
+    lists:nth((Rounds + 1) div 2, Rates).
+`;
+
+function runErlang(opts) {
+  const dir = mkdtempSync(join(tmpdir(), 'erldist-bench-'));
+  try {
+    const file = join(dir, 'erldist_codec_bench.erl');
+    writeFileSync(file, ERLANG_MODULE);
+    const q = (s) => JSON.stringify(s); // a plain temp path: JSON string syntax is valid Erlang here
+    const expr =
+      `case compile:file(${q(file)}, [binary, return_errors]) of ` +
+      `{ok, M, Bin} -> {module, M} = code:load_binary(M, ${q(file)}, Bin), ` +
+      `M:main(${q(dir)}, ${Math.round(opts.roundMs)}, ${opts.rounds}, ${Math.round(opts.warmupMs)}); ` +
+      `Err -> io:format(standard_error, "compile failed: ~p~n", [Err]), halt(2) end, halt().`;
+    const res = spawnSync('erl', ['-noshell', '-eval', expr], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 240_000,
+      maxBuffer: 16 << 20,
+    });
+    if (res.error) die(`could not run erl: ${res.error.message}`);
+    if (res.status !== 0) die(`erl exited with status ${res.status}\n${res.stdout}`);
+    const out = { otp: null, payloads: {}, beam: {} };
+    for (const line of res.stdout.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f[0] === 'otp') out.otp = `OTP ${f[1]} (erts ${f[2]})`;
+      else if (f[0] === 'beam') out.beam[`${f[1]}/${f[2]}`] = Number(f[3]);
+    }
+    for (const c of CASES) out.payloads[c.erl] = readFileSync(join(dir, `${c.erl}.etf`));
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codecs
+
+async function loadErldist(opts) {
+  const target = opts.erldist
+    ? pathToFileURL(resolve(opts.erldist)).href
+    : new URL('../dist/index.js', import.meta.url).href;
+  try {
+    const mod = await import(target);
+    for (const name of ['encode', 'decode', 'atom', 'tuple']) {
+      if (typeof mod[name] !== 'function') throw new Error(`no export "${name}"`);
+    }
+    const AtomClass = mod.atom('ok').constructor;
+    const TupleClass = mod.tuple(1, 2).constructor;
+    return { ...mod, AtomClass, TupleClass, source: target };
+  } catch (err) {
+    warn(`erldist codec unavailable (${target}): ${err.message}. Run "npm run build" first; ` +
+      'continuing with the baselines only.');
+    return null;
+  }
+}
+
+function loadErlangJs() {
+  try {
+    const require = createRequire(import.meta.url);
+    const { Erlang } = require('erlang_js');
+    const version = require('erlang_js/package.json').version;
+    const encode = (term) => {
+      let err, out;
+      Erlang.term_to_binary(term, (e, b) => { err = e; out = b; }); // synchronous when uncompressed
+      if (err) throw err;
+      return out;
+    };
+    const decode = (bytes) => {
+      let err, out;
+      Erlang.binary_to_term(bytes, (e, t) => { err = e; out = t; }); // synchronous when uncompressed
+      if (err) throw err;
+      return out;
+    };
+    return { Erlang, encode, decode, version };
+  } catch (err) {
+    warn(`erlang_js unavailable: ${err.message}`);
+    return null;
+  }
+}
+
+// The erldist term, rebuilt in erlang_js's term types: atoms are OtpErlangAtom (true/false stay JS
+// booleans), binaries OtpErlangBinary(Buffer), lists OtpErlangList([...]), tuples plain JS arrays,
+// maps OtpErlangMap(Map). erlang_js has no bigint: those become (lossy) Numbers, which the
+// byte-for-byte check then rejects.
+function toErlangJs(t, ed, E) {
+  if (typeof t === 'number' || typeof t === 'boolean') return t;
+  if (typeof t === 'bigint') return Number(t);
+  if (typeof t === 'string') return new E.OtpErlangBinary(Buffer.from(t, 'utf8'));
+  if (t instanceof ed.AtomClass) return new E.OtpErlangAtom(t.name ?? String(t));
+  if (t instanceof Uint8Array) return new E.OtpErlangBinary(Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+  if (Array.isArray(t)) return new E.OtpErlangList(t.map((x) => toErlangJs(x, ed, E)));
+  if (t instanceof ed.TupleClass) {
+    const els = Array.isArray(t.elements) ? t.elements : [...t];
+    return els.map((x) => toErlangJs(x, ed, E));
+  }
+  if (t instanceof Map) {
+    return new E.OtpErlangMap(new Map([...t].map(([k, v]) => [toErlangJs(k, ed, E), toErlangJs(v, ed, E)])));
+  }
+  if (t !== null && typeof t === 'object') {
+    return new E.OtpErlangMap(new Map(Object.entries(t).map(([k, v]) => [new E.OtpErlangAtom(k), toErlangJs(v, ed, E)])));
+  }
+  throw new TypeError(`toErlangJs: unexpected ${typeof t}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+let sink; // every result is stored here so no call can be optimised away
+
+function timeN(fn, n) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) sink = fn();
+  return Number(process.hrtime.bigint() - t0);
+}
+
+function calibrate(fn, n, targetNs) {
+  for (;;) {
+    const t = timeN(fn, n);
+    if (t >= targetNs / 10 || n >= 2 ** 30) return Math.max(1, Math.round((n * targetNs) / Math.max(t, 1)));
+    n *= 2;
+  }
+}
+
+function measure(fn, opts) {
+  const roundNs = opts.roundMs * 1e6;
+  const n0 = calibrate(fn, 1, roundNs);
+  const batch = Math.max(1, Math.floor(n0 / 10));
+  const deadline = process.hrtime.bigint() + BigInt(Math.round(opts.warmupMs * 1e6));
+  while (process.hrtime.bigint() < deadline) timeN(fn, batch);
+  const n = calibrate(fn, Math.max(1, Math.floor(n0 / 4)), roundNs); // re-calibrate once warm
+  const rates = [];
+  for (let r = 0; r < opts.rounds; r++) rates.push((n * 1e9) / Math.max(timeN(fn, n), 1));
+  rates.sort((a, b) => a - b);
+  return { opsPerSec: rates[(rates.length - 1) >> 1], itersPerRound: n, min: rates[0], max: rates[rates.length - 1] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+function fmtOps(x) {
+  if (x == null || !Number.isFinite(x)) return 'n/a';
+  if (x >= 100) return Math.round(x).toLocaleString('en-US');
+  return x.toFixed(1);
+}
+function fmtMB(x) {
+  if (x == null || !Number.isFinite(x)) return 'n/a';
+  return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+}
+function fmtRatio(x) {
+  if (x == null || !Number.isFinite(x)) return 'n/a';
+  return `${x.toFixed(2)}x${x < 2 ? ' !' : ''}`;
+}
+
+function printTable(header, rows, rightAlign) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) =>
+    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const cases = opts.cases ? CASES.filter((c) => opts.cases.includes(c.id)) : CASES;
+  if (cases.length === 0) die(`no case matches ${opts.cases.join(',')}; ids: ${CASES.map((c) => c.id).join(', ')}`);
+
+  const ed = await loadErldist(opts);
+  const ejs = loadErlangJs();
+
+  log(`erl: building payloads and timing the BEAM's term_to_binary/binary_to_term (~${Math.ceil(
+    (CASES.length * 2 * (opts.warmupMs + opts.roundMs * (opts.rounds + 1))) / 1000)} s)...`);
+  const erl = runErlang(opts);
+
+  const results = [];
+  const notes = [];
+  for (const c of cases) {
+    const bytes = erl.payloads[c.erl];
+    const mapFree = !c.id.startsWith('small_map') && !c.id.startsWith('maps_');
+    const info = { id: c.id, desc: c.desc, etfBytes: bytes.length, checks: [] };
+
+    if (c.id === 'binary_1MiB') {
+      const payload = bytes.subarray(6); // 131, 109, uint32 length
+      info.checks.push(`payload is ${isUtf8(payload) ? 'VALID' : 'not valid'} UTF-8`);
+      if (isUtf8(payload)) warn(`${c.id}: random payload happens to be valid UTF-8`);
+    }
+    if (c.id === 'ints_100k') {
+      const tags = { 97: 0, 98: 0, 110: 0 };
+      // walk the list: 131, 108, len(4), then elements
+      let i = 6;
+      while (bytes[i] !== 106) {
+        const tag = bytes[i];
+        tags[tag] = (tags[tag] ?? 0) + 1;
+        i += tag === 97 ? 2 : tag === 98 ? 5 : 3 + bytes[i + 1];
+      }
+      info.checks.push(`${tags[97]} SMALL_INTEGER, ${tags[98]} INTEGER, ${tags[110]} SMALL_BIG`);
+    }
+
+    // erldist: decoded value, then the byte-for-byte check of re-encoding it.
+    let edValue;
+    let edOk = false;
+    if (ed) {
+      try {
+        edValue = ed.decode(bytes);
+        const re = ed.encode(edValue);
+        const same = Buffer.compare(Buffer.from(re), bytes) === 0;
+        if (same) info.checks.push('erldist re-encode == Erlang bytes');
+        else if (mapFree) {
+          warn(`${c.id}: erldist encode(decode(bytes)) differs from Erlang's bytes (${re.length} vs ${bytes.length} bytes, first difference at ${firstDiff(re, bytes)})`);
+          info.checks.push('erldist re-encode DIFFERS from Erlang bytes');
+        } else {
+          info.checks.push(`erldist re-encode differs (map; ${re.length} vs ${bytes.length} bytes)`);
+        }
+        if (c.id === 'binary_1MiB' && typeof edValue === 'string') {
+          warn(`${c.id}: erldist decoded invalid UTF-8 as a string`);
+        }
+        edOk = true;
+      } catch (err) {
+        warn(`${c.id}: erldist failed: ${err.stack ?? err}`);
+      }
+    }
+
+    // erlang_js: is it able to carry this payload faithfully?
+    let ejsValue;
+    let ejsOk = false;
+    let ejsWhyNot = 'erlang_js unavailable';
+    if (ejs) {
+      try {
+        const decoded = ejs.decode(bytes);
+        ejsValue = edOk ? toErlangJs(edValue, ed, ejs.Erlang) : decoded;
+        const re = ejs.encode(ejsValue);
+        const reOwn = ejs.encode(decoded);
+        if (Buffer.compare(re, bytes) === 0 && Buffer.compare(reOwn, bytes) === 0) {
+          ejsOk = true;
+          info.checks.push('erlang_js re-encode == Erlang bytes');
+        } else {
+          ejsWhyNot = c.id === 'ints_100k'
+            ? 'erlang_js has no 64-bit integers (decodes them to lossy doubles, encodes bignums with 32-bit ops)'
+            : `erlang_js cannot round-trip this payload (${re.length} vs ${bytes.length} bytes)`;
+          info.checks.push(ejsWhyNot);
+        }
+      } catch (err) {
+        ejsWhyNot = `erlang_js failed: ${err.message}`;
+        info.checks.push(ejsWhyNot);
+      }
+    }
+    if (!ejsOk) notes.push(`${c.id}: baseline is the BEAM, because ${ejsWhyNot}.`);
+
+    for (const op of ['encode', 'decode']) {
+      log(`timing ${c.id} ${op}...`);
+      const row = { case: c.id, op, etfBytes: bytes.length };
+      if (edOk) {
+        const fn = op === 'encode' ? () => ed.encode(edValue) : () => ed.decode(bytes);
+        row.erldist = measure(fn, opts);
+      }
+      if (ejsOk) {
+        const fn = op === 'encode' ? () => ejs.encode(ejsValue) : () => ejs.decode(bytes);
+        row.erlang_js = measure(fn, opts);
+      }
+      row.beamOpsPerSec = erl.beam[`${c.erl}/${op}`] ?? null;
+      row.baseline = ejsOk ? 'erlang_js' : 'BEAM';
+      row.baselineOpsPerSec = ejsOk ? row.erlang_js.opsPerSec : row.beamOpsPerSec;
+      row.erldistOpsPerSec = row.erldist?.opsPerSec ?? null;
+      row.erldistMBps = row.erldistOpsPerSec != null ? (row.erldistOpsPerSec * bytes.length) / 1e6 : null;
+      row.ratio = row.erldistOpsPerSec != null && row.baselineOpsPerSec ? row.erldistOpsPerSec / row.baselineOpsPerSec : null;
+      row.ratioVsBeam = row.erldistOpsPerSec != null && row.beamOpsPerSec ? row.erldistOpsPerSec / row.beamOpsPerSec : null;
+      results.push(row);
+    }
+    info.rows = results.filter((r) => r.case === c.id);
+    c.info = info;
+  }
+
+  // ------------------------------------------------------------------ report
+  console.log(`erldist codec benchmark - Node ${process.version}, ${erl.otp ?? 'OTP ?'}, erlang_js ${ejs?.version ?? 'n/a'}`);
+  console.log(`ops/s = median of ${opts.rounds} rounds of ~${opts.roundMs} ms after ${opts.warmupMs} ms warm-up; ` +
+    'MB/s = 10^6 bytes of ETF per second; ratio = erldist / baseline (! = below the 2x target)');
+  console.log('');
+  for (const c of cases) {
+    console.log(`  ${c.id.padEnd(12)} ${String(c.info.etfBytes).padStart(8)} B  ${c.desc}; ${c.info.checks.join('; ')}`);
+  }
+  console.log('');
+  const header = ['case', 'op', 'erldist ops/s', 'MB/s', 'baseline', 'baseline ops/s', 'ratio', 'BEAM ops/s', 'vs BEAM'];
+  const rows = results.map((r) => [
+    r.case, r.op, fmtOps(r.erldistOpsPerSec), fmtMB(r.erldistMBps), r.baseline, fmtOps(r.baselineOpsPerSec),
+    fmtRatio(r.ratio), fmtOps(r.beamOpsPerSec), r.ratioVsBeam == null ? 'n/a' : `${r.ratioVsBeam.toFixed(2)}x`,
+  ]);
+  printTable(header, rows, [false, false, true, true, false, true, true, true, true]);
+  if (notes.length) {
+    console.log('');
+    for (const n of notes) console.log(`note: ${n}`);
+  }
+  const below = results.filter((r) => r.ratio != null && r.ratio < 2);
+  if (below.length) {
+    console.log(`note: below the 2x target: ${below.map((r) => `${r.case} ${r.op} (${r.ratio.toFixed(2)}x vs ${r.baseline})`).join(', ')}`);
+  }
+  if (!ed) console.log('note: erldist columns are n/a because dist/index.js could not be loaded (build first).');
+
+  if (opts.json) {
+    const json = {
+      date: new Date().toISOString(),
+      node: process.version,
+      otp: erl.otp,
+      erlang_js: ejs?.version ?? null,
+      erldist: ed?.source ?? null,
+      settings: { roundMs: opts.roundMs, rounds: opts.rounds, warmupMs: opts.warmupMs },
+      cases: cases.map((c) => ({ id: c.id, desc: c.desc, etfBytes: c.info.etfBytes, checks: c.info.checks })),
+      results,
+      notes,
+    };
+    writeFileSync(opts.json, `${JSON.stringify(json, null, 2)}\n`);
+    log(`results written to ${opts.json}`);
+  }
+}
+
+function firstDiff(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return `byte ${i}`;
+  return a.length === b.length ? 'none' : `byte ${n} (length)`;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
