@@ -100,8 +100,8 @@ export class TermEncoder {
   }
 
   private grow(n: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
+    // Double, or fit a single large item (a big binary) with a little room, whichever is larger.
+    const size = Math.max(this.buf.length * 2, this.pos + n + (n >> 3));
     const next = fast(Buffer.allocUnsafe(size));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
@@ -188,9 +188,14 @@ export class TermEncoder {
         this.buf[this.pos++] = v;
       } else if (v >= MIN_INT32 && v <= MAX_INT32) {
         this.ensure(5);
-        this.buf[this.pos] = Tag.INTEGER_EXT;
-        this.buf.writeInt32BE(v, this.pos + 1);
-        this.pos += 5;
+        const buf = this.buf;
+        const p = this.pos;
+        buf[p] = Tag.INTEGER_EXT;
+        buf[p + 1] = v >>> 24;
+        buf[p + 2] = (v >>> 16) & 0xff;
+        buf[p + 3] = (v >>> 8) & 0xff;
+        buf[p + 4] = v & 0xff;
+        this.pos = p + 5;
       } else {
         // |v| < 2^53: at most 7 bytes of magnitude.
         let m = Math.abs(v);
