@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ENCODE'
   | 'PROTOCOL'
   | 'ABORTED'
+  | 'BUFFER_FULL'
   | 'INVALID_ARGUMENT';
 
 export interface ErldistErrorOptions {

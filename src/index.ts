@@ -22,3 +22,18 @@ export {
   type InspectOptions,
 } from './term/index.js';
 export { ErldistError, isErldistError, type ErrorCode, type ErldistErrorOptions } from './errors.js';
+export {
+  connect,
+  createNode,
+  LocalNode,
+  Peer,
+  Mailbox,
+  parseNodeName,
+  type ConnectAllOptions,
+  type NodeOptions,
+  type ConnectOptions,
+  type CallOptions,
+  type Destination,
+  type NodeStats,
+  type WaitOptions,
+} from './node/index.js';

@@ -1,0 +1,191 @@
+/**
+ * One distribution connection after the handshake: `Len:32` frames, ticks, and control messages
+ * with their payloads (protocol-notes §3). Knows nothing of mailboxes or callers: it hands each
+ * decoded message to `onMessage` and reports its end once to `onClose`.
+ */
+import type { Socket } from 'node:net';
+import { ErldistError } from '../errors.js';
+import { type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
+import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
+import { FrameParser } from './framing.js';
+import type { HandshakeResult } from './handshake.js';
+
+/** A frame without a distribution header starts with this (PASS_THROUGH). */
+const PASS_THROUGH = 112;
+
+export interface ConnectionOptions {
+  /** The peer is down when nothing arrived for this long; we tick after a quarter of it (ms). */
+  tickTime: number;
+  /** Largest frame accepted from the peer (bytes). */
+  maxFrameSize: number;
+  /** `send` returns false once this many bytes wait in the socket (bytes). */
+  highWaterMark: number;
+  /** `send` throws BUFFER_FULL rather than queue more than this (bytes). */
+  maxBuffered: number;
+  /** How payloads are decoded (exact, binaries, maps...). */
+  decode: DecodeOptions;
+}
+
+export interface ConnectionHandlers {
+  onMessage(control: Control, payload: Term | undefined): void;
+  onClose(error: ErldistError): void;
+}
+
+export class Connection {
+  readonly peerName: string;
+  readonly peerCreation: number;
+  /** The flags both sides agreed on. */
+  readonly flags: bigint;
+  private readonly parser: FrameParser;
+  private readonly timer: NodeJS.Timeout;
+  private lastRead = Date.now();
+  private wroteSinceTick = false;
+  private closed = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly socket: Socket,
+    handshake: HandshakeResult,
+    private readonly options: ConnectionOptions,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.peerName = handshake.peerName;
+    this.peerCreation = handshake.peerCreation;
+    this.flags = handshake.flags;
+    this.parser = new FrameParser(
+      options.maxFrameSize,
+      (frame) => this.onFrame(frame),
+      () => {},
+    );
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.releaseDrainWaiters());
+    socket.on('error', (err) => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, { node: this.peerName, cause: err })));
+    socket.on('close', () => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })));
+    const interval = Math.max(10, Math.floor(options.tickTime / 4));
+    this.timer = setInterval(() => this.onTickTimer(), interval);
+    this.timer.unref();
+    if (handshake.leftover.length > 0) this.onData(handshake.leftover);
+    socket.resume();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes waiting to be written. */
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  /**
+   * Sends a control message and its payload in one frame. Returns false when the socket's buffer
+   * is above the high-water mark (wait for `drain()`); throws BUFFER_FULL past `maxBuffered`.
+   */
+  send(control: Control, payload?: Term): boolean {
+    if (this.closed) throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
+    if (this.socket.writableLength > this.options.maxBuffered) {
+      throw new ErldistError(
+        'BUFFER_FULL',
+        `more than ${this.options.maxBuffered} bytes wait to be written to ${this.peerName}; await drain() before sending more`,
+        { node: this.peerName },
+      );
+    }
+    const enc = new TermEncoder(payload === undefined ? 128 : 256);
+    enc.u32(0); // length, filled in below
+    enc.u8(PASS_THROUGH);
+    enc.u8(VERSION_MAGIC);
+    enc.writeTerm(encodeControl(control));
+    if (payload !== undefined) {
+      enc.u8(VERSION_MAGIC);
+      enc.writeTerm(payload);
+    }
+    const frame = enc.bytes();
+    frame.writeUInt32BE(frame.length - 4, 0);
+    this.wroteSinceTick = true;
+    return this.socket.write(frame);
+  }
+
+  /** Resolves when the socket's buffer is below the high-water mark (at once if it is already). */
+  drain(): Promise<void> {
+    if (this.closed || this.socket.writableLength < this.options.highWaterMark) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Closes the connection; `onClose` receives `reason`. */
+  close(reason?: ErldistError): void {
+    this.fail(reason ?? new ErldistError('NODE_DOWN', `connection to ${this.peerName} was closed locally`, { node: this.peerName }));
+  }
+
+  private releaseDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private fail(error: ErldistError): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.socket.destroy();
+    this.releaseDrainWaiters();
+    this.handlers.onClose(error);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastRead = Date.now();
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      this.fail(asProtocolError(err, this.peerName));
+    }
+  }
+
+  private onTickTimer(): void {
+    if (this.closed) return;
+    const silent = Date.now() - this.lastRead;
+    if (silent > this.options.tickTime) {
+      this.fail(
+        new ErldistError('NODE_DOWN', `${this.peerName} sent nothing for ${silent} ms (tick time ${this.options.tickTime} ms)`, {
+          node: this.peerName,
+        }),
+      );
+      return;
+    }
+    if (!this.wroteSinceTick) this.socket.write(Buffer.alloc(4));
+    this.wroteSinceTick = false;
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (this.closed) return;
+    if (frame[0] !== PASS_THROUGH) {
+      // We advertise neither DIST_HDR_ATOM_CACHE nor FRAGMENTS, so every frame must be 'p'.
+      throw new ErldistError('PROTOCOL', `${this.peerName} sent a frame starting with ${frame[0]}, expected 112`, {
+        node: this.peerName,
+        step: 'framing',
+      });
+    }
+    let control: Control;
+    let payload: Term | undefined;
+    try {
+      const head = new TermDecoder(frame, 1);
+      control = decodeControl(head.readVersionedTerm());
+      if (hasPayload(control.op)) {
+        const body = new TermDecoder(frame, head.pos, this.options.decode);
+        payload = body.readVersionedTerm();
+        if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
+      } else if (head.pos !== frame.length) {
+        throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
+      }
+    } catch (err) {
+      throw asProtocolError(err, this.peerName);
+    }
+    this.handlers.onMessage(control, payload);
+  }
+}
+
+function asProtocolError(err: unknown, node: string): ErldistError {
+  if (err instanceof ErldistError && err.code === 'PROTOCOL') return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ErldistError('PROTOCOL', `${node} sent a malformed message: ${message}`, { node, cause: err, step: 'decode' });
+}

@@ -1,0 +1,281 @@
+/**
+ * The distribution handshake, initiating side (erl_dist_protocol.md "Distribution Handshake";
+ * protocol-notes §2). Reads as the spec's sequence of steps: sendName, recvStatus, recvChallenge,
+ * sendChallengeReply, recvChallengeAck. Every packet is framed `Len:16` until the handshake ends.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { ErldistError } from '../errors.js';
+import { DFLAG, DFLAG_MANDATORY_25, flagNames } from './flags.js';
+
+export interface InitiatorOptions {
+  /** Our full node name, `name@host`. */
+  localName: string;
+  creation: number;
+  flags: bigint;
+  cookie: string;
+  /** The node we expect to reach (for messages; the peer reports its own name). */
+  peerName: string;
+}
+
+export interface HandshakeResult {
+  /** The name the peer gave in its challenge. */
+  peerName: string;
+  peerCreation: number;
+  peerFlags: bigint;
+  /** Flags both sides set: a feature is usable only if it is in here. */
+  flags: bigint;
+  /** Bytes that arrived after the handshake (the first frames of the connection). */
+  leftover: Buffer;
+}
+
+/** Tags of handshake packets. */
+const SEND_NAME_NEW = 0x4e; // 'N'
+const CHALLENGE_NEW = 0x4e; // 'N'
+const CHALLENGE_OLD = 0x6e; // 'n'
+const STATUS = 0x73; // 's'
+const CHALLENGE_REPLY = 0x72; // 'r'
+const CHALLENGE_ACK = 0x61; // 'a'
+
+/** Longest handshake packet we accept: names are at most 255 bytes (+ 2-byte host part margin). */
+const MAX_PACKET = 2048;
+
+/** MD5(Cookie ++ decimal(Challenge)), the challenge printed unsigned (dist_util:gen_digest/2). */
+export function genDigest(challenge: number, cookie: string): Buffer {
+  return createHash('md5')
+    .update(cookie, 'latin1')
+    .update(String(challenge >>> 0))
+    .digest();
+}
+
+export function genChallenge(): number {
+  return randomBytes(4).readUInt32BE(0);
+}
+
+/** Reads `Len:16` packets from a socket during the handshake, keeping what follows the last one. */
+class PacketReader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private waiter: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+  private readonly onData = (chunk: Buffer) => {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.pump();
+  };
+  private readonly onEnd = () => this.fail(undefined);
+  private readonly onError = (err: Error) => this.fail(err);
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly closedError: (cause?: Error) => ErldistError,
+  ) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.on('error', this.onError);
+  }
+
+  read(): Promise<Buffer> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.pump();
+    });
+  }
+
+  /** Stops listening; returns the bytes that arrived past the last packet. */
+  detach(): Buffer {
+    // Paused until the connection takes over, so that no frame is emitted to nobody.
+    this.socket.pause();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onEnd);
+    this.socket.off('error', this.onError);
+    const rest = Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    this.size = 0;
+    return rest;
+  }
+
+  private fail(cause: Error | undefined): void {
+    if (this.failure) return;
+    this.failure = this.closedError(cause);
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(this.failure);
+  }
+
+  private pump(): void {
+    if (!this.waiter || this.size < 2) return;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    const len = all.readUInt16BE(0);
+    if (len > MAX_PACKET) {
+      const err = new ErldistError('PROTOCOL', `handshake packet of ${len} bytes is too long`, { step: 'handshake' });
+      this.failure = err;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter.reject(err);
+      return;
+    }
+    if (all.length < 2 + len) {
+      this.chunks = [all];
+      return;
+    }
+    const packet = all.subarray(2, 2 + len);
+    const rest = all.subarray(2 + len);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.size = rest.length;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter.resolve(packet);
+  }
+}
+
+function writePacket(socket: Socket, body: Buffer): void {
+  const out = Buffer.allocUnsafe(2 + body.length);
+  out.writeUInt16BE(body.length, 0);
+  body.copy(out, 2);
+  socket.write(out);
+}
+
+function protocolError(step: string, message: string, node: string): ErldistError {
+  return new ErldistError('PROTOCOL', `handshake with ${node} failed at ${step}: ${message}`, { step, node });
+}
+
+/**
+ * Runs the initiator's half of the handshake on a connected socket. The caller owns the socket and
+ * its timeout; on failure the caller destroys it.
+ */
+export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions): Promise<HandshakeResult> {
+  const node = opts.peerName;
+  let step = 'sendName';
+  let repliedToChallenge = false;
+  const reader = new PacketReader(socket, (cause) => {
+    if (repliedToChallenge) {
+      // dist_util closes without a word when our digest is wrong.
+      return new ErldistError(
+        'AUTH_FAILED',
+        `${node} closed the connection after our challenge reply: the cookie was probably wrong`,
+        { step: 'recvChallengeAck', node, cause },
+      );
+    }
+    return new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, {
+      step,
+      node,
+      cause,
+    });
+  });
+
+  try {
+    sendName();
+    step = 'recvStatus';
+    await recvStatus();
+    step = 'recvChallenge';
+    const challenge = await recvChallenge();
+    step = 'sendChallengeReply';
+    const myChallenge = sendChallengeReply(challenge.challenge);
+    repliedToChallenge = true;
+    step = 'recvChallengeAck';
+    await recvChallengeAck(myChallenge);
+    return {
+      peerName: challenge.name,
+      peerCreation: challenge.creation,
+      peerFlags: challenge.flags,
+      flags: challenge.flags & opts.flags,
+      leftover: reader.detach(),
+    };
+  } finally {
+    reader.detach();
+  }
+
+  function sendName(): void {
+    const name = Buffer.from(opts.localName, 'utf8');
+    const body = Buffer.allocUnsafe(1 + 8 + 4 + 2 + name.length);
+    body[0] = SEND_NAME_NEW;
+    body.writeBigUInt64BE(opts.flags, 1);
+    body.writeUInt32BE(opts.creation >>> 0, 9);
+    body.writeUInt16BE(name.length, 13);
+    name.copy(body, 15);
+    writePacket(socket, body);
+  }
+
+  async function recvStatus(): Promise<void> {
+    const packet = await reader.read();
+    if (packet.length < 1 || packet[0] !== STATUS) throw protocolError('recvStatus', `expected a status ('s'), got tag ${packet[0]}`, node);
+    const status = packet.subarray(1).toString('latin1');
+    switch (status) {
+      case 'ok':
+      case 'ok_simultaneous':
+        return;
+      case 'alive':
+        // The peer still has a connection from a node of our name (a restarted process): replace it.
+        writePacket(socket, Buffer.from('strue', 'latin1'));
+        return;
+      case 'nok':
+        throw new ErldistError('NOT_ALLOWED', `${node} refused the connection: it is connecting to us at the same time (nok)`, {
+          step: 'recvStatus',
+          node,
+        });
+      case 'not_allowed':
+        throw new ErldistError(
+          'NOT_ALLOWED',
+          `${node} refused the connection (not_allowed): our name ${opts.localName} or our flags are not accepted`,
+          { step: 'recvStatus', node },
+        );
+      default:
+        throw protocolError('recvStatus', `unknown status ${JSON.stringify(status.slice(0, 40))}`, node);
+    }
+  }
+
+  async function recvChallenge(): Promise<{ flags: bigint; challenge: number; creation: number; name: string }> {
+    const packet = await reader.read();
+    if (packet[0] === CHALLENGE_OLD) {
+      throw new ErldistError('NOT_ALLOWED', `${node} speaks only the pre-OTP 23 handshake (version 5)`, {
+        step: 'recvChallenge',
+        node,
+      });
+    }
+    if (packet[0] !== CHALLENGE_NEW || packet.length < 19) {
+      throw protocolError('recvChallenge', `expected a challenge ('N'), got tag ${packet[0]} in ${packet.length} bytes`, node);
+    }
+    const flags = packet.readBigUInt64BE(1);
+    const challenge = packet.readUInt32BE(9);
+    const creation = packet.readUInt32BE(13);
+    const nlen = packet.readUInt16BE(17);
+    if (packet.length < 19 + nlen) throw protocolError('recvChallenge', 'name runs past the packet', node);
+    const name = packet.toString('utf8', 19, 19 + nlen);
+    const missing = DFLAG_MANDATORY_25 & ~flags;
+    if (missing !== 0n || (flags & DFLAG.HANDSHAKE_23) === 0n) {
+      throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ')}`, {
+        step: 'recvChallenge',
+        node,
+      });
+    }
+    return { flags, challenge, creation, name };
+  }
+
+  function sendChallengeReply(theirChallenge: number): number {
+    const myChallenge = genChallenge();
+    const body = Buffer.allocUnsafe(1 + 4 + 16);
+    body[0] = CHALLENGE_REPLY;
+    body.writeUInt32BE(myChallenge, 1);
+    genDigest(theirChallenge, opts.cookie).copy(body, 5);
+    writePacket(socket, body);
+    return myChallenge;
+  }
+
+  async function recvChallengeAck(myChallenge: number): Promise<void> {
+    const packet = await reader.read();
+    if (packet[0] !== CHALLENGE_ACK || packet.length !== 17) {
+      throw protocolError('recvChallengeAck', `expected a challenge ack ('a'), got tag ${packet[0]} in ${packet.length} bytes`, node);
+    }
+    const expected = genDigest(myChallenge, opts.cookie);
+    if (!timingSafeEqual(packet.subarray(1, 17), expected)) {
+      throw new ErldistError('AUTH_FAILED', `${node} answered our challenge with a wrong digest: the cookies differ`, {
+        step: 'recvChallengeAck',
+        node,
+      });
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { ErldistError } from '../errors.js';
+import { Mailbox } from './mailbox.js';
+import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
+import { type ConnectOptions, LocalNode, type NodeOptions, type NodeStats, createNode } from './node.js';
+import { type CallOptions, type Destination, Peer } from './peer.js';
+import type { WaitOptions } from './wait.js';
+
+export type ConnectAllOptions = NodeOptions & ConnectOptions;
+
+/**
+ * Connects to `target` (`name@host`, or `name@host:port` to skip EPMD) as a hidden node of its own.
+ * `peer.close()` closes that node too.
+ */
+export async function connect(target: string, options: ConnectAllOptions = {}): Promise<Peer> {
+  const address = parseNodeName(target);
+  const node = createNode({ ...options, name: options.name ?? defaultNodeName(address) });
+  try {
+    const peer = await node.connect(target, options);
+    peer.ownsNode = true;
+    return peer;
+  } catch (err) {
+    await node.close();
+    throw err;
+  }
+}
+
+export {
+  LocalNode,
+  Peer,
+  Mailbox,
+  createNode,
+  parseNodeName,
+  resolveCookie,
+  ErldistError,
+  type NodeOptions,
+  type ConnectOptions,
+  type CallOptions,
+  type Destination,
+  type NodeStats,
+  type WaitOptions,
+};
