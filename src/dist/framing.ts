@@ -18,7 +18,7 @@ export class FrameParser {
   ) {}
 
   push(chunk: Buffer): void {
-    if (this.buffered === 0) {
+    if (this.buffered === 0 && this.need < 0) {
       chunk = this.consume(chunk);
       if (chunk.length === 0) return;
     }

@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErldistError, connect } from '../../src/index.js';
+import { type FakePeer, startFakePeer } from '../support/fake-peer.js';
+
+const COOKIE = 'fake-peer-cookie-' + Math.random().toString(36).slice(2);
+let peer: FakePeer | undefined;
+afterEach(async () => {
+  await peer?.close();
+  peer = undefined;
+});
+
+async function failure(p: Promise<unknown>): Promise<ErldistError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ErldistError);
+    return err as ErldistError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('hostile or broken peers', () => {
+  it('garbage instead of a status: PROTOCOL', async () => {
+    peer = await startFakePeer({ kind: 'garbage', bytes: Buffer.from('\x00\x05hello world') });
+    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    expect(err.code).toBe('PROTOCOL');
+    expect(err.step).toBe('recvStatus');
+  });
+
+  it('a handshake packet claiming 65535 bytes: PROTOCOL', async () => {
+    peer = await startFakePeer({ kind: 'garbage', bytes: Buffer.from([0xff, 0xff, 1, 2, 3]) });
+    expect((await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }))).code).toBe('PROTOCOL');
+  });
+
+  it('closes during the handshake: CONNECT_FAILED', async () => {
+    peer = await startFakePeer({ kind: 'close-after-name' });
+    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    expect(err.code).toBe('CONNECT_FAILED');
+  });
+
+  it('goes silent during the handshake: TIMEOUT', async () => {
+    peer = await startFakePeer({ kind: 'silent' });
+    const started = Date.now();
+    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, handshakeTimeout: 300 }));
+    expect(err.code).toBe('TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a closed port: CONNECT_FAILED', async () => {
+    peer = await startFakePeer({ kind: 'silent' });
+    const port = peer.port;
+    await peer.close();
+    peer = undefined;
+    expect((await failure(connect(`fake@127.0.0.1:${port}`, { cookie: COOKIE }))).code).toBe('CONNECT_FAILED');
+  });
+
+  it('a wrong digest from our side (peer closes): AUTH_FAILED, cookie never in the message', async () => {
+    peer = await startFakePeer({ kind: 'handshake', cookie: 'the-peers-cookie', after: () => {} });
+    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    expect(err.code).toBe('AUTH_FAILED');
+    expect(err.message).toMatch(/cookie was probably wrong/);
+    expect(err.message).not.toContain(COOKIE);
+    expect(JSON.stringify(err)).not.toContain(COOKIE);
+  });
+
+  it('a frame longer than maxFrameSize: PROTOCOL then NODE_DOWN, connection closed', async () => {
+    let sawClose = false;
+    peer = await startFakePeer({
+      kind: 'handshake',
+      cookie: COOKIE,
+      after: (socket) => {
+        socket.on('close', () => (sawClose = true));
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(2 ** 31);
+        socket.write(head);
+      },
+    });
+    const p = await connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, maxFrameSize: 1 << 20 });
+    const down = new Promise<unknown[]>((resolve) => p.node.once('nodedown', (...args) => resolve(args)));
+    const [, reason] = await down;
+    expect((reason as ErldistError).code).toBe('PROTOCOL');
+    expect(p.isClosed).toBe(true);
+    await expect(p.rpc('erlang', 'node', [])).rejects.toMatchObject({ code: 'NODE_DOWN' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sawClose).toBe(true);
+    await p.close();
+  });
+
+  it('garbage frames after the handshake: PROTOCOL, pending calls reject NODE_DOWN', async () => {
+    let socketRef: import('node:net').Socket | undefined;
+    peer = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: (s) => (socketRef = s) });
+    const p = await connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE });
+    const call = p.rpc('erlang', 'node', [], { timeout: 5000 });
+    socketRef!.write(Buffer.from([0, 0, 0, 5, 112, 131, 104, 1, 255]));
+    await expect(call).rejects.toMatchObject({ code: 'NODE_DOWN' });
+    await p.close();
+  });
+
+  it('a silent connection is down after tickTime', async () => {
+    peer = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: () => {} });
+    const p = await connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, tickTime: 400 });
+    const started = Date.now();
+    const call = p.rpc('erlang', 'node', [], { timeout: 10_000 });
+    await expect(call).rejects.toMatchObject({ code: 'NODE_DOWN' });
+    expect(Date.now() - started).toBeLessThan(1500);
+    await p.close();
+  });
+
+  it('no cookie anywhere: INVALID_ARGUMENT before any socket', async () => {
+    const env = { ...process.env };
+    delete process.env.ERLANG_COOKIE;
+    delete process.env.RELEASE_COOKIE;
+    process.env.HOME = '/nonexistent-home';
+    try {
+      const err = await failure(connect('x@127.0.0.1:1'));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.message).toMatch(/no cookie/);
+    } finally {
+      process.env = env;
+    }
+  });
+
+  it('a pre-aborted signal: ABORTED', async () => {
+    const err = await failure(connect('x@127.0.0.1:1', { cookie: COOKIE, signal: AbortSignal.abort() }));
+    expect(err.code).toBe('ABORTED');
+  });
+});

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { FrameParser } from '../../src/dist/framing.js';
+import { genDigest } from '../../src/dist/handshake.js';
+import { Op, decodeControl, encodeControl } from '../../src/dist/control.js';
+import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/dist/flags.js';
+import { ErldistError, Pid, Reference, atom, tuple } from '../../src/index.js';
+
+function frames(...bodies: Buffer[]): Buffer {
+  return Buffer.concat(
+    bodies.map((b) => {
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(b.length);
+      return Buffer.concat([h, b]);
+    }),
+  );
+}
+
+describe('FrameParser', () => {
+  const stream = frames(Buffer.from('a'), Buffer.alloc(0), Buffer.from('hello'), Buffer.alloc(300, 7), Buffer.alloc(0), Buffer.from('z'));
+  const expected = ['61', '68656c6c6f', Buffer.alloc(300, 7).toString('hex'), '7a'];
+
+  it('splits at every offset, in two and three pieces', () => {
+    for (let i = 0; i <= stream.length; i++) {
+      for (const j of [i, Math.min(stream.length, i + 3), Math.min(stream.length, i + 200)]) {
+        const got: string[] = [];
+        let ticks = 0;
+        const p = new FrameParser(1 << 20, (f) => got.push(f.toString('hex')), () => ticks++);
+        p.push(stream.subarray(0, i));
+        p.push(stream.subarray(i, j));
+        p.push(stream.subarray(j));
+        expect(got).toEqual(expected);
+        expect(ticks).toBe(2);
+      }
+    }
+  });
+
+  it('byte by byte', () => {
+    const got: string[] = [];
+    const p = new FrameParser(1 << 20, (f) => got.push(f.toString('hex')), () => {});
+    for (const b of stream) p.push(Buffer.from([b]));
+    expect(got).toEqual(expected);
+  });
+
+  it('frames inside one chunk are views, not copies', () => {
+    const seen: Buffer[] = [];
+    const p = new FrameParser(1 << 20, (f) => seen.push(f), () => {});
+    p.push(stream);
+    expect(seen.every((f) => f.buffer === stream.buffer)).toBe(true);
+  });
+
+  it('a frame longer than maxFrameSize throws PROTOCOL before buffering it', () => {
+    const p = new FrameParser(1000, () => {}, () => {});
+    expect(() => p.push(Buffer.from([0, 0, 0x10, 0]))).toThrow(ErldistError);
+  });
+});
+
+describe('handshake digest', () => {
+  it('is MD5(cookie ++ unsigned decimal challenge)', () => {
+    // erlang:md5(["secret", integer_to_list(4294967295)])
+    expect(genDigest(0xffffffff, 'secret').toString('hex')).toBe(
+      createHash('md5').update('secret4294967295').digest('hex'),
+    );
+    expect(genDigest(-1, 'secret')).toEqual(genDigest(0xffffffff, 'secret'));
+  });
+});
+
+describe('flags', () => {
+  it('advertise the OTP 26 mandatory set, the digest flag, monitors; never PUBLISHED', () => {
+    expect(DFLAG_ERLDIST & DFLAG_MANDATORY_26).toBe(DFLAG_MANDATORY_26);
+    expect(DFLAG_ERLDIST & DFLAG.MANDATORY_25_DIGEST).toBe(DFLAG.MANDATORY_25_DIGEST);
+    expect(DFLAG_ERLDIST & DFLAG.PUBLISHED).toBe(0n);
+    // Checked against OTP 25, 27 and 29 in protocol-notes §2.
+    expect(DFLAG_ERLDIST).toBe(0x4_0747_0fbcn);
+  });
+});
+
+describe('control messages', () => {
+  const a = new Pid(atom('a@h'), 1, 0, 1);
+  const b = new Pid(atom('b@h'), 2, 0, 2);
+  const r = new Reference(atom('a@h'), 1, [1, 2, 3]);
+  it('round-trip through their tuples', () => {
+    const cases = [
+      { op: Op.LINK, from: a, to: b },
+      { op: Op.SEND, to: b },
+      { op: Op.EXIT, from: a, to: b, reason: atom('kill') },
+      { op: Op.REG_SEND, from: a, toName: atom('rex') },
+      { op: Op.MONITOR_P, from: a, to: atom('srv'), ref: r },
+      { op: Op.DEMONITOR_P, from: a, to: b, ref: r },
+      { op: Op.MONITOR_P_EXIT, from: b, to: a, ref: r, reason: atom('noproc') },
+      { op: Op.PAYLOAD_MONITOR_P_EXIT, from: b, to: a, ref: r },
+      { op: Op.UNLINK_ID, id: 7, from: a, to: b },
+      { op: Op.SPAWN_REPLY, reqId: r, to: a, flags: 3, result: b },
+    ] as const;
+    for (const c of cases) expect(decodeControl(encodeControl(c))).toEqual(c);
+  });
+  it('trace-token variants decode to their base op', () => {
+    expect(decodeControl(tuple(16, a, atom(''), atom('rex'), atom('tok')))).toEqual({ op: Op.REG_SEND, from: a, toName: atom('rex'), token: atom('tok') });
+  });
+  it('malformed ones are PROTOCOL errors', () => {
+    for (const t of [tuple(), tuple(99), tuple(2, atom(''), 5), tuple(atom('x')), tuple(19, a, 5, r)]) {
+      expect(() => decodeControl(t)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+    }
+  });
+});

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parseNodeName, resolveCookie } from '../../src/node/names.js';
+
+describe('parseNodeName', () => {
+  it('short, long, FQDN, IP, with and without port', () => {
+    expect(parseNodeName('app@host')).toMatchObject({ node: 'app@host', alive: 'app', host: 'host', long: false, port: undefined });
+    expect(parseNodeName('app@svc.project.svc.cluster.local:43691')).toMatchObject({
+      node: 'app@svc.project.svc.cluster.local',
+      host: 'svc.project.svc.cluster.local',
+      long: true,
+      port: 43691,
+    });
+    expect(parseNodeName('x@127.0.0.1')).toMatchObject({ long: true, port: undefined });
+    expect(parseNodeName('x@[::1]:4000')).toMatchObject({ host: '::1', port: 4000, long: true });
+  });
+  it('rejects what is not a node name', () => {
+    for (const bad of ['', 'nohost', '@host', 'a@', 'a b@host', 'a@host:0', 'a@host:99999', 'a@host:x', 'a@ho st', 'a@[::1', 'a@-bad']) {
+      expect(() => parseNodeName(bad), bad).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+  });
+});
+
+describe('resolveCookie', () => {
+  it('option, then ERLANG_COOKIE, then RELEASE_COOKIE, then ~/.erlang.cookie', () => {
+    expect(resolveCookie('opt', { ERLANG_COOKIE: 'e', RELEASE_COOKIE: 'r' })).toBe('opt');
+    expect(resolveCookie(undefined, { ERLANG_COOKIE: 'e', RELEASE_COOKIE: 'r' })).toBe('e');
+    expect(resolveCookie(undefined, { RELEASE_COOKIE: 'r', HOME: '/nonexistent' })).toBe('r');
+    expect(() => resolveCookie(undefined, { HOME: '/nonexistent' })).toThrow(/no cookie/);
+    expect(() => resolveCookie('', {})).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
