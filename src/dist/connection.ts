@@ -39,7 +39,10 @@ export class Connection {
   private readonly parser: FrameParser;
   private readonly timer: NodeJS.Timeout;
   private lastRead = Date.now();
-  private wroteSinceTick = false;
+  private lastWrite = Date.now();
+  /** When the peer's last tick arrived, and the shortest gap seen between its ticks. */
+  private lastPeerTick = Date.now();
+  private peerTickGap = Infinity;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
 
@@ -55,14 +58,15 @@ export class Connection {
     this.parser = new FrameParser(
       options.maxFrameSize,
       (frame) => this.onFrame(frame),
-      () => {},
+      () => this.onPeerTick(),
     );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.releaseDrainWaiters());
     socket.on('error', (err) => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, { node: this.peerName, cause: err })));
     socket.on('close', () => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })));
-    const interval = Math.max(10, Math.floor(options.tickTime / 4));
+    // Checked often enough to follow a peer whose net_ticktime is shorter than our tickTime.
+    const interval = Math.max(10, Math.min(1000, Math.floor(options.tickTime / 4)));
     this.timer = setInterval(() => this.onTickTimer(), interval);
     this.timer.unref();
     if (handshake.leftover.length > 0) this.onData(handshake.leftover);
@@ -102,7 +106,7 @@ export class Connection {
     }
     const frame = enc.bytes();
     frame.writeUInt32BE(frame.length - 4, 0);
-    this.wroteSinceTick = true;
+    this.lastWrite = Date.now();
     return this.socket.write(frame);
   }
 
@@ -152,8 +156,19 @@ export class Connection {
       );
       return;
     }
-    if (!this.wroteSinceTick) this.socket.write(Buffer.alloc(4));
-    this.wroteSinceTick = false;
+    // We tick after a quarter of our tick time, or as often as the peer ticks if that is more
+    // often: a peer ticks every net_ticktime/4 and drops us after about net_ticktime of silence.
+    const every = Math.min(this.options.tickTime / 4, this.peerTickGap);
+    if (Date.now() - this.lastWrite >= every) {
+      this.lastWrite = Date.now();
+      this.socket.write(Buffer.alloc(4));
+    }
+  }
+
+  private onPeerTick(): void {
+    const now = Date.now();
+    this.peerTickGap = Math.min(this.peerTickGap, now - this.lastPeerTick);
+    this.lastPeerTick = now;
   }
 
   private onFrame(frame: Buffer): void {
