@@ -320,7 +320,10 @@ export interface BeamNode {
   shortName: string;
   host: string;
   cookie: string;
-  /** The port the node accepts distribution connections on (asked from its EPMD by the node). */
+  /**
+   * The port the node accepts distribution connections on: the node reads it from net_kernel's
+   * listening socket (falling back to asking its EPMD), so tests can check EPMD against it.
+   */
   distPort: number;
   epmdPort: number;
   /** OS pid of beam.smp (for SIGSTOP/SIGKILL tests). */
@@ -394,8 +397,20 @@ begin
         erlang:halt(1)
       end
   end,
-  [Short, Host] = string:split(atom_to_list(node()), "@"),
-  {port, DistPort, _} = erl_epmd:port_please(Short, Host),
+  NetKernel = whereis(net_kernel),
+  Listening = [N || P <- erlang:ports(),
+                    erlang:port_info(P, name) =:= {name, "tcp_inet"},
+                    erlang:port_info(P, connected) =:= {connected, NetKernel},
+                    {ok, Status} <- [prim_inet:getstatus(P)],
+                    lists:member(listen, Status),
+                    {ok, {_, N}} <- [inet:sockname(P)]],
+  DistPort = case Listening of
+    [Only] -> Only;
+    _ ->
+      [Short, Host] = string:split(atom_to_list(node()), "@"),
+      {port, FromEpmd, _} = erl_epmd:port_please(Short, Host),
+      FromEpmd
+  end,
   Say(["READY ", atom_to_list(node()), " ", os:getpid(), " ", integer_to_list(DistPort), " ",
        erlang:system_info(otp_release)]),
   Loop = fun Loop() ->
