@@ -365,6 +365,10 @@ async function main() {
   const clientName = `benchcli${rand}@127.0.0.1`;
   // No EPMD anywhere: both nodes take the server's port from -erl_epmd_port. The client does not
   // listen (-dist_listen false, which also makes it hidden); it only dials the server.
+  // Idle BEAM schedulers busy-wait by default (+sbwt): the client node would then take CPU from
+  // the server while erldist measures. The client sleeps when idle; the server, which both sides
+  // use, keeps the default.
+  const noSpin = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none'];
   const common = ['-noshell', '-setcookie', cookie, '-start_epmd', 'false', '-erl_epmd_port', String(port)];
 
   log(`starting ${serverName} on port ${port} ...`);
@@ -379,7 +383,7 @@ async function main() {
   log(`starting ${clientName} ...`);
   const client = startErl(
     'client',
-    [...common, '-name', clientName, '-hidden', '-dist_listen', 'false', '-eval', CLIENT_EVAL],
+    [...noSpin, ...common, '-name', clientName, '-hidden', '-dist_listen', 'false', '-eval', CLIENT_EVAL],
     { BENCH_CLIENT_SRC: CLIENT_MODULE, BENCH_SERVER: serverName },
   );
   await client.waitLine((l) => l === 'client ready', 30_000, '"client ready"');

@@ -79,7 +79,7 @@ export class Connection {
 
   /** Bytes waiting to be written. */
   get buffered(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + (this.batch?.pos ?? 0);
   }
 
   /**
@@ -88,31 +88,51 @@ export class Connection {
    */
   send(control: Control, payload?: Term): boolean {
     if (this.closed) throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
-    if (this.socket.writableLength > this.options.maxBuffered) {
+    if (this.buffered > this.options.maxBuffered) {
       throw new ErldistError(
         'BUFFER_FULL',
         `more than ${this.options.maxBuffered} bytes wait to be written to ${this.peerName}; await drain() before sending more`,
         { node: this.peerName },
       );
     }
-    const enc = new TermEncoder(payload === undefined ? 128 : 256);
-    enc.u32(0); // length, filled in below
-    enc.u8(PASS_THROUGH);
-    enc.u8(VERSION_MAGIC);
-    enc.writeTerm(encodeControl(control));
-    if (payload !== undefined) {
-      enc.u8(VERSION_MAGIC);
-      enc.writeTerm(payload);
+    // Frames sent in one tick of the event loop are encoded into one buffer and go out in one
+    // write(2), as the BEAM's distribution port batches what is queued.
+    let batch = this.batch;
+    if (batch === undefined) {
+      batch = this.batch = new TermEncoder(4096);
+      process.nextTick(this.flush);
     }
-    const frame = enc.bytes();
-    frame.writeUInt32BE(frame.length - 4, 0);
+    const start = batch.pos;
+    try {
+      batch.u32(0); // length, filled in below
+      batch.u8(PASS_THROUGH);
+      batch.u8(VERSION_MAGIC);
+      batch.writeTerm(encodeControl(control));
+      if (payload !== undefined) {
+        batch.u8(VERSION_MAGIC);
+        batch.writeTerm(payload);
+      }
+    } catch (err) {
+      batch.pos = start; // an ENCODE error leaves no half frame behind
+      throw err;
+    }
+    batch.buf.writeUInt32BE(batch.pos - start - 4, start);
     this.lastWrite = Date.now();
-    return this.socket.write(frame);
+    return this.buffered < this.options.highWaterMark;
   }
+
+  private batch: TermEncoder | undefined;
+  private readonly flush = () => {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch === undefined || this.closed || batch.pos === 0) return;
+    this.socket.write(batch.bytes());
+    if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
+  };
 
   /** Resolves when the socket's buffer is below the high-water mark (at once if it is already). */
   drain(): Promise<void> {
-    if (this.closed || this.socket.writableLength < this.options.highWaterMark) return Promise.resolve();
+    if (this.closed || this.buffered < this.options.highWaterMark) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
