@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'PROTOCOL'
   | 'ABORTED'
   | 'BUFFER_FULL'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** A local TCP listener could not be opened (port in use, address not available, permission). */
+  | 'LISTEN_FAILED';
 
 export interface ErldistErrorOptions {
   cause?: unknown;

@@ -48,7 +48,12 @@ export const DFLAG_MANDATORY_26 = DFLAG_MANDATORY_25 | DFLAG.V4_NC | DFLAG.UNLIN
  * PUBLISHED is added by a node that is not hidden.
  */
 export const DFLAG_ERLDIST =
-  DFLAG_MANDATORY_26 | DFLAG.MANDATORY_25_DIGEST | DFLAG.DIST_MONITOR | DFLAG.DIST_MONITOR_NAME | DFLAG.EXIT_PAYLOAD;
+  DFLAG_MANDATORY_26 |
+  DFLAG.MANDATORY_25_DIGEST |
+  DFLAG.DIST_MONITOR |
+  DFLAG.DIST_MONITOR_NAME |
+  DFLAG.EXIT_PAYLOAD |
+  DFLAG.SPAWN;
 
 /** Names of the set bits, for error messages. */
 export function flagNames(flags: bigint): string[] {

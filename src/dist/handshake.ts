@@ -30,6 +30,8 @@ export interface HandshakeResult {
 }
 
 /** Tags of handshake packets. */
+const SEND_NAME_OLD = 0x6e; // 'n'
+const COMPLEMENT = 0x63; // 'c'
 const SEND_NAME_NEW = 0x4e; // 'N'
 const CHALLENGE_NEW = 0x4e; // 'N'
 const CHALLENGE_OLD = 0x6e; // 'n'
@@ -277,5 +279,125 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
         node,
       });
     }
+  }
+}
+
+/** What the acceptor answers a send_name with (dist_util's statuses). */
+export type AcceptStatus = 'ok' | 'ok_simultaneous' | 'nok' | 'not_allowed' | 'alive';
+
+export interface AcceptorOptions {
+  localName: string;
+  creation: number;
+  flags: bigint;
+  /** The cookie for a node (per-node cookies, as erlang:set_cookie/2). */
+  cookieFor(peerName: string): string;
+  /**
+   * Decides the status for an initiator, e.g. `alive` when we are connected to it already or
+   * `nok`/`ok_simultaneous` when we are connecting to it at the same time.
+   */
+  status(peerName: string): AcceptStatus;
+  /** Called after an `alive` status that the initiator answered `true`: drop the old connection. */
+  replaced?(peerName: string): void;
+}
+
+/**
+ * Runs the acceptor's half of the handshake (handshake_other_started): recvName, sendStatus,
+ * [recvComplement], sendChallenge, recvChallengeReply, sendChallengeAck. Accepts both send_name
+ * forms, since an initiator that skipped EPMD cannot know our version.
+ */
+export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): Promise<HandshakeResult> {
+  let step = 'recvName';
+  let node = 'an unnamed node';
+  const reader = new PacketReader(
+    socket,
+    (cause) => new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, { step, node, cause }),
+  );
+  try {
+    const name = await recvName();
+    node = name.name;
+    step = 'sendStatus';
+    const missing = DFLAG_MANDATORY_25 & ~name.flags;
+    if (missing !== 0n || (name.flags & DFLAG.HANDSHAKE_23) === 0n) {
+      writePacket(socket, Buffer.from('snot_allowed', 'latin1'));
+      throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ') || 'HANDSHAKE_23'}`, {
+        step,
+        node,
+      });
+    }
+    await sendStatus(opts.status(node));
+    let { flags, creation } = name;
+    if (name.old) {
+      step = 'recvComplement';
+      const c = await reader.read();
+      if (c[0] !== COMPLEMENT || c.length < 9) throw protocolError(step, `expected a complement ('c'), got tag ${c[0]}`, node);
+      flags |= BigInt(c.readUInt32BE(1)) << 32n;
+      creation = c.readUInt32BE(5);
+    }
+    step = 'sendChallenge';
+    const challenge = genChallenge();
+    sendChallenge(challenge);
+    step = 'recvChallengeReply';
+    const cookie = opts.cookieFor(node);
+    const theirChallenge = await recvChallengeReply(challenge, cookie);
+    step = 'sendChallengeAck';
+    const ack = Buffer.allocUnsafe(17);
+    ack[0] = CHALLENGE_ACK;
+    genDigest(theirChallenge, cookie).copy(ack, 1);
+    writePacket(socket, ack);
+    return { peerName: node, peerCreation: creation, peerFlags: flags, flags: flags & opts.flags, leftover: reader.detach() };
+  } finally {
+    reader.detach();
+  }
+
+  async function recvName(): Promise<{ name: string; flags: bigint; creation: number; old: boolean }> {
+    const p = await reader.read();
+    if (p[0] === SEND_NAME_NEW && p.length >= 15) {
+      const nlen = p.readUInt16BE(13);
+      if (p.length < 15 + nlen) throw protocolError('recvName', 'name runs past the packet', node);
+      return { flags: p.readBigUInt64BE(1), creation: p.readUInt32BE(9), name: p.toString('utf8', 15, 15 + nlen), old: false };
+    }
+    if (p[0] === SEND_NAME_OLD && p.length >= 7) {
+      return { flags: BigInt(p.readUInt32BE(3)), creation: 0, name: p.toString('utf8', 7), old: true };
+    }
+    throw protocolError('recvName', `expected send_name ('N' or 'n'), got tag ${p[0]} in ${p.length} bytes`, node);
+  }
+
+  async function sendStatus(status: AcceptStatus): Promise<void> {
+    writePacket(socket, Buffer.from('s' + status, 'latin1'));
+    if (status === 'nok' || status === 'not_allowed') {
+      throw new ErldistError('NOT_ALLOWED', `refused ${node}: ${status}`, { step: 'sendStatus', node });
+    }
+    if (status === 'alive') {
+      const answer = (await reader.read()).toString('latin1');
+      if (answer !== 'strue') throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, { step: 'sendStatus', node });
+      opts.replaced?.(node);
+    }
+  }
+
+  function sendChallenge(challenge: number): void {
+    const name = Buffer.from(opts.localName, 'utf8');
+    const body = Buffer.allocUnsafe(1 + 8 + 4 + 4 + 2 + name.length);
+    body[0] = CHALLENGE_NEW;
+    body.writeBigUInt64BE(opts.flags, 1);
+    body.writeUInt32BE(challenge, 9);
+    body.writeUInt32BE(opts.creation >>> 0, 13);
+    body.writeUInt16BE(name.length, 17);
+    name.copy(body, 19);
+    writePacket(socket, body);
+  }
+
+  async function recvChallengeReply(challenge: number, cookie: string): Promise<number> {
+    const p = await reader.read();
+    if (p[0] !== CHALLENGE_REPLY || p.length !== 21) {
+      throw protocolError('recvChallengeReply', `expected a challenge reply ('r'), got tag ${p[0]} in ${p.length} bytes`, node);
+    }
+    if (!timingSafeEqual(p.subarray(5, 21), genDigest(challenge, cookie))) {
+      // As dist_util does: close without an ack. The cookie itself is never logged.
+      throw new ErldistError('AUTH_FAILED', `${node} answered our challenge with a wrong digest: the cookies differ`, {
+        step: 'recvChallengeReply',
+        node,
+      });
+    }
+    return p.readUInt32BE(1);
   }
 }

@@ -2,7 +2,10 @@ export {
   EpmdTag,
   NodeType,
   EPMD_DEFAULT_PORT,
+  MAX_SERVER_REQUEST_BYTES,
   type Alive2Req,
+  type Alive2Request,
+  type EpmdRequest,
   type Alive2Resp,
   type NodeInfo,
   type Port2Resp,
@@ -16,6 +19,13 @@ export {
   tryParsePort2Resp,
   parsePort2Resp,
   parseNamesResp,
+  parseRequest,
+  nodeNameFromBytes,
+  alive2XResp,
+  alive2Resp,
+  port2Resp,
+  port2RespNotFound,
+  namesResp,
 } from './protocol.js';
 export {
   DEFAULT_EPMD_TIMEOUT,
@@ -30,3 +40,14 @@ export {
   names,
   register,
 } from './client.js';
+export {
+  DEFAULT_EPMD_HOST,
+  DEFAULT_REQUEST_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  MAX_REMEMBERED_NAMES,
+  EpmdServer,
+  type EpmdEntry,
+  type StartEpmdOptions,
+  isLocalPeer,
+  startEpmd,
+} from './server.js';

@@ -7,6 +7,10 @@
  * for more) and the reply plus the bytes it used once it is complete; `parseX(bytes)` takes a
  * whole reply. Both throw a `PROTOCOL` ErldistError for bytes that can never become a valid reply,
  * and `parseX` also for a truncated one.
+ *
+ * The server side (server.ts) uses the mirror image: `parseRequest(body)` reads one request (the
+ * bytes after `Len:16`), and `alive2XResp`, `alive2Resp`, `port2Resp`, `port2RespNotFound` and
+ * `namesResp` build the replies.
  */
 import { ErldistError } from '../errors.js';
 
@@ -18,6 +22,12 @@ export const EpmdTag = {
   PORT_PLEASE2_REQ: 122,
   PORT2_RESP: 119,
   NAMES_REQ: 110,
+  /** Lists registered and remembered names (debugging; erldist's server does not answer it). */
+  DUMP_REQ: 100,
+  /** Asks EPMD to exit: "OK", or "NO" while nodes are registered. */
+  KILL_REQ: 107,
+  /** Unregisters a name (epmd -stop); real epmd ignores it unless -relaxed_command_check. */
+  STOP_REQ: 115,
 } as const;
 
 /** Node types in ALIVE2_REQ and PORT2_RESP. */
@@ -36,6 +46,16 @@ export const DIST_VERSION = 6;
 export const MAX_NAME_BYTES = 255;
 /** A request's length prefix is 16 bits. */
 export const MAX_REQUEST_BYTES = 0xffff;
+/**
+ * The longest name EPMD stores, in bytes (255 characters of up to 4 UTF-8 bytes; epmd's MAXSYMLEN).
+ * The Extra field of ALIVE2_REQ has the same bound.
+ */
+export const MAX_SYMLEN_BYTES = 255 * 4;
+/**
+ * The longest request body (after `Len:16`) EPMD reads: its input buffer holds 3 * MAXSYMLEN bytes
+ * including the 2-byte length and a terminating NUL, so `Len` must be in 1..3057.
+ */
+export const MAX_SERVER_REQUEST_BYTES = 3 * MAX_SYMLEN_BYTES - 3;
 
 /** Fields of ALIVE2_REQ. */
 export interface Alive2Req {
@@ -108,10 +128,19 @@ function checkUint(what: string, value: number, max: number): void {
   }
 }
 
-/** Grows to fit; `finish()` fills in the `Len:16` prefix. */
-class RequestWriter {
+/**
+ * Grows to fit. A request writer (`prefixed`) leaves room for `Len:16` and `finish()` fills it in;
+ * replies carry no prefix.
+ */
+class Writer {
   private buf = Buffer.alloc(64);
-  private offset = 2;
+  private offset: number;
+  private readonly start: number;
+
+  constructor(prefixed: boolean) {
+    this.start = prefixed ? 2 : 0;
+    this.offset = this.start;
+  }
 
   private ensure(n: number): void {
     if (this.offset + n <= this.buf.length) return;
@@ -134,6 +163,13 @@ class RequestWriter {
     return this;
   }
 
+  u32(v: number): this {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.offset);
+    this.offset += 4;
+    return this;
+  }
+
   bytes(b: Uint8Array): this {
     this.ensure(b.length);
     this.buf.set(b, this.offset);
@@ -142,10 +178,24 @@ class RequestWriter {
   }
 
   finish(): Buffer {
-    const length = this.offset - 2;
-    if (length > MAX_REQUEST_BYTES) throw invalid(`EPMD: request of ${length} bytes does not fit Len:16`);
-    this.buf.writeUInt16BE(length, 0);
+    if (this.start === 2) {
+      const length = this.offset - 2;
+      if (length > MAX_REQUEST_BYTES) throw invalid(`EPMD: request of ${length} bytes does not fit Len:16`);
+      this.buf.writeUInt16BE(length, 0);
+    }
     return this.buf.subarray(0, this.offset);
+  }
+}
+
+class RequestWriter extends Writer {
+  constructor() {
+    super(true);
+  }
+}
+
+class ReplyWriter extends Writer {
+  constructor() {
+    super(false);
   }
 }
 
@@ -324,4 +374,179 @@ export function parseNamesResp(buf: Buffer): NamesResp {
     nodes.push({ name: m[1] as string, port });
   }
   return { epmdPort, nodes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server side: requests in, replies out.
+
+/**
+ * ALIVE2_REQ as a server reads it. The name and the Extra field stay bytes: EPMD answers a
+ * well-formed request whose name it cannot store with result 1 rather than dropping the
+ * connection, so checking the name (`nodeNameFromBytes`) is the server's job.
+ */
+export interface Alive2Request {
+  tag: typeof EpmdTag.ALIVE2_REQ;
+  port: number;
+  nodeType: number;
+  protocol: number;
+  highestVersion: number;
+  lowestVersion: number;
+  name: Buffer;
+  extra: Buffer;
+}
+
+/** One request as `parseRequest` reads it, keyed by its tag. */
+export type EpmdRequest =
+  | Alive2Request
+  | { tag: typeof EpmdTag.PORT_PLEASE2_REQ; name: string }
+  | { tag: typeof EpmdTag.NAMES_REQ }
+  | { tag: typeof EpmdTag.DUMP_REQ }
+  | { tag: typeof EpmdTag.KILL_REQ }
+  | { tag: typeof EpmdTag.STOP_REQ; name: string };
+
+/** ALIVE2_REQ's fixed part: tag, Port, NodeType, Protocol, High, Low, Nlen, and Elen. */
+const ALIVE2_FIXED_BYTES = 13;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The node name EPMD would store for these bytes: valid UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF), 1 to 255 characters, at most MAX_SYMLEN_BYTES bytes, no NUL.
+ * `undefined` when EPMD would refuse it.
+ */
+export function nodeNameFromBytes(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 0 || bytes.length > MAX_SYMLEN_BYTES || bytes.includes(0)) return undefined;
+  let name: string;
+  try {
+    name = strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  let chars = 0;
+  for (const _ of name) chars += 1;
+  if (chars > MAX_NAME_BYTES) return undefined;
+  return name;
+}
+
+function readAlive2Request(body: Buffer): Alive2Request {
+  const step = 'ALIVE2_REQ';
+  // EPMD wants at least one byte of name or extra beyond the fixed part.
+  if (body.length <= ALIVE2_FIXED_BYTES) throw protocolError(step, `request of ${body.length} bytes is too short`);
+  const nameLength = body.readUInt16BE(9);
+  if (nameLength + ALIVE2_FIXED_BYTES > body.length) throw protocolError(step, `name length ${nameLength} overruns the request`);
+  const extraLength = body.readUInt16BE(11 + nameLength);
+  if (extraLength + nameLength + ALIVE2_FIXED_BYTES > body.length) {
+    throw protocolError(step, `extra length ${extraLength} overruns the request`);
+  }
+  const name = body.subarray(11, 11 + nameLength);
+  if (name.includes(0)) throw protocolError(step, 'node name contains NUL');
+  // Bytes after Extra are ignored, as EPMD does.
+  return {
+    tag: EpmdTag.ALIVE2_REQ,
+    port: body.readUInt16BE(1),
+    nodeType: body.readUInt8(3),
+    protocol: body.readUInt8(4),
+    highestVersion: body.readUInt16BE(5),
+    lowestVersion: body.readUInt16BE(7),
+    name: Buffer.from(name),
+    extra: Buffer.from(body.subarray(13 + nameLength, 13 + nameLength + extraLength)),
+  };
+}
+
+function readPortPlease2Request(body: Buffer): string {
+  const step = 'PORT_PLEASE2_REQ';
+  let end = body.length;
+  // Old clients NUL-terminate the name.
+  if (end > 1 && body[end - 1] === 0) end -= 1;
+  if (end <= 1) throw protocolError(step, 'empty node name');
+  const name = nodeNameFromBytes(body.subarray(1, end));
+  if (name === undefined) throw protocolError(step, 'node name is not 1 to 255 characters of UTF-8 without NUL');
+  return name;
+}
+
+/**
+ * Reads one EPMD request: `body` is what follows `Len:16` (the server checks Len against
+ * MAX_SERVER_REQUEST_BYTES first). Throws PROTOCOL for an empty body, an unknown tag and a malformed
+ * request: EPMD closes such a connection without replying.
+ */
+export function parseRequest(body: Buffer): EpmdRequest {
+  if (body.length === 0) throw protocolError('request', 'empty request');
+  const tag = body.readUInt8(0);
+  switch (tag) {
+    case EpmdTag.ALIVE2_REQ:
+      return readAlive2Request(body);
+    case EpmdTag.PORT_PLEASE2_REQ:
+      return { tag, name: readPortPlease2Request(body) };
+    case EpmdTag.NAMES_REQ:
+      return { tag };
+    case EpmdTag.DUMP_REQ:
+      return { tag };
+    case EpmdTag.KILL_REQ:
+      return { tag };
+    case EpmdTag.STOP_REQ: {
+      // A C string: the name runs to the first NUL, if any.
+      const zero = body.indexOf(0, 1);
+      const bytes = body.subarray(1, zero < 0 ? body.length : zero);
+      const name = nodeNameFromBytes(bytes);
+      if (name === undefined) throw protocolError('STOP_REQ', 'node name is not 1 to 255 characters of UTF-8');
+      return { tag, name };
+    }
+    default:
+      throw protocolError('request', `unknown request tag ${tag}`);
+  }
+}
+
+/** ALIVE2_X_RESP `118, Result:8, Creation:32` (for requesters whose highest version is 6 or more). */
+export function alive2XResp(result: number, creation: number): Buffer {
+  checkUint('result', result, 0xff);
+  checkUint('creation', creation, 0xffffffff);
+  return new ReplyWriter().u8(EpmdTag.ALIVE2_X_RESP).u8(result).u32(creation).finish();
+}
+
+/** ALIVE2_RESP `121, Result:8, Creation:16` (for requesters whose highest version is below 6). */
+export function alive2Resp(result: number, creation: number): Buffer {
+  checkUint('result', result, 0xff);
+  checkUint('creation', creation, 0xffff);
+  return new ReplyWriter().u8(EpmdTag.ALIVE2_RESP).u8(result).u16(creation).finish();
+}
+
+/** PORT2_RESP for a registered node: `119, 0, Port:16, NodeType, Protocol, High, Low, Nlen, Name, Elen, Extra`. */
+export function port2Resp(info: NodeInfo): Buffer {
+  const name = Buffer.from(info.name, 'utf8');
+  checkUint('port', info.port, 0xffff);
+  checkUint('node type', info.nodeType, 0xff);
+  checkUint('protocol', info.protocol, 0xff);
+  checkUint('highest version', info.highestVersion, 0xffff);
+  checkUint('lowest version', info.lowestVersion, 0xffff);
+  checkUint('name length', name.length, 0xffff);
+  checkUint('extra length', info.extra.length, 0xffff);
+  return new ReplyWriter()
+    .u8(EpmdTag.PORT2_RESP)
+    .u8(0)
+    .u16(info.port)
+    .u8(info.nodeType)
+    .u8(info.protocol)
+    .u16(info.highestVersion)
+    .u16(info.lowestVersion)
+    .u16(name.length)
+    .bytes(name)
+    .u16(info.extra.length)
+    .bytes(info.extra)
+    .finish();
+}
+
+/** PORT2_RESP for a name EPMD does not know: `119, 1`. */
+export function port2RespNotFound(): Buffer {
+  return Buffer.from([EpmdTag.PORT2_RESP, 1]);
+}
+
+/** The NAMES_REQ reply: `EPMDPort:32`, then `name <N> at port <P>\n` per node. */
+export function namesResp(epmdPort: number, nodes: readonly { name: string; port: number }[]): Buffer {
+  checkUint('EPMD port', epmdPort, 0xffff);
+  const w = new ReplyWriter().u32(epmdPort);
+  for (const node of nodes) {
+    checkUint('port', node.port, 0xffff);
+    w.bytes(Buffer.from(`name ${node.name} at port ${node.port}\n`, 'utf8'));
+  }
+  return w.finish();
 }

@@ -4,18 +4,20 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, type Server, type Socket, connect as netConnect, createServer } from 'node:net';
 import { Connection } from '../dist/connection.js';
 import { Op, type Control } from '../dist/control.js';
-import { DFLAG_ERLDIST } from '../dist/flags.js';
-import { type HandshakeResult, handshakeInitiator } from '../dist/handshake.js';
-import { portPlease2 } from '../epmd/client.js';
+import { DFLAG, DFLAG_ERLDIST } from '../dist/flags.js';
+import { type AcceptStatus, type HandshakeResult, handshakeAcceptor, handshakeInitiator } from '../dist/handshake.js';
+import { type EpmdRegistration, portPlease2, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
-import { type Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
 import { Mailbox, type MailboxOwner } from './mailbox.js';
 import { type NodeAddress, defaultNodeName, parseNodeName, resolveCookie } from './names.js';
 import { Peer } from './peer.js';
+import { type Exposed, type ExposedFunction, runNetKernel, runRex } from './rex.js';
+import { type From, type ServerHandlers, type ServerHost, handlerErrorReason, runServer } from './server.js';
 import { type WaitOptions, abortedError, waitFor } from './wait.js';
 
 export interface NodeOptions {
@@ -35,8 +37,29 @@ export interface NodeOptions {
   highWaterMark?: number;
   /** `send` throws BUFFER_FULL past this many waiting bytes. Default 64 MiB. */
   maxBuffered?: number;
-  /** EPMD port for lookups (default: ERL_EPMD_PORT, else 4369). */
+  /** EPMD port for lookups and registration (default: ERL_EPMD_PORT, else 4369). */
   epmdPort?: number;
+  /** A hidden node (the default) is not in `nodes()` on the other side; `false` publishes it. */
+  hidden?: boolean;
+}
+
+export interface ListenOptions {
+  /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
+  port?: number;
+  /** Address to listen on (default all, '0.0.0.0'). */
+  host?: string;
+  /** Register with EPMD (default true); `false` serves a fixed port without EPMD. */
+  epmd?: boolean;
+  /** Ms an incoming handshake may take (default 10000). */
+  handshakeTimeout?: number;
+  /** Incoming handshakes in progress at once; more connections are closed at once (default 64). */
+  maxPendingHandshakes?: number;
+}
+
+export interface Listening {
+  port: number;
+  /** The EPMD registration's creation, when registered. */
+  epmdCreation?: number;
 }
 
 export interface ConnectOptions extends WaitOptions {
@@ -82,6 +105,12 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   readonly pendingReplies = new Map<string, (reply: Term) => void>();
   /** @internal Pending monitors by reference, answered by a DOWN. */
   readonly pendingDowns = new Map<string, (reason: Term) => void>();
+  private readonly exposed: Exposed = new Map();
+  private readonly cookies = new Map<string, string>();
+  private server: Server | undefined;
+  private registration: EpmdRegistration | undefined;
+  private pendingHandshakes = 0;
+  /** @internal */ readonly host: ServerHost & { send(to: Pid, message: Term): void; background(work: Promise<unknown>): void };
 
   constructor(options: NodeOptions = {}) {
     super();
@@ -99,6 +128,91 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     this.decodeOptions = { ...options.decode, exact: options.exact === true };
     this.callerPid = this.makePid();
     this.processes.set(this.callerPid.id, { deliver: (m) => this.deliverReply(m) });
+    this.host = {
+      reply: (from, reply) => this.replyTo(from, reply),
+      failCall: (server, from, reason) => this.failCall(server, from, reason),
+      background: (work) => this.background(work),
+      send: (to, message) => {
+        try {
+          this.sendFrom(this.callerPid, to, message);
+        } catch {
+          // The caller's node is gone: nobody waits for this reply.
+        }
+      },
+    };
+    const rex = this.spawn();
+    this.register('rex', rex);
+    this.background(runRex(rex, this.exposed, this.host));
+    const netKernel = this.spawn();
+    this.register('net_kernel', netKernel);
+    this.background(runNetKernel(netKernel, this.host));
+  }
+
+  /**
+   * Work that runs on its own (server loops, spawned calls): a failure there is a bug of ours or a
+   * peer gone mid-reply, never a reason to crash the host process. It is reported as 'warning'.
+   */
+  /** @internal */
+  background(work: Promise<unknown>): void {
+    work.catch((err: unknown) => this.emit('warning', err));
+  }
+
+  /** The flags we advertise: PUBLISHED only when not hidden. */
+  get flags(): bigint {
+    return this.options.hidden === false ? DFLAG_ERLDIST | DFLAG.PUBLISHED : DFLAG_ERLDIST;
+  }
+
+  /** The cookie for `node` (set with setCookie), else the node's own. */
+  cookieFor(node: string): string {
+    return this.cookies.get(node) ?? this.cookie;
+  }
+
+  /** A cookie for one node only, as erlang:set_cookie/2: used both to connect to it and to accept it. */
+  setCookie(node: string, cookie: string): void {
+    if (typeof cookie !== 'string' || cookie.length === 0) throw new ErldistError('INVALID_ARGUMENT', 'a cookie is a non-empty string');
+    this.cookies.set(parseNodeName(node).node, cookie);
+  }
+
+  // --- serving ----------------------------------------------------------------------------------------
+
+  /**
+   * A gen_server registered as `name`: `gen_server:call({Name, Node}, Req)` from Erlang or
+   * `GenServer.call({name, node}, req)` from Elixir reaches `handleCall`. Returns its mailbox
+   * (`.pid`, `.close()`).
+   */
+  serve(name: string, handlers: ServerHandlers): Mailbox {
+    const box = this.spawn();
+    this.register(name, box);
+    this.background(runServer(box, handlers, this.host));
+    return box;
+  }
+
+  /** Functions that `rpc:call(Node, Module, F, Args)` may call. Unknown ones give Erlang's `undef`. */
+  expose(module: string, functions: Record<string, ExposedFunction>): void {
+    let table = this.exposed.get(module);
+    if (!table) this.exposed.set(module, (table = new Map()));
+    for (const [name, fn] of Object.entries(functions)) {
+      if (typeof fn !== 'function') throw new ErldistError('INVALID_ARGUMENT', `${module}:${name} is not a function`);
+      table.set(name, fn);
+    }
+  }
+
+  private replyTo(from: From, reply: Term): void {
+    try {
+      this.sendFrom(this.callerPid, from.pid, new Tuple([from.tag, reply]));
+    } catch {
+      // The caller's node is gone: nobody waits for this reply.
+    }
+  }
+
+  /** Ends one caller's call as if `server` had exited with `reason` (through its monitor). */
+  private failCall(server: Mailbox, from: From, reason: Term): void {
+    const ref = from.monitorRef;
+    const list = this.remoteMonitors.get(server.pid.id);
+    const i = ref === undefined || !list ? -1 : list.findIndex((m) => refKey(m.ref) === refKey(ref) && m.from.id === from.pid.id);
+    if (i < 0 || !list) return;
+    const [m] = list.splice(i, 1);
+    if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: server.pid, to: m.from, ref: m.ref, reason });
   }
 
   // --- identifiers ----------------------------------------------------------------------------------
@@ -243,24 +357,153 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
           handshakeInitiator(socket, {
             localName: this.name,
             creation: this.creation,
-            flags: DFLAG_ERLDIST,
-            cookie: this.cookie,
+            flags: this.flags,
+            cookie: this.cookieFor(address.node),
             peerName: address.node,
           }).then(resolve, reject);
           return () => socket.destroy();
         },
       );
       this.assertOpen();
-      const peer = new Peer(this, address.node, socket, handshake);
-      const old = this.peers.get(address.node);
-      if (old && !old.isClosed) old.close();
-      this.peers.set(address.node, peer);
-      this.emit('nodeup', address.node);
-      return peer;
+      return this.addPeer(address.node, socket, handshake);
     } catch (err) {
       socket.destroy();
+      // We lost a simultaneous connect (nok): the peer's own connection to us is being accepted.
+      if (err instanceof ErldistError && err.code === 'NOT_ALLOWED' && err.message.includes('(nok)')) {
+        return this.awaitIncoming(address.node, options.handshakeTimeout ?? 10_000, err);
+      }
       throw err;
     }
+  }
+
+  private addPeer(name: string, socket: Socket, handshake: HandshakeResult): Peer {
+    const peer = new Peer(this, name, socket, handshake);
+    const old = this.peers.get(name);
+    if (old && !old.isClosed) old.close();
+    this.peers.set(name, peer);
+    this.emit('nodeup', name);
+    return peer;
+  }
+
+  private awaitIncoming(name: string, timeout: number, original: ErldistError): Promise<Peer> {
+    const open = this.peer(name);
+    if (open) return Promise.resolve(open);
+    return waitFor<Peer>({ timeout }, `connect to ${name}`, (resolve) => {
+      const onUp = (up: string) => {
+        const peer = this.peer(name);
+        if (up === name && peer) resolve(peer);
+      };
+      this.on('nodeup', onUp);
+      return () => this.off('nodeup', onUp);
+    }).catch(() => {
+      throw original;
+    });
+  }
+
+  // --- listening ------------------------------------------------------------------------------------
+
+  /**
+   * Accepts connections from other nodes on `port`, registering with EPMD unless `epmd: false`
+   * (then peers must dial `name@host:port`). While registered, a restarted EPMD gets the name back.
+   */
+  async listen(options: ListenOptions = {}): Promise<Listening> {
+    this.assertOpen();
+    if (this.server) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
+    const server = createServer((socket) => this.accept(socket, options));
+    server.on('error', () => {});
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new ErldistError('CONNECT_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, { cause: err })),
+      );
+      server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
+    });
+    this.server = server;
+    const port = (server.address() as AddressInfo).port;
+    if (options.epmd === false) return { port };
+    try {
+      await this.registerWithEpmd(port);
+    } catch (err) {
+      server.close();
+      this.server = undefined;
+      throw err;
+    }
+    return { port, epmdCreation: this.registration?.creation };
+  }
+
+  private async registerWithEpmd(port: number): Promise<void> {
+    const alive = this.name.slice(0, this.name.indexOf('@'));
+    const registration = await epmdRegister({ name: alive, port, hidden: this.options.hidden !== false, epmdPort: this.options.epmdPort });
+    this.registration = registration;
+    registration.on('close', (end: { reason: string }) => {
+      if (this.closed || this.registration !== registration || end.reason !== 'lost') return;
+      this.registration = undefined;
+      this.emit('epmdlost');
+      this.background(this.reregister(port));
+    });
+  }
+
+  /** EPMD went away: try again every second until it is back (or the node closes). */
+  private async reregister(port: number): Promise<void> {
+    while (!this.closed && this.server) {
+      await new Promise((r) => setTimeout(r, 1000).unref());
+      if (this.closed || !this.server) return;
+      try {
+        await this.registerWithEpmd(port);
+        this.emit('epmdregistered');
+        return;
+      } catch {
+        // still down; keep trying
+      }
+    }
+  }
+
+  private accept(socket: Socket, options: ListenOptions): void {
+    socket.on('error', () => {});
+    if (this.closed || this.pendingHandshakes >= (options.maxPendingHandshakes ?? 64)) {
+      socket.destroy();
+      return;
+    }
+    this.pendingHandshakes++;
+    let peerName = '';
+    waitFor<HandshakeResult>({ timeout: options.handshakeTimeout ?? 10_000 }, 'incoming handshake', (resolve, reject) => {
+      handshakeAcceptor(socket, {
+        localName: this.name,
+        creation: this.creation,
+        flags: this.flags,
+        cookieFor: (node) => this.cookieFor(node),
+        status: (node) => {
+          peerName = node;
+          return this.acceptStatus(node);
+        },
+        replaced: (node) => this.peers.get(node)?.close(),
+      }).then(resolve, reject);
+      return () => socket.destroy();
+    })
+      .then((handshake) => {
+        if (this.closed) {
+          socket.destroy();
+          return;
+        }
+        this.addPeer(handshake.peerName, socket, handshake);
+      })
+      .catch((err: unknown) => {
+        socket.destroy();
+        // Logged without the cookie: the message names the node and the step only.
+        this.emit('handshakeError', err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err)), peerName);
+      })
+      .finally(() => {
+        this.pendingHandshakes--;
+      });
+  }
+
+  private acceptStatus(node: string): AcceptStatus {
+    if (this.closed) return 'not_allowed';
+    if (this.peer(node)) return 'alive';
+    if (this.connecting.has(node)) {
+      // Both sides dial at once: the node whose name sorts higher keeps its own attempt (dist_util).
+      return this.name > node ? 'nok' : 'ok_simultaneous';
+    }
+    return 'ok';
   }
 
   /** @internal Called by a Peer whose connection ended. */
@@ -300,6 +543,9 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       case Op.DEMONITOR_P:
         this.remoteDemonitor(control.to, control.ref);
         return;
+      case Op.SPAWN_REQUEST:
+        this.spawnRequest(peer, control, payload);
+        return;
       case Op.UNLINK_ID:
         // Answer before any other signal to the sender (protocol-notes §4).
         peer.sendControl({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
@@ -308,6 +554,63 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         // Links, exits and spawn requests are not offered yet: nothing here links or is spawned.
         this.stats.dropped++;
     }
+  }
+
+  /**
+   * SPAWN_REQUEST (protocol-notes §4-5): what `erpc:call` and so `rpc:call` send since OTP 23. The
+   * "process" runs an exposed function and exits; `erpc:execute_call(Ref, M, F, A)` exits with
+   * `{Ref, return, V}` or `{Ref, error, Reason, Stack}`, which reaches the caller through its monitor.
+   */
+  private spawnRequest(peer: Peer, req: Extract<Control, { op: typeof Op.SPAWN_REQUEST }>, payload: Term | undefined): void {
+    const args = Array.isArray(payload) ? payload : [];
+    const options = Array.isArray(req.options) ? req.options : [];
+    const has = (name: string) => options.some((o) => o === atom(name) || (o instanceof Tuple && o.elements[0] === atom(name)));
+    const link = has('link');
+    const monitor = has('monitor');
+    const pid = this.makePid();
+    peer.sendControl({ op: Op.SPAWN_REPLY, reqId: req.reqId, to: req.from, flags: (link ? 1 : 0) | (monitor ? 2 : 0), result: pid });
+    const exit = (reason: Term) => {
+      if (peer.isClosed) return;
+      if (monitor) peer.sendControl({ op: Op.MONITOR_P_EXIT, from: pid, to: req.from, ref: req.reqId, reason });
+      if (link) peer.sendControl({ op: Op.EXIT, from: pid, to: req.from, reason });
+    };
+    this.background(this.runSpawned(req.mfa, args).then(exit));
+  }
+
+  private async runSpawned([m, f]: [Atom, Atom, number], args: Term[]): Promise<Term> {
+    const erpc = m === atom('erpc');
+    if (erpc && f === atom('execute_call') && args.length === 4) {
+      const [ref, mod, fun, funArgs] = args;
+      if (mod instanceof Atom && fun instanceof Atom && Array.isArray(funArgs)) {
+        const fn = this.exposedFunction(mod, fun);
+        const where = [new Tuple([mod, fun, fn ? funArgs.length : funArgs, []])];
+        if (!fn) return new Tuple([ref, atom('error'), atom('undef'), where]);
+        try {
+          return new Tuple([ref, atom('return'), await fn(...funArgs)]);
+        } catch (err) {
+          return new Tuple([ref, atom('error'), handlerErrorReason(err), where]);
+        }
+      }
+    }
+    if (erpc && f === atom('execute_cast') && args.length === 3) {
+      const [mod, fun, funArgs] = args;
+      if (mod instanceof Atom && fun instanceof Atom && Array.isArray(funArgs)) {
+        await this.exposedFunction(mod, fun)?.(...funArgs);
+      }
+      return atom('normal');
+    }
+    const fn = this.exposedFunction(m, f);
+    if (!fn) return new Tuple([atom('undef'), [new Tuple([m, f, args, []])]]);
+    try {
+      await fn(...args);
+      return atom('normal');
+    } catch (err) {
+      return handlerErrorReason(err);
+    }
+  }
+
+  private exposedFunction(m: Atom, f: Atom): ExposedFunction | undefined {
+    return this.exposed.get(m.name)?.get(f.name);
   }
 
   private deliverLocal(to: Pid, message: Term): void {
@@ -378,6 +681,11 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     if (this.closed) return;
     this.closed = true;
     const down = new ErldistError('NODE_DOWN', `node ${this.name} is closed`);
+    this.server?.close();
+    this.server = undefined;
+    const registration = this.registration;
+    this.registration = undefined;
+    await registration?.close().catch(() => {});
     for (const peer of [...this.peers.values()]) peer.close();
     for (const proc of [...this.processes.values()]) if (proc instanceof Mailbox) proc.shutdown(down);
     this.processes.clear();

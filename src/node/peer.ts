@@ -63,7 +63,14 @@ export class Peer {
         decode: node.decodeOptions,
       },
       {
-        onMessage: (control, payload) => node.dispatch(this, control, payload),
+        onMessage: (control, payload) => {
+          try {
+            node.dispatch(this, control, payload);
+          } catch (err) {
+            // A message we fail to handle must not take the host process down.
+            node.emit('warning', err);
+          }
+        },
         onClose: (error) => this.onClose(error),
       },
     );
