@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'PROTOCOL'
   | 'ABORTED'
   | 'BUFFER_FULL'
+  | 'SPAWN_FAILED'
   | 'INVALID_ARGUMENT'
   /** A local TCP listener could not be opened (port in use, address not available, permission). */
   | 'LISTEN_FAILED';

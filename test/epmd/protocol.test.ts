@@ -41,6 +41,9 @@ describe('EpmdTag', () => {
       PORT_PLEASE2_REQ: 122,
       PORT2_RESP: 119,
       NAMES_REQ: 110,
+      DUMP_REQ: 100,
+      KILL_REQ: 107,
+      STOP_REQ: 115,
     });
     expect(NodeType).toEqual({ HIDDEN: 72, NORMAL: 77 });
   });
