@@ -3,7 +3,7 @@
  * until `receive` takes them, or an async iteration does.
  */
 import { ErldistError } from '../errors.js';
-import type { Pid, Term } from '../term/index.js';
+import type { Pid, Reference, Term } from '../term/index.js';
 import { type WaitOptions, waitFor } from './wait.js';
 
 export interface MailboxOwner {
@@ -11,6 +11,17 @@ export interface MailboxOwner {
   release(box: Mailbox): void;
   /** Sends from this mailbox (used by `box.send`). */
   sendFrom(from: Pid, to: Pid | string, message: Term, peerName?: string): boolean;
+  link(box: Mailbox, to: Pid): void;
+  unlink(box: Mailbox, to: Pid): void;
+  monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor;
+  demonitor(box: Mailbox, ref: Reference): void;
+}
+
+/** A monitor this mailbox holds: `{'DOWN', Ref, process, Target, Reason}` also arrives as a message. */
+export interface Monitor {
+  ref: Reference;
+  /** Resolves with the exit reason when the target dies (or `noconnection`, `noproc`). */
+  down: Promise<Term>;
 }
 
 interface Waiter {
@@ -72,10 +83,38 @@ export class Mailbox implements AsyncIterable<Term> {
     return this.owner.sendFrom(this.pid, to, message, peerName);
   }
 
-  /** Closes the mailbox: pending receives reject, later messages are dropped. */
-  close(): void {
+  /**
+   * Links to a pid: when it exits, `{'EXIT', Pid, Reason}` arrives as a message (a mailbox always
+   * traps exits); when this mailbox closes, the linked process gets an exit signal with our reason.
+   */
+  link(pid: Pid): void {
+    this.owner.link(this, pid);
+  }
+
+  unlink(pid: Pid): void {
+    this.owner.unlink(this, pid);
+  }
+
+  /** Monitors a pid, or a registered name on `peer`: the DOWN comes as a message and as `down`. */
+  monitor(target: Pid | string, peer?: { name: string } | string): Monitor {
+    return this.owner.monitor(this, target, typeof peer === 'string' ? peer : peer?.name);
+  }
+
+  demonitor(ref: Reference): void {
+    this.owner.demonitor(this, ref);
+  }
+
+  /**
+   * Closes the mailbox: pending receives reject, later messages are dropped, linked processes get
+   * an exit signal and monitors a DOWN with `reason` (default `normal`).
+   */
+  close(reason?: Term): void {
+    this.exitReason = reason;
     this.shutdown(new ErldistError('NODE_DOWN', `mailbox ${this.pid} is closed`));
   }
+
+  /** @internal The reason links and monitors see; undefined means `normal`. */
+  exitReason: Term | undefined;
 
   /** @internal */
   shutdown(error: ErldistError): void {

@@ -13,7 +13,7 @@ import { type EpmdRegistration, portPlease2, register as epmdRegister } from '..
 import { ErldistError } from '../errors.js';
 import { Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
-import { Mailbox, type MailboxOwner } from './mailbox.js';
+import { Mailbox, type MailboxOwner, type Monitor } from './mailbox.js';
 import { type NodeAddress, defaultNodeName, parseNodeName, resolveCookie } from './names.js';
 import { Peer } from './peer.js';
 import { type Exposed, type ExposedFunction, runNetKernel, runRex } from './rex.js';
@@ -78,6 +78,14 @@ export interface NodeStats {
 }
 
 const GEN_CALL = atom('$gen_call');
+const DOWN = atom('DOWN');
+const PROCESS = atom('process');
+const EXIT = atom('EXIT');
+const KILL = atom('kill');
+const KILLED = atom('killed');
+const NOCONNECTION = atom('noconnection');
+const IO_REQUEST = atom('io_request');
+const IO_REPLY = atom('io_reply');
 const NORMAL = atom('normal');
 const NOPROC = atom('noproc');
 
@@ -106,6 +114,11 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** @internal Pending monitors by reference, answered by a DOWN. */
   readonly pendingDowns = new Map<string, (reason: Term) => void>();
   private readonly exposed: Exposed = new Map();
+  /** Links of our mailboxes: pid id -> linked remote pids. */
+  private readonly links = new Map<number, Pid[]>();
+  /** Monitors our mailboxes hold on remote processes, by reference. */
+  private readonly localMonitors = new Map<string, { box: Mailbox; target: Pid | Atom; node: string; ref: Reference; fire(reason: Term): void }>();
+  private nextUnlinkId = 1;
   private readonly cookies = new Map<string, string>();
   private server: Server | undefined;
   private registration: EpmdRegistration | undefined;
@@ -267,11 +280,130 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   release(box: Mailbox): void {
     this.processes.delete(box.pid.id);
     for (const name of box.names) this.registered.delete(name);
+    const reason = box.exitReason ?? NORMAL;
     const monitors = this.remoteMonitors.get(box.pid.id);
     this.remoteMonitors.delete(box.pid.id);
     for (const m of monitors ?? []) {
-      if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: box.pid, to: m.from, ref: m.ref, reason: NORMAL });
+      if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: box.pid, to: m.from, ref: m.ref, reason });
     }
+    const linked = this.links.get(box.pid.id) ?? [];
+    this.links.delete(box.pid.id);
+    for (const pid of linked) {
+      const peer = this.peer(pid.node.name);
+      if (peer) peer.sendControl({ op: Op.EXIT, from: box.pid, to: pid, reason });
+    }
+    for (const [key, m] of this.localMonitors) {
+      if (m.box !== box) continue;
+      this.localMonitors.delete(key);
+      this.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref: m.ref });
+    }
+  }
+
+  // --- links and monitors -----------------------------------------------------------------------------
+
+  /** @internal */
+  link(box: Mailbox, to: Pid): void {
+    const list = this.links.get(box.pid.id) ?? [];
+    if (!list.some((p) => samePid(p, to))) list.push(to);
+    this.links.set(box.pid.id, list);
+    this.peerFor(to.node.name).sendControl({ op: Op.LINK, from: box.pid, to });
+  }
+
+  /** @internal */
+  unlink(box: Mailbox, to: Pid): void {
+    if (!this.dropLink(box.pid.id, to)) return;
+    this.peer(to.node.name)?.sendControl({ op: Op.UNLINK_ID, id: this.nextUnlinkId++, from: box.pid, to });
+  }
+
+  private dropLink(id: number, pid: Pid): boolean {
+    const list = this.links.get(id);
+    const i = list ? list.findIndex((p) => samePid(p, pid)) : -1;
+    if (i < 0 || !list) return false;
+    list.splice(i, 1);
+    if (list.length === 0) this.links.delete(id);
+    return true;
+  }
+
+  /** @internal */
+  monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor {
+    const node = target instanceof Pid ? target.node.name : (peerName ?? this.onlyPeerName(target));
+    const to = target instanceof Pid ? target : atom(target);
+    const ref = this.makeRef();
+    let fire!: (reason: Term) => void;
+    const down = new Promise<Term>((resolve) => (fire = resolve));
+    const key = refKey(ref);
+    const peer = this.peer(node);
+    const entry = {
+      box,
+      target: to,
+      node,
+      ref,
+      fire: (reason: Term) => {
+        this.localMonitors.delete(key);
+        const who = to instanceof Pid ? to : new Tuple([to, atom(node)]);
+        box.deliver(new Tuple([DOWN, ref, PROCESS, who, reason]));
+        fire(reason);
+      },
+    };
+    this.localMonitors.set(key, entry);
+    if (!peer) {
+      // As Erlang does for a node it cannot reach: an immediate DOWN with noconnection.
+      queueMicrotask(() => entry.fire(NOCONNECTION));
+    } else {
+      peer.sendControl({ op: Op.MONITOR_P, from: box.pid, to, ref });
+    }
+    return { ref, down };
+  }
+
+  /** @internal */
+  demonitor(box: Mailbox, ref: Reference): void {
+    const key = refKey(ref);
+    const m = this.localMonitors.get(key);
+    if (!m || m.box !== box) return;
+    this.localMonitors.delete(key);
+    this.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
+  }
+
+  /**
+   * Calls `onDown(reason)` once when the connection to `name` ends (at once if there is none), as
+   * erlang:monitor_node/2. Returns a function that cancels it.
+   */
+  monitorNode(name: string, onDown: (error: ErldistError) => void): () => void {
+    const node = parseNodeName(name).node;
+    if (!this.peer(node)) {
+      queueMicrotask(() => onDown(new ErldistError('NODE_DOWN', `not connected to ${node}`, { node })));
+      return () => {};
+    }
+    const listener = (down: string, error: ErldistError) => {
+      if (down !== node) return;
+      this.off('nodedown', listener);
+      onDown(error);
+    };
+    this.on('nodedown', listener);
+    return () => this.off('nodedown', listener);
+  }
+
+  private onExitSignal(from: Pid, to: Pid, reason: Term, isExit2: boolean): void {
+    const box = this.processes.get(to.id);
+    if (!(box instanceof Mailbox) || to.creation !== this.creation) return;
+    if (!isExit2 && !this.dropLink(to.id, from)) return;
+    if (isExit2 && reason === KILL) {
+      box.close(KILLED);
+      return;
+    }
+    box.deliver(new Tuple([EXIT, from, reason]));
+  }
+
+  private onLink(peer: Peer, from: Pid, to: Pid): void {
+    const box = to.creation === this.creation ? this.processes.get(to.id) : undefined;
+    if (!(box instanceof Mailbox)) {
+      // Linking to a process that does not exist: the linker gets an exit with noproc.
+      peer.sendControl({ op: Op.EXIT, from: to, to: from, reason: NOPROC });
+      return;
+    }
+    const list = this.links.get(to.id) ?? [];
+    if (!list.some((p) => samePid(p, from))) list.push(from);
+    this.links.set(to.id, list);
   }
 
   /** @internal */
@@ -515,6 +647,11 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       if (rest.length > 0) this.remoteMonitors.set(id, rest);
       else this.remoteMonitors.delete(id);
     }
+    // Every link and monitor across the connection fires with noconnection.
+    for (const [id, list] of [...this.links]) {
+      for (const pid of list.filter((p) => p.node.name === peer.name)) this.onExitSignal(pid, this.pidOf(id), NOCONNECTION, false);
+    }
+    for (const m of [...this.localMonitors.values()]) if (m.node === peer.name) m.fire(NOCONNECTION);
     this.emit('nodedown', peer.name, error);
   }
 
@@ -549,9 +686,30 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       case Op.UNLINK_ID:
         // Answer before any other signal to the sender (protocol-notes §4).
         peer.sendControl({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
+        this.dropLink(control.to.id, control.from);
+        return;
+      case Op.UNLINK_ID_ACK:
+        return;
+      case Op.LINK:
+        this.onLink(peer, control.from, control.to);
+        return;
+      case Op.EXIT:
+        this.onExitSignal(control.from, control.to, control.reason, false);
+        return;
+      case Op.PAYLOAD_EXIT:
+        this.onExitSignal(control.from, control.to, payload as Term, false);
+        return;
+      case Op.EXIT2:
+        this.onExitSignal(control.from, control.to, control.reason, true);
+        return;
+      case Op.PAYLOAD_EXIT2:
+        this.onExitSignal(control.from, control.to, payload as Term, true);
+        return;
+      case Op.SPAWN_REPLY:
+        this.deliverSpawnReply(control);
         return;
       default:
-        // Links, exits and spawn requests are not offered yet: nothing here links or is spawned.
+        // GROUP_LEADER, ALIAS_SEND, ALTACT_SIG_SEND: features we do not advertise.
         this.stats.dropped++;
     }
   }
@@ -630,11 +788,67 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         return;
       }
     }
+    // A process we spawned elsewhere writes to its group leader (us): take the output, say ok.
+    if (message instanceof Tuple && message.length === 4 && message.elements[0] === IO_REQUEST && message.elements[1] instanceof Pid) {
+      try {
+        this.sendFrom(this.callerPid, message.elements[1], new Tuple([IO_REPLY, message.elements[2], atom('ok')]));
+      } catch {
+        // the requester's node is gone
+      }
+      return;
+    }
     this.stats.dropped++;
+  }
+
+  /** @internal Pending spawn requests by ReqId. */
+  readonly pendingSpawns = new Map<string, (flags: number, result: Term) => void>();
+
+  private deliverSpawnReply(reply: Extract<Control, { op: typeof Op.SPAWN_REPLY }>): void {
+    const key = refKey(reply.reqId);
+    const handler = this.pendingSpawns.get(key);
+    if (!handler) return;
+    this.pendingSpawns.delete(key);
+    handler(reply.flags, reply.result);
+  }
+
+  /** @internal Records a link that a SPAWN_REPLY confirmed (flag 1). */
+  addLink(box: Mailbox, pid: Pid): void {
+    const list = this.links.get(box.pid.id) ?? [];
+    list.push(pid);
+    this.links.set(box.pid.id, list);
+  }
+
+  /** @internal Records a monitor whose reference is a spawn request's ReqId (flag 2). */
+  addMonitor(box: Mailbox, pid: Pid, ref: Reference): Monitor {
+    let fire!: (reason: Term) => void;
+    const down = new Promise<Term>((resolve) => (fire = resolve));
+    const key = refKey(ref);
+    this.localMonitors.set(key, {
+      box,
+      target: pid,
+      node: pid.node.name,
+      ref,
+      fire: (reason: Term) => {
+        this.localMonitors.delete(key);
+        box.deliver(new Tuple([DOWN, ref, PROCESS, pid, reason]));
+        fire(reason);
+      },
+    });
+    return { ref, down };
+  }
+
+  private pidOf(id: number): Pid {
+    const proc = this.processes.get(id);
+    return proc instanceof Mailbox ? proc.pid : new Pid(this.nodeAtom, id, 0, this.creation);
   }
 
   private deliverDown(ref: Reference, reason: Term): void {
     const key = refKey(ref);
+    const local = this.localMonitors.get(key);
+    if (local) {
+      local.fire(reason);
+      return;
+    }
     const handler = this.pendingDowns.get(key);
     if (handler) {
       this.pendingDowns.delete(key);
@@ -719,6 +933,10 @@ function openSocket(address: NodeAddress, port: number, options: WaitOptions): P
     });
     return () => socket.destroy();
   });
+}
+
+function samePid(a: Pid, b: Pid): boolean {
+  return a.id === b.id && a.serial === b.serial && a.creation === b.creation && a.node === b.node;
 }
 
 export function createNode(options: NodeOptions = {}): LocalNode {

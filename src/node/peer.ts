@@ -5,14 +5,29 @@
 import type { Socket } from 'node:net';
 import { Connection } from '../dist/connection.js';
 import { type Control, Op } from '../dist/control.js';
+import { DFLAG } from '../dist/flags.js';
 import type { HandshakeResult } from '../dist/handshake.js';
 import { ErldistError } from '../errors.js';
-import { Atom, Pid, type Term, Tuple, atom } from '../term/index.js';
+import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
+import type { Mailbox, Monitor } from './mailbox.js';
 import type { LocalNode } from './node.js';
 import { type WaitOptions, waitFor } from './wait.js';
 
 export interface CallOptions extends WaitOptions {}
+
+export interface SpawnOptions extends WaitOptions {
+  /** The mailbox that links to or monitors the new process (needed for `link` and `monitor`). */
+  box?: Mailbox;
+  link?: boolean;
+  monitor?: boolean;
+}
+
+export interface Spawned {
+  pid: Pid;
+  /** When `monitor` was asked: the DOWN also arrives in `box` as `{'DOWN', Ref, process, Pid, Reason}`. */
+  monitor?: Monitor;
+}
 
 const DEFAULT_CALL_TIMEOUT = 5000;
 const CALL = atom('call');
@@ -23,6 +38,15 @@ const IS_AUTH = atom('is_auth');
 const YES = atom('yes');
 const NOPROC = atom('noproc');
 const NOCONNECTION = atom('noconnection');
+const ERPC = atom('erpc');
+const EXECUTE_CALL = atom('execute_call');
+const MONITOR = atom('monitor');
+const LINK = atom('link');
+const RETURN = atom('return');
+const THROW = atom('throw');
+const EXIT = atom('exit');
+const ERROR = atom('error');
+const EXIT_TAG = atom('EXIT');
 
 /** A process on the peer: a pid, or a registered name given as a string or an atom. */
 export type Destination = Pid | string | Atom;
@@ -127,8 +151,10 @@ export class Peer {
    */
   async rpc(module: string | Atom, fun: string | Atom, args: Term[] = [], options: CallOptions = {}): Promise<Term> {
     if (!Array.isArray(args)) throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
+    const opts = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
+    if (this.flags & DFLAG.SPAWN) return this.erpc(toAtom(module), toAtom(fun), args, opts);
     const request = new Tuple([CALL, toAtom(module), toAtom(fun), args, USER]);
-    const reply = await this.request('rex', request, false, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
+    const reply = await this.request('rex', request, false, opts);
     if (reply instanceof Tuple && reply.length === 2 && reply.elements[0] === BADRPC) {
       const reason = reply.elements[1];
       throw new ErldistError('BAD_RPC', `rpc ${nameOf(module)}:${nameOf(fun)}/${args.length} on ${this.name} failed`, {
@@ -145,6 +171,101 @@ export class Peer {
    */
   call(to: Destination, request: Term, options: CallOptions = {}): Promise<Term> {
     return this.request(to, request, true, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
+  }
+
+  /**
+   * `erlang:spawn_request/5` on this node: resolves with the new pid once the peer answers
+   * SPAWN_REPLY. With `link` or `monitor`, `box` links to or monitors it.
+   */
+  spawn(module: string | Atom, fun: string | Atom, args: Term[] = [], options: SpawnOptions = {}): Promise<Spawned> {
+    if ((options.link || options.monitor) && !options.box) {
+      return Promise.reject(new ErldistError('INVALID_ARGUMENT', 'spawn with link or monitor needs the mailbox that links or monitors: { box }'));
+    }
+    if (!(this.flags & DFLAG.SPAWN)) {
+      return Promise.reject(new ErldistError('NOT_ALLOWED', `${this.name} does not support spawn requests (no DFLAG_SPAWN)`, { node: this.name }));
+    }
+    const node = this.node;
+    const reqId = node.makeRef();
+    const key = refKey(reqId);
+    const from = options.box?.pid ?? node.callerPid;
+    const opts: Term[] = [];
+    if (options.link) opts.push(LINK);
+    if (options.monitor) opts.push(MONITOR);
+    const m = toAtom(module);
+    const f = toAtom(fun);
+    return waitFor<Spawned>({ timeout: DEFAULT_CALL_TIMEOUT, ...options }, `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`, (resolve, reject) => {
+      const rejectDown = (err: ErldistError) => {
+        node.pendingSpawns.delete(key);
+        reject(err);
+      };
+      this.pending.add(rejectDown);
+      node.pendingSpawns.set(key, (flags, result) => {
+        this.pending.delete(rejectDown);
+        if (!(result instanceof Pid)) {
+          reject(new ErldistError('SPAWN_FAILED', `spawn on ${this.name} failed`, { node: this.name, reason: result }));
+          return;
+        }
+        if (flags & 1 && options.box) node.addLink(options.box, result);
+        const spawned: Spawned = { pid: result };
+        if (flags & 2 && options.box) spawned.monitor = node.addMonitor(options.box, result, reqId);
+        resolve(spawned);
+      });
+      this.sendControl(
+        { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: node.callerPid, mfa: [m, f, args.length], options: opts },
+        args,
+      );
+      return () => {
+        node.pendingSpawns.delete(key);
+        this.pending.delete(rejectDown);
+      };
+    });
+  }
+
+  /**
+   * rpc through erpc (what OTP's own rpc:call does): spawn `erpc:execute_call(Ref, M, F, A)` with a
+   * monitor; its exit reason, delivered in the DOWN, carries the result.
+   */
+  private erpc(m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
+    if (this.downError) return Promise.reject(this.downError);
+    const node = this.node;
+    const reqId = node.makeRef();
+    const tag = node.makeRef();
+    const key = refKey(reqId);
+    const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
+    return waitFor<Term>(options, what, (resolve, reject) => {
+      const forget = () => {
+        node.pendingSpawns.delete(key);
+        node.pendingDowns.delete(key);
+        this.pending.delete(rejectDown);
+      };
+      const rejectDown = (err: ErldistError) => {
+        forget();
+        reject(err);
+      };
+      this.pending.add(rejectDown);
+      node.pendingSpawns.set(key, (_flags, result) => {
+        if (result instanceof Pid) return; // the answer comes in the DOWN
+        forget();
+        reject(new ErldistError('BAD_RPC', `${what} could not start`, { node: this.name, reason: result }));
+      });
+      node.pendingDowns.set(key, (reason) => {
+        forget();
+        const outcome = erpcOutcome(reason, tag);
+        if (outcome.ok) resolve(outcome.value);
+        else if (outcome.reason === NOCONNECTION) reject(new ErldistError('NODE_DOWN', `lost ${this.name} during ${what}`, { node: this.name }));
+        else reject(new ErldistError('BAD_RPC', `${what} failed`, { node: this.name, reason: outcome.reason }));
+      });
+      const start = async () => {
+        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) await this.connection.drain();
+        if (this.downError || !node.pendingDowns.has(key)) return;
+        this.connection.send(
+          { op: Op.SPAWN_REQUEST, reqId, from: node.callerPid, groupLeader: node.callerPid, mfa: [ERPC, EXECUTE_CALL, 4], options: [MONITOR] },
+          [tag, m, f, args],
+        );
+      };
+      start().catch(rejectDown);
+      return forget;
+    });
   }
 
   /** Closes the connection; pending calls reject with NODE_DOWN. */
@@ -214,6 +335,22 @@ export class Peer {
     for (const r of rejecters) r(this.downError);
     this.node.peerDown(this, error);
   }
+}
+
+/**
+ * What an erpc:execute_call exit reason means for rpc:call: a value, or `{'EXIT', Reason}` as
+ * rpc:call reports a failure (`{badrpc, {'EXIT', ...}}`).
+ */
+function erpcOutcome(reason: Term, tag: Reference): { ok: true; value: Term } | { ok: false; reason: Term } {
+  const first = reason instanceof Tuple ? reason.elements[0] : undefined;
+  if (reason instanceof Tuple && first instanceof Reference && first.node === tag.node && refKey(first) === refKey(tag)) {
+    const [, kind, a, b] = reason.elements;
+    if (kind === RETURN || kind === THROW) return { ok: true, value: a };
+    if (kind === EXIT) return { ok: false, reason: new Tuple([EXIT_TAG, a]) };
+    if (kind === ERROR) return { ok: false, reason: new Tuple([EXIT_TAG, b === undefined ? a : new Tuple([a, b])]) };
+  }
+  if (reason === NOCONNECTION) return { ok: false, reason };
+  return { ok: false, reason: new Tuple([EXIT_TAG, reason]) };
 }
 
 function toAtom(v: string | Atom): Atom {
