@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErldistError, type LocalNode, atom, createNode, tuple } from '../../src/index.js';
 import { type BeamNode, freePort, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
 import { runtimes } from './runtimes.js';
+import { portPlease2 } from '../../src/epmd/index.js';
 
 describe.each(runtimes())('listening node on $label', (rt) => {
   let epmdPort: number;
@@ -145,6 +146,30 @@ describe.each(runtimes())('listening node on $label', (rt) => {
     } finally {
       await pinned.close();
       await other.stop();
+    }
+  });
+
+  it('EPMD killed and restarted: the registration comes back', async () => {
+    const own = await startEpmd(rt);
+    const name = `${randomNodeName()}@127.0.0.1`;
+    const node = createNode({ name, cookie, epmdPort: own.port });
+    try {
+      const { port } = await node.listen();
+      expect((await portPlease2(name.split('@')[0], '127.0.0.1', { port: own.port })).port).toBe(port);
+      const lost = new Promise((r) => node.once('epmdlost', r));
+      await own.stop();
+      await lost;
+      const back = new Promise((r) => node.once('epmdregistered', r));
+      const again = await startEpmd(rt, { port: own.port });
+      try {
+        await back;
+        expect((await portPlease2(name.split('@')[0], '127.0.0.1', { port: own.port })).port).toBe(port);
+      } finally {
+        await node.close();
+        await again.stop();
+      }
+    } finally {
+      await node.close();
     }
   });
 
