@@ -36,4 +36,13 @@ export {
   type Destination,
   type NodeStats,
   type WaitOptions,
+  type ListenOptions,
+  type Listening,
+  type Monitor,
+  type SpawnOptions,
+  type Spawned,
+  type ExposedFunction,
+  From,
+  type ServerHandlers,
 } from './node/index.js';
+export { startEpmd, EpmdServer, type StartEpmdOptions, type EpmdEntry, portPlease2, names } from './epmd/index.js';

@@ -1,8 +1,10 @@
 import { ErldistError } from '../errors.js';
-import { Mailbox } from './mailbox.js';
+import { Mailbox, type Monitor } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
-import { type ConnectOptions, LocalNode, type NodeOptions, type NodeStats, createNode } from './node.js';
-import { type CallOptions, type Destination, Peer } from './peer.js';
+import { type ConnectOptions, type ListenOptions, type Listening, LocalNode, type NodeOptions, type NodeStats, createNode } from './node.js';
+import { type CallOptions, type Destination, Peer, type SpawnOptions, type Spawned } from './peer.js';
+import type { ExposedFunction } from './rex.js';
+import { From, type ServerHandlers } from './server.js';
 import type { WaitOptions } from './wait.js';
 
 export type ConnectAllOptions = NodeOptions & ConnectOptions;
@@ -38,4 +40,12 @@ export {
   type Destination,
   type NodeStats,
   type WaitOptions,
+  type ListenOptions,
+  type Listening,
+  type Monitor,
+  type SpawnOptions,
+  type Spawned,
+  type ExposedFunction,
+  From,
+  type ServerHandlers,
 };
