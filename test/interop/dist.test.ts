@@ -144,9 +144,10 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       const victim = await startErlangNode(rt, { epmdPort });
       const p2 = await connect(victim.name, { cookie: victim.cookie, epmdPort, tickTime: 1000 });
       expect(await p2.ping()).toBe(true);
-      const pending = p2.rpc('erlang', 'node', [], { timeout: 30_000 });
       victim.kill('SIGSTOP');
       const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 50));
+      const pending = p2.rpc('erlang', 'node', [], { timeout: 30_000 });
       try {
         expect((await rejection(pending)).code).toBe('NODE_DOWN');
         const took = Date.now() - stoppedAt;
