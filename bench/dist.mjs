@@ -461,7 +461,7 @@ async function main() {
       table(
         [
           ['caller', 'p50 us', 'p99 us', 'p50 ratio'],
-          ['erldist peer.rpc (rex call)', fmtUs(lat.erldist.p50), fmtUs(lat.erldist.p99), ''],
+          ['erldist peer.rpc (erpc)', fmtUs(lat.erldist.p50), fmtUs(lat.erldist.p99), ''],
           ['Erlang rpc:call (erpc)', fmtUs(lat.rpc.p50), fmtUs(lat.rpc.p99), `${fmtRatio(rpcRatio)}  target <= 1.50x: ${verdict(rpcRatio <= 1.5)}`],
           ['Erlang gen_server:call({rex, S})', fmtUs(lat.rex.p50), fmtUs(lat.rex.p99), fmtRatio(rexRatio)],
         ],
