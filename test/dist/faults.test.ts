@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErldistError, connect } from '../../src/index.js';
 import { type FakePeer, startFakePeer } from '../support/fake-peer.js';
+import { rejection } from '../support/rejection.js';
 
 const COOKIE = 'fake-peer-cookie-' + Math.random().toString(36).slice(2);
 let peer: FakePeer | undefined;
@@ -9,39 +10,30 @@ afterEach(async () => {
   peer = undefined;
 });
 
-async function failure(p: Promise<unknown>): Promise<ErldistError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ErldistError);
-    return err as ErldistError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('hostile or broken peers', () => {
   it('garbage instead of a status: PROTOCOL', async () => {
     peer = await startFakePeer({ kind: 'garbage', bytes: Buffer.from('\x00\x05hello world') });
-    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    const err = await rejection(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
     expect(err.code).toBe('PROTOCOL');
     expect(err.step).toBe('recvStatus');
   });
 
   it('a handshake packet claiming 65535 bytes: PROTOCOL', async () => {
     peer = await startFakePeer({ kind: 'garbage', bytes: Buffer.from([0xff, 0xff, 1, 2, 3]) });
-    expect((await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }))).code).toBe('PROTOCOL');
+    expect((await rejection(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }))).code).toBe('PROTOCOL');
   });
 
   it('closes during the handshake: CONNECT_FAILED', async () => {
     peer = await startFakePeer({ kind: 'close-after-name' });
-    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    const err = await rejection(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
     expect(err.code).toBe('CONNECT_FAILED');
   });
 
   it('goes silent during the handshake: TIMEOUT', async () => {
     peer = await startFakePeer({ kind: 'silent' });
     const started = Date.now();
-    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, handshakeTimeout: 300 }));
+    const err = await rejection(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, handshakeTimeout: 300 }));
     expect(err.code).toBe('TIMEOUT');
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -51,12 +43,12 @@ describe('hostile or broken peers', () => {
     const port = peer.port;
     await peer.close();
     peer = undefined;
-    expect((await failure(connect(`fake@127.0.0.1:${port}`, { cookie: COOKIE }))).code).toBe('CONNECT_FAILED');
+    expect((await rejection(connect(`fake@127.0.0.1:${port}`, { cookie: COOKIE }))).code).toBe('CONNECT_FAILED');
   });
 
   it('a wrong digest from our side (peer closes): AUTH_FAILED, cookie never in the message', async () => {
     peer = await startFakePeer({ kind: 'handshake', cookie: 'the-peers-cookie', after: () => {} });
-    const err = await failure(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
+    const err = await rejection(connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE }));
     expect(err.code).toBe('AUTH_FAILED');
     expect(err.message).toMatch(/cookie was probably wrong/);
     expect(err.message).not.toContain(COOKIE);
@@ -112,7 +104,7 @@ describe('hostile or broken peers', () => {
     delete process.env.RELEASE_COOKIE;
     process.env.HOME = '/nonexistent-home';
     try {
-      const err = await failure(connect('x@127.0.0.1:1'));
+      const err = await rejection(connect('x@127.0.0.1:1'));
       expect(err.code).toBe('INVALID_ARGUMENT');
       expect(err.message).toMatch(/no cookie/);
     } finally {
@@ -121,7 +113,7 @@ describe('hostile or broken peers', () => {
   });
 
   it('a pre-aborted signal: ABORTED', async () => {
-    const err = await failure(connect('x@127.0.0.1:1', { cookie: COOKIE, signal: AbortSignal.abort() }));
+    const err = await rejection(connect('x@127.0.0.1:1', { cookie: COOKIE, signal: AbortSignal.abort() }));
     expect(err.code).toBe('ABORTED');
   });
 });

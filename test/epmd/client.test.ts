@@ -7,6 +7,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErldistError } from '../../src/errors.js';
 import { MAX_NAMES_REPLY_BYTES, epmdPort, names, portPlease2, register } from '../../src/epmd/client.js';
+import { rejection } from '../support/rejection.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const FOUND = hex('77 00 9d6c 4d 00 0006 0006 0003 666f6f 0000');
@@ -93,15 +94,6 @@ function trackListeners(signal: AbortSignal): { count: number; added: number } {
   return live;
 }
 
-async function rejection(p: Promise<unknown>): Promise<ErldistError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ErldistError);
-    return err as ErldistError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('portPlease2', () => {
   it('sends PORT_PLEASE2_REQ and reads a reply that arrives a byte at a time', async () => {

@@ -27,6 +27,7 @@ import {
   portPlease2Req,
 } from '../../src/epmd/protocol.js';
 import { EpmdServer, isLocalPeer, startEpmd, type EpmdEntry, type StartEpmdOptions } from '../../src/epmd/server.js';
+import { rejection } from '../support/rejection.js';
 
 const HOST = '127.0.0.1';
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -54,15 +55,6 @@ async function reg(epmd: EpmdServer, name: string, port = 4000, extra: Partial<P
   return r;
 }
 
-async function rejection(p: Promise<unknown>): Promise<ErldistError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ErldistError);
-    return err as ErldistError;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function eventually(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;

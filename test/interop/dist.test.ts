@@ -7,16 +7,8 @@ import { ErldistError, ImproperList, type Peer, type Term, atom, connect, create
 import { TermGen } from '../support/gen.js';
 import { type BeamNode, ERLANG_MAILBOX_ECHO, freePort, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
 import { runtimes } from './runtimes.js';
+import { rejection } from '../support/rejection.js';
 
-async function rejection(p: Promise<unknown>): Promise<ErldistError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ErldistError);
-    return err as ErldistError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe.each(runtimes())('hidden node on $label', (rt) => {
   let epmdPort: number;

@@ -8,18 +8,10 @@ import { ErldistError } from '../../src/errors.js';
 import { names, portPlease2, register, type EpmdRegistration } from '../../src/epmd/client.js';
 import { freePort, randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from './nodes.js';
 import { runtimes, type Runtime } from './runtimes.js';
+import { rejection } from '../support/rejection.js';
 
 const HOST = '127.0.0.1';
 
-async function rejection(p: Promise<unknown>): Promise<ErldistError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ErldistError);
-    return err as ErldistError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Polls `check` until it returns true (EPMD handles a closed registration asynchronously). */
 async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
