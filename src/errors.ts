@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'BUFFER_FULL'
   | 'SPAWN_FAILED'
   | 'INVALID_ARGUMENT'
+  | 'PARSE'
   /** A local TCP listener could not be opened (port in use, address not available, permission). */
   | 'LISTEN_FAILED';
 
