@@ -20,6 +20,8 @@ export {
   type EncodeOptions,
   inspect,
   type InspectOptions,
+  parseTerm,
+  type ParseOptions,
 } from './term/index.js';
 export { ErldistError, isErldistError, type ErrorCode, type ErldistErrorOptions } from './errors.js';
 export {

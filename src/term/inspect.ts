@@ -94,13 +94,15 @@ abstract class Printer {
     const shown = Math.min(n, this.limit);
     const parts: string[] = [];
     for (let i = 0; i < shown; i++) {
-      if (i === n - 1 && lastBits !== 8) parts.push(`${b[i] >> (8 - lastBits)}:${lastBits}`);
+      if (i === n - 1 && lastBits !== 8) parts.push(this.segment(b[i] >> (8 - lastBits), lastBits));
       else parts.push(String(b[i]));
     }
     if (shown < n) parts.push('...');
     return `<<${parts.join(this.separator)}>>`;
   }
 
+  /** A last segment of `bits` bits: `5:3` in Erlang, `5::size(3)` in Elixir. */
+  protected abstract segment(value: number, bits: number): string;
   protected abstract readonly separator: string;
   protected abstract atom(name: string): string;
   protected abstract text(s: string): string;
@@ -113,6 +115,10 @@ abstract class Printer {
 
 class ErlangPrinter extends Printer {
   protected readonly separator = ',';
+
+  protected segment(value: number, bits: number): string {
+    return `${value}:${bits}`;
+  }
 
   protected atom(name: string): string {
     if (/^[a-z][A-Za-z0-9_@]*$/.test(name) && !ERLANG_RESERVED.has(name)) return name;
@@ -149,21 +155,25 @@ class ErlangPrinter extends Printer {
 class ElixirPrinter extends Printer {
   protected readonly separator = ', ';
 
+  protected segment(value: number, bits: number): string {
+    return `${value}::size(${bits})`;
+  }
+
   protected atom(name: string): string {
     if (name === 'nil' || name === 'true' || name === 'false') return name;
     const alias = elixirAlias(name);
     if (alias !== undefined) return alias;
     if (/^[A-Za-z_][A-Za-z0-9_@]*[?!]?$/.test(name)) return `:${name}`;
-    return `:"${escape(name, '"')}"`;
+    return `:"${elixirEscape(name)}"`;
   }
 
   protected text(s: string): string {
     if (s.length > this.limit) return this.text(s.slice(0, this.limit)) + ' <> ...';
-    return `"${escape(s, '"').replace(/#\{/g, '\\#{')}"`;
+    return `"${elixirEscape(s)}"`;
   }
 
   protected charlist(s: string): string {
-    return `~c"${escape(s, '"').replace(/#\{/g, '\\#{')}"`;
+    return `~c"${elixirEscape(s)}"`;
   }
 
   protected map(entries: [unknown, unknown][]): string {
@@ -184,7 +194,7 @@ class ElixirPrinter extends Printer {
 
   private key(name: string): string {
     if (/^[A-Za-z_][A-Za-z0-9_@]*[?!]?$/.test(name)) return `${name}:`;
-    return `"${escape(name, '"')}":`;
+    return `"${elixirEscape(name)}":`;
   }
 
   protected hash(kind: string): string {
@@ -196,7 +206,7 @@ class ElixirPrinter extends Printer {
   }
 
   private funName(name: string): string {
-    return /^[a-z_][A-Za-z0-9_]*[?!]?$/.test(name) ? name : `"${escape(name, '"')}"`;
+    return /^[a-z_][A-Za-z0-9_]*[?!]?$/.test(name) ? name : `"${elixirEscape(name)}"`;
   }
 }
 
@@ -213,7 +223,12 @@ function isPrintableCharlist(items: readonly unknown[]): boolean {
   return true;
 }
 
-function escape(s: string, quote: string): string {
+/** Elixir string escapes: `\u{H}` for control characters, and `#{` kept from interpolating. */
+function elixirEscape(s: string): string {
+  return escape(s, '"', (c) => `\\u{${c.toString(16).toUpperCase()}}`).replace(/#\{/g, '\\#{');
+}
+
+function escape(s: string, quote: string, control = (c: number) => `\\x{${c.toString(16).toUpperCase()}}`): string {
   let out = '';
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
@@ -221,7 +236,7 @@ function escape(s: string, quote: string): string {
     else if (c === 10) out += '\\n';
     else if (c === 13) out += '\\r';
     else if (c === 9) out += '\\t';
-    else if (c < 32 || c === 127) out += `\\x{${c.toString(16).toUpperCase()}}`;
+    else if (c < 32 || c === 127) out += control(c);
     else out += ch;
   }
   return out;

@@ -24,7 +24,7 @@ describe('inspect', () => {
     expect(both('hi "x"')).toEqual(['<<"hi \\"x\\"">>', '"hi \\"x\\""']);
     expect(both('é')).toEqual(['<<"é"/utf8>>', '"é"']);
     expect(both(Buffer.from([255, 1]))).toEqual(['<<255,1>>', '<<255, 1>>']);
-    expect(both(new BitBinary(Buffer.from([1, 0xa0]), 3))).toEqual(['<<1,5:3>>', '<<1, 5:3>>']);
+    expect(both(new BitBinary(Buffer.from([1, 0xa0]), 3))).toEqual(['<<1,5:3>>', '<<1, 5::size(3)>>']);
     expect(both([104, 105])).toEqual(['"hi"', '~c"hi"']);
     expect(both('#{x}')[1]).toBe('"\\#{x}"');
   });
