@@ -94,8 +94,10 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   readonly nodeAtom: Atom;
   readonly creation: number;
   readonly stats: NodeStats = { dropped: 0 };
-  /** @internal */ readonly cookie: string;
-  /** @internal */ readonly options: Readonly<NodeOptions>;
+  // Private fields stay out of util.inspect and JSON, so a logged node never shows a cookie.
+  readonly #cookie: string;
+  readonly #cookies = new Map<string, string>();
+  /** @internal The options without the cookie. */ readonly options: Readonly<Omit<NodeOptions, 'cookie'>>;
   /** @internal */ readonly decodeOptions: DecodeOptions;
   private readonly processes = new Map<number, LocalProcess>();
   private readonly registered = new Map<string, Mailbox>();
@@ -119,7 +121,6 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** Monitors our mailboxes hold on remote processes, by reference. */
   private readonly localMonitors = new Map<string, { box: Mailbox; target: Pid | Atom; node: string; ref: Reference; fire(reason: Term): void }>();
   private nextUnlinkId = 1;
-  private readonly cookies = new Map<string, string>();
   private server: Server | undefined;
   private registration: EpmdRegistration | undefined;
   private pendingHandshakes = 0;
@@ -127,8 +128,9 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
 
   constructor(options: NodeOptions = {}) {
     super();
-    this.options = { ...options };
-    this.cookie = resolveCookie(options.cookie);
+    const { cookie: _cookie, ...rest } = options;
+    this.options = rest;
+    this.#cookie = resolveCookie(options.cookie);
     const name = options.name ?? defaultNodeName({ node: '', alive: '', host: '', long: true });
     this.name = parseNodeName(name).node;
     if (parseNodeName(name).port !== undefined) {
@@ -176,14 +178,20 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   }
 
   /** The cookie for `node` (set with setCookie), else the node's own. */
+  /** @internal */
   cookieFor(node: string): string {
-    return this.cookies.get(node) ?? this.cookie;
+    return this.#cookies.get(node) ?? this.#cookie;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    const peers = [...this.peers.keys()].join(', ');
+    return `LocalNode { name: '${this.name}', creation: ${this.creation}, peers: [${peers}]${this.closed ? ', closed' : ''} }`;
   }
 
   /** A cookie for one node only, as erlang:set_cookie/2: used both to connect to it and to accept it. */
   setCookie(node: string, cookie: string): void {
     if (typeof cookie !== 'string' || cookie.length === 0) throw new ErldistError('INVALID_ARGUMENT', 'a cookie is a non-empty string');
-    this.cookies.set(parseNodeName(node).node, cookie);
+    this.#cookies.set(parseNodeName(node).node, cookie);
   }
 
   // --- serving ----------------------------------------------------------------------------------------

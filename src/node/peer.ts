@@ -104,6 +104,10 @@ export class Peer {
     return this.downError !== undefined;
   }
 
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Peer { name: '${this.name}', node: '${this.node.name}'${this.isClosed ? ', closed' : ''} }`;
+  }
+
   /** Bytes waiting to be written to this peer. */
   get buffered(): number {
     return this.connection.buffered;

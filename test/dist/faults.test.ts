@@ -117,3 +117,21 @@ describe('hostile or broken peers', () => {
     expect(err.code).toBe('ABORTED');
   });
 });
+
+describe('the cookie stays secret', () => {
+  it('util.inspect and JSON of a node and a peer never show it', async () => {
+    const { inspect: show } = await import('node:util');
+    const secret = 'never-print-this-' + Math.random().toString(36).slice(2);
+    const peerFake = await startFakePeer({ kind: 'handshake', cookie: secret, after: () => {} });
+    try {
+      const p = await connect(`fake@127.0.0.1:${peerFake.port}`, { cookie: secret });
+      p.node.setCookie('other@127.0.0.1', secret + '-2');
+      for (const text of [show(p, { depth: 20, showHidden: true }), show(p.node, { depth: 20, showHidden: true }), String(p), JSON.stringify(p.node.options)]) {
+        expect(text).not.toContain(secret);
+      }
+      await p.close();
+    } finally {
+      await peerFake.close();
+    }
+  });
+});
