@@ -141,7 +141,7 @@ export class Peer {
   /** net_adm:ping/1 on an open connection: true when net_kernel answers `yes`. */
   async ping(options: CallOptions = {}): Promise<boolean> {
     try {
-      const reply = await this.request('net_kernel', new Tuple([IS_AUTH, this.node.nodeAtom]), false, options);
+      const reply = await this.request('net_kernel', new Tuple([IS_AUTH, this.node.nodeAtom]), false, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
       return reply === YES;
     } catch (err) {
       if (err instanceof ErldistError && err.code === 'ABORTED') throw err;
