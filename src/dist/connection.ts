@@ -5,9 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
+import { type Atom, type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
+import { DFLAG } from './flags.js';
 import { FrameParser } from './framing.js';
+import { ATOM_CACHE_SIZE, DIST_HEADER, readDistHeader } from './header.js';
 import type { HandshakeResult } from './handshake.js';
 
 /** A frame without a distribution header starts with this (PASS_THROUGH). */
@@ -45,6 +47,8 @@ export class Connection {
   private peerTickGap = Infinity;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
+  /** With DIST_HDR_ATOM_CACHE agreed: frames carry a header (and no version bytes), and the peer's atoms are cached. */
+  private readonly atomCache: (Atom | undefined)[] | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -55,6 +59,7 @@ export class Connection {
     this.peerName = handshake.peerName;
     this.peerCreation = handshake.peerCreation;
     this.flags = handshake.flags;
+    if (this.flags & DFLAG.DIST_HDR_ATOM_CACHE) this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     this.parser = new FrameParser(
       options.maxFrameSize,
       (frame) => this.onFrame(frame),
@@ -105,12 +110,21 @@ export class Connection {
     const start = batch.pos;
     try {
       batch.u32(0); // length, filled in below
-      batch.u8(PASS_THROUGH);
-      batch.u8(VERSION_MAGIC);
-      batch.writeTerm(encodeControl(control));
-      if (payload !== undefined) {
+      if (this.atomCache) {
+        // A header that uses no cache refs; then the terms without version bytes.
         batch.u8(VERSION_MAGIC);
-        batch.writeTerm(payload);
+        batch.u8(DIST_HEADER);
+        batch.u8(0);
+        batch.writeTerm(encodeControl(control));
+        if (payload !== undefined) batch.writeTerm(payload);
+      } else {
+        batch.u8(PASS_THROUGH);
+        batch.u8(VERSION_MAGIC);
+        batch.writeTerm(encodeControl(control));
+        if (payload !== undefined) {
+          batch.u8(VERSION_MAGIC);
+          batch.writeTerm(payload);
+        }
       }
     } catch (err) {
       batch.pos = start; // an ENCODE error leaves no half frame behind
@@ -193,24 +207,31 @@ export class Connection {
 
   private onFrame(frame: Buffer): void {
     if (this.closed) return;
-    if (frame[0] !== PASS_THROUGH) {
-      // We advertise neither DIST_HDR_ATOM_CACHE nor FRAGMENTS, so every frame must be 'p'.
-      throw new ErldistError('PROTOCOL', `${this.peerName} sent a frame starting with ${frame[0]}, expected 112`, {
-        node: this.peerName,
-        step: 'framing',
-      });
-    }
     let control: Control;
     let payload: Term | undefined;
     try {
-      const head = new TermDecoder(frame, 1);
-      control = decodeControl(head.readVersionedTerm());
-      if (hasPayload(control.op)) {
-        const body = new TermDecoder(frame, head.pos, this.options.decode);
-        payload = body.readVersionedTerm();
-        if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
-      } else if (head.pos !== frame.length) {
-        throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
+      if (this.atomCache) {
+        const { refs, pos } = readDistHeader(frame, this.atomCache);
+        const head = new TermDecoder(frame, pos, { atomCache: refs });
+        control = decodeControl(head.readTerm(0));
+        if (hasPayload(control.op)) {
+          const body = new TermDecoder(frame, head.pos, { ...this.options.decode, atomCache: refs });
+          payload = body.readTerm(0);
+          if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
+        } else if (head.pos !== frame.length) {
+          throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
+        }
+      } else {
+        if (frame[0] !== PASS_THROUGH) throw new Error(`a frame starting with ${frame[0]}, expected 112`);
+        const head = new TermDecoder(frame, 1);
+        control = decodeControl(head.readVersionedTerm());
+        if (hasPayload(control.op)) {
+          const body = new TermDecoder(frame, head.pos, this.options.decode);
+          payload = body.readVersionedTerm();
+          if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
+        } else if (head.pos !== frame.length) {
+          throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
+        }
       }
     } catch (err) {
       throw asProtocolError(err, this.peerName);

@@ -53,7 +53,8 @@ export const DFLAG_ERLDIST =
   DFLAG.DIST_MONITOR |
   DFLAG.DIST_MONITOR_NAME |
   DFLAG.EXIT_PAYLOAD |
-  DFLAG.SPAWN;
+  DFLAG.SPAWN |
+  DFLAG.DIST_HDR_ATOM_CACHE;
 
 /** Names of the set bits, for error messages. */
 export function flagNames(flags: bigint): string[] {

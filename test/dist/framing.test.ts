@@ -71,7 +71,7 @@ describe('flags', () => {
     expect(DFLAG_ERLDIST & DFLAG.MANDATORY_25_DIGEST).toBe(DFLAG.MANDATORY_25_DIGEST);
     expect(DFLAG_ERLDIST & DFLAG.PUBLISHED).toBe(0n);
     // Checked against OTP 25, 27 and 29 in protocol-notes §2.
-    expect(DFLAG_ERLDIST).toBe(0x5_0747_0fbcn);
+    expect(DFLAG_ERLDIST).toBe(0x5_0747_2fbcn);
   });
 });
 
@@ -100,6 +100,27 @@ describe('control messages', () => {
   it('malformed ones are PROTOCOL errors', () => {
     for (const t of [tuple(), tuple(99), tuple(2, atom(''), 5), tuple(atom('x')), tuple(19, a, 5, r)]) {
       expect(() => decodeControl(t)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+    }
+  });
+});
+
+describe('distribution header (DIST_HDR_ATOM_CACHE)', () => {
+  it('reads new and cached entries, short and long atoms', async () => {
+    const { readDistHeader } = await import('../../src/dist/header.js');
+    const cache: (ReturnType<typeof atom> | undefined)[] = new Array(2048).fill(undefined);
+    // 2 refs: ref0 new in segment 1 slot 5 "echo", ref1 new in segment 0 slot 7 "x".
+    // Flag nibbles: ref0 = 8|1, ref1 = 8|0; last nibble (LongAtoms) = 0.
+    const frame = Buffer.from([131, 68, 2, 0x89, 0x00, 5, 4, ...Buffer.from('echo'), 7, 1, ...Buffer.from('x'), 0xaa]);
+    const first = readDistHeader(frame, cache);
+    expect(first.refs).toEqual([atom('echo'), atom('x')]);
+    expect(frame[first.pos]).toBe(0xaa);
+    expect(cache[256 + 5]).toBe(atom('echo'));
+    // Next message refers to the cached slot: old entry (flag 1 = segment 1), long atoms set.
+    const again = readDistHeader(Buffer.from([131, 68, 1, 0x11, 5]), cache);
+    expect(again.refs).toEqual([atom('echo')]);
+    // An empty slot, a truncated header, fragments: PROTOCOL.
+    for (const bad of [[131, 68, 1, 0x02, 9], [131, 68, 1, 0x08], [131, 69, 0], [131, 68, 1, 0x08, 1, 200, 65]]) {
+      expect(() => readDistHeader(Buffer.from(bad), cache)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
     }
   });
 });
