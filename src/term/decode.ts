@@ -69,6 +69,8 @@ export class TermDecoder {
   private readonly atomCache: readonly Atom[] | undefined;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
+  /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
+  private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
   constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = {}) {
     this.buf = fast(toBuffer(buf));
@@ -263,6 +265,7 @@ export class TermDecoder {
     const index = this.u8();
     const cached = this.atomCache?.[index];
     if (cached === undefined) throw this.error(`ATOM_CACHE_REF ${index} without an atom cache entry`, start);
+    this.cacheRefsSeen?.push({ at: start, atom: cached });
     if (!asAtom) {
       if (cached.name === 'true') return true;
       if (cached.name === 'false') return false;
@@ -552,6 +555,18 @@ export class TermDecoder {
     }
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
     const stop = start + 1 + size;
+    const outerRefs = this.cacheRefsSeen;
+    const refs: { at: number; atom: Atom }[] | undefined = this.atomCache ? [] : undefined;
+    this.cacheRefsSeen = refs;
+    try {
+      return this.newFunBody(depth, start, stop, refs);
+    } finally {
+      this.cacheRefsSeen = outerRefs;
+      if (outerRefs && refs) outerRefs.push(...refs);
+    }
+  }
+
+  private newFunBody(depth: number, start: number, stop: number, refs: { at: number; atom: Atom }[] | undefined): Fun {
     const arity = this.u8();
     const uniq = this.buf.toString('hex', this.pos, this.pos + 16);
     this.pos += 16;
@@ -569,7 +584,8 @@ export class TermDecoder {
     const freeVars = new Array<Term>(numFree);
     for (let i = 0; i < numFree; i++) freeVars[i] = this.readTerm(depth + 1);
     if (this.pos !== stop) throw this.error('NEW_FUN_EXT size does not match its contents', start);
-    return new Fun(Buffer.from(this.buf.subarray(start, stop)), module, arity, index, uniq, freeVars);
+    const bytes = refs && refs.length > 0 ? spellOutCacheRefs(this.buf, start, stop, refs) : Buffer.from(this.buf.subarray(start, stop));
+    return new Fun(bytes, module, arity, index, uniq, freeVars);
   }
 
   // --- compression --------------------------------------------------------------------------------
@@ -727,6 +743,26 @@ function invalidUtf8Within(buf: Buffer, p: number, limit: number): boolean {
     p += n + 1;
   }
   return false;
+}
+
+/**
+ * A fun's bytes with each ATOM_CACHE_REF (which means something on one connection only) replaced by
+ * the atom itself, and its Size field updated, so that the fun can be sent anywhere.
+ */
+function spellOutCacheRefs(buf: Buffer, start: number, stop: number, refs: { at: number; atom: Atom }[]): Buffer {
+  const parts: Buffer[] = [];
+  let from = start;
+  for (const { at, atom } of [...refs].sort((a, b) => a.at - b.at)) {
+    parts.push(buf.subarray(from, at));
+    const text = Buffer.from(atom.name, 'utf8');
+    const head = text.length <= 255 ? Buffer.from([Tag.SMALL_ATOM_UTF8_EXT, text.length]) : Buffer.from([Tag.ATOM_UTF8_EXT, text.length >> 8, text.length & 0xff]);
+    parts.push(head, text);
+    from = at + 2;
+  }
+  parts.push(buf.subarray(from, stop));
+  const out = Buffer.concat(parts);
+  out.writeUInt32BE(out.length - 1, 1);
+  return out;
 }
 
 /** A maxDepth set beyond what the JS stack holds must still end in DECODE. */

@@ -149,3 +149,29 @@ describe('encode errors carry the path', () => {
     expect(() => encode(t)).not.toThrow();
   });
 });
+
+describe('funs decoded through an atom cache', () => {
+  it('spell the cached atoms out, so the fun re-encodes without cache refs', async () => {
+    const { decodeAt, encode: enc, Fun: FunClass } = await import('../../src/index.js');
+    // A NEW_FUN_EXT whose module atom and pid node come from the atom cache (ATOM_CACHE_REF 0 and 1).
+    const body = Buffer.concat([
+      Buffer.from([0]), // Arity
+      Buffer.alloc(16, 0xab), // Uniq
+      Buffer.from([0, 0, 0, 3]), // Index
+      Buffer.from([0, 0, 0, 0]), // NumFree
+      Buffer.from([82, 0]), // Module: cache ref 0
+      Buffer.from([97, 1]), // OldIndex
+      Buffer.from([97, 2]), // OldUniq
+      Buffer.from([88, 82, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]), // Pid on node: cache ref 1
+    ]);
+    const fun = Buffer.concat([Buffer.from([112]), Buffer.alloc(4), body]);
+    fun.writeUInt32BE(fun.length - 1, 1);
+    const { term } = decodeAt(fun, 0, { atomCache: [atom('mymod'), atom('a@b')] });
+    expect(term).toBeInstanceOf(FunClass);
+    const bytes = (term as InstanceType<typeof FunClass>).bytes;
+    expect([...bytes].includes(82)).toBe(false);
+    const again = decode(enc(term)) as InstanceType<typeof FunClass>;
+    expect(again.module).toBe(atom('mymod'));
+    expect(Buffer.from(again.bytes).equals(Buffer.from(bytes))).toBe(true);
+  });
+});
