@@ -1,9 +1,9 @@
 /**
  * The built `erldist` command, run as a subprocess against real nodes on every runtime.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../interop/nodes.js';
+import { type BeamNode, ERLANG_MAILBOX_ECHO, freePort, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../interop/nodes.js';
 import { runtimes } from '../interop/runtimes.js';
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
@@ -121,6 +121,28 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
     const r = await run(['names'], env);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`name ${erl.shortName} at port ${erl.distPort}`);
+  });
+
+  it('epmd: real nodes register with it and names lists them; SIGINT stops it', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'epmd', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`epmd did not start: ${out}`)), 10_000);
+        child.stdout.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
+      });
+      const node = await startErlangNode(rt, { epmdPort: port, cookie: env.ERLANG_COOKIE });
+      const r = await run(['names'], { ...env, ERL_EPMD_PORT: String(port) });
+      expect(r.stdout).toContain(`name ${node.shortName} at port ${node.distPort}`);
+      expect((await run(['ping', node.name], { ...env, ERL_EPMD_PORT: String(port) })).code).toBe(0);
+      expect(out).toContain(`registered ${node.shortName}`);
+      await node.stop();
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 
   it('usage errors exit 2; --help exits 0 with examples', async () => {
