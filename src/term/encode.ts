@@ -621,8 +621,3 @@ export function encode(term: Term, options?: EncodeOptions): Buffer {
   deflated.copy(out, 6);
   return out;
 }
-
-/** Encodes one term without the version byte into `encoder` (for distribution frames). */
-export function encodeTo(encoder: TermEncoder, term: Term): void {
-  encoder.writeTerm(term);
-}
