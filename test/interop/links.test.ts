@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalNode, Pid, type Peer, type Term, Tuple, atom, createNode, encode } from '../../src/index.js';
-import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from './nodes.js';
+import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
 import { runtimes } from './runtimes.js';
 
 const EXIT = atom('EXIT');
@@ -94,6 +94,25 @@ describe.each(runtimes())('links and monitors on $label', (rt) => {
     box.close();
     expect(await reply).toBe('normal');
     expect(await erl.eval(`Ref = monitor(process, {watched, '${tsName}'}), receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`)).toBe('noproc');
+  });
+
+  it('Elixir: Process.monitor and Process.link on a TS mailbox', async () => {
+    const ex = await startElixirNode(rt, { epmdPort, cookie });
+    const box = ts.spawn();
+    ts.register('ex_watched', box);
+    const down = ex.evalElixir(
+      `ref = Process.monitor({:ex_watched, :"${tsName}"}); receive do {:DOWN, ^ref, :process, _, r} -> r after 5000 -> :timeout end`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    box.close(atom('bye'));
+    expect(await down).toBe(':bye');
+    const other = ts.spawn();
+    const linked = ex.evalElixir(
+      `Process.flag(:trap_exit, true); pid = :erlang.binary_to_term(<<${[...encode(other.pid)].join(', ')}>>); Process.link(pid); receive do {:EXIT, ^pid, r} -> r after 5000 -> :timeout end`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    other.close(atom('gone'));
+    expect(await linked).toBe(':gone');
   });
 
   it('exit/2 from Erlang: a message, and kill closes the mailbox', async () => {
