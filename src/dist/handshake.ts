@@ -16,6 +16,11 @@ export interface InitiatorOptions {
   cookie: string;
   /** The node we expect to reach (for messages; the peer reports its own name). */
   peerName: string;
+  /**
+   * The peer says it still has a connection from a node of our name (status `alive`): true to
+   * replace it (we are a new incarnation), false when that connection is ours and still up.
+   */
+  replaceAlive?(): boolean;
 }
 
 export interface HandshakeResult {
@@ -211,7 +216,11 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
       case 'ok_simultaneous':
         return;
       case 'alive':
-        // The peer still has a connection from a node of our name (a restarted process): replace it.
+        // The peer still has a connection from a node of our name: replace it if it is not ours.
+        if (opts.replaceAlive?.() === false) {
+          writePacket(socket, Buffer.from('sfalse', 'latin1'));
+          throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, { step: 'recvStatus', node });
+        }
         writePacket(socket, Buffer.from('strue', 'latin1'));
         return;
       case 'nok':

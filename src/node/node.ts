@@ -500,6 +500,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
             flags: this.flags,
             cookie: this.cookieFor(address.node),
             peerName: address.node,
+            replaceAlive: () => this.peer(address.node) === undefined,
           }).then(resolve, reject);
           return () => socket.destroy();
         },
@@ -508,8 +509,9 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       return this.addPeer(address.node, socket, handshake);
     } catch (err) {
       socket.destroy();
-      // We lost a simultaneous connect (nok): the peer's own connection to us is being accepted.
-      if (err instanceof ErldistError && err.code === 'NOT_ALLOWED' && err.message.includes('(nok)')) {
+      // We lost a simultaneous connect (nok), or the peer's connection to us came up first
+      // (alive): use that connection.
+      if (err instanceof ErldistError && err.code === 'NOT_ALLOWED' && /\((nok|alive)\)/.test(err.message)) {
         return this.awaitIncoming(address.node, options.handshakeTimeout ?? 10_000, err);
       }
       throw err;
