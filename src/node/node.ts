@@ -18,6 +18,7 @@ import { type NodeAddress, defaultNodeName, parseNodeName, resolveCookie } from 
 import { Peer } from './peer.js';
 import { type Exposed, type ExposedFunction, runNetKernel, runRex } from './rex.js';
 import { type From, type ServerHandlers, type ServerHost, handlerErrorReason, runServer } from './server.js';
+import { Signals } from './signals.js';
 import { type WaitOptions, abortedError, waitFor } from './wait.js';
 
 export interface NodeOptions {
@@ -78,16 +79,8 @@ export interface NodeStats {
 }
 
 const GEN_CALL = atom('$gen_call');
-const DOWN = atom('DOWN');
-const PROCESS = atom('process');
-const EXIT = atom('EXIT');
-const KILL = atom('kill');
-const KILLED = atom('killed');
-const NOCONNECTION = atom('noconnection');
 const IO_REQUEST = atom('io_request');
 const IO_REPLY = atom('io_reply');
-const NORMAL = atom('normal');
-const NOPROC = atom('noproc');
 
 export class LocalNode extends EventEmitter implements MailboxOwner {
   readonly name: string;
@@ -103,8 +96,6 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   private readonly registered = new Map<string, Mailbox>();
   private readonly peers = new Map<string, Peer>();
   private readonly connecting = new Map<string, Promise<Peer>>();
-  /** Monitors other nodes hold on our mailboxes: pid id -> monitors. */
-  private readonly remoteMonitors = new Map<number, { peer: Peer; from: Pid; ref: Reference }[]>();
   private nextPid = 1;
   private nextRef = 0;
   private readonly refSalt: number;
@@ -116,11 +107,8 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** @internal Pending monitors by reference, answered by a DOWN. */
   readonly pendingDowns = new Map<string, (reason: Term) => void>();
   private readonly exposed: Exposed = new Map();
-  /** Links of our mailboxes: pid id -> linked remote pids. */
-  private readonly links = new Map<number, Pid[]>();
-  /** Monitors our mailboxes hold on remote processes, by reference. */
-  private readonly localMonitors = new Map<string, { box: Mailbox; target: Pid | Atom; node: string; ref: Reference; fire(reason: Term): void }>();
-  private nextUnlinkId = 1;
+  /** @internal Links and monitors across connections. */
+  readonly signals: Signals;
   private server: Server | undefined;
   private registration: EpmdRegistration | undefined;
   private pendingHandshakes = 0;
@@ -141,11 +129,22 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     this.creation = randomInt(1, 0xffffffff);
     this.refSalt = randomBytes(4).readUInt32BE(0);
     this.decodeOptions = { ...options.decode, exact: options.exact === true };
+    this.signals = new Signals({
+      peer: (name) => this.peer(name),
+      peerFor: (name) => this.peerFor(name),
+      onlyPeerName: (name) => this.onlyPeerName(name),
+      makeRef: () => this.makeRef(),
+      mailbox: (target) => this.mailbox(target),
+      mailboxById: (id) => {
+        const proc = this.processes.get(id);
+        return proc instanceof Mailbox ? proc : undefined;
+      },
+    });
     this.callerPid = this.makePid();
     this.processes.set(this.callerPid.id, { deliver: (m) => this.deliverReply(m) });
     this.host = {
       reply: (from, reply) => this.replyTo(from, reply),
-      failCall: (server, from, reason) => this.failCall(server, from, reason),
+      failCall: (server, from, reason) => this.signals.failCall(server, from, reason),
       background: (work) => this.background(work),
       send: (to, message) => {
         try {
@@ -226,16 +225,6 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     }
   }
 
-  /** Ends one caller's call as if `server` had exited with `reason` (through its monitor). */
-  private failCall(server: Mailbox, from: From, reason: Term): void {
-    const ref = from.monitorRef;
-    const list = this.remoteMonitors.get(server.pid.id);
-    const i = ref === undefined || !list ? -1 : list.findIndex((m) => refKey(m.ref) === refKey(ref) && m.from.id === from.pid.id);
-    if (i < 0 || !list) return;
-    const [m] = list.splice(i, 1);
-    if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: server.pid, to: m.from, ref: m.ref, reason });
-  }
-
   // --- identifiers ----------------------------------------------------------------------------------
 
   /** A new pid of this node. */
@@ -288,89 +277,40 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   release(box: Mailbox): void {
     this.processes.delete(box.pid.id);
     for (const name of box.names) this.registered.delete(name);
-    const reason = box.exitReason ?? NORMAL;
-    const monitors = this.remoteMonitors.get(box.pid.id);
-    this.remoteMonitors.delete(box.pid.id);
-    for (const m of monitors ?? []) {
-      if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: box.pid, to: m.from, ref: m.ref, reason });
-    }
-    const linked = this.links.get(box.pid.id) ?? [];
-    this.links.delete(box.pid.id);
-    for (const pid of linked) {
-      const peer = this.peer(pid.node.name);
-      if (peer) peer.sendControl({ op: Op.EXIT, from: box.pid, to: pid, reason });
-    }
-    for (const [key, m] of this.localMonitors) {
-      if (m.box !== box) continue;
-      this.localMonitors.delete(key);
-      this.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref: m.ref });
-    }
+    this.signals.released(box);
   }
 
-  // --- links and monitors -----------------------------------------------------------------------------
-
-  /** @internal */
+  /** @internal MailboxOwner: links and monitors go through the signal tables. */
   link(box: Mailbox, to: Pid): void {
-    const list = this.links.get(box.pid.id) ?? [];
-    if (!list.some((p) => samePid(p, to))) list.push(to);
-    this.links.set(box.pid.id, list);
-    this.peerFor(to.node.name).sendControl({ op: Op.LINK, from: box.pid, to });
+    this.signals.link(box, to);
   }
 
   /** @internal */
   unlink(box: Mailbox, to: Pid): void {
-    if (!this.dropLink(box.pid.id, to)) return;
-    this.peer(to.node.name)?.sendControl({ op: Op.UNLINK_ID, id: this.nextUnlinkId++, from: box.pid, to });
-  }
-
-  private dropLink(id: number, pid: Pid): boolean {
-    const list = this.links.get(id);
-    const i = list ? list.findIndex((p) => samePid(p, pid)) : -1;
-    if (i < 0 || !list) return false;
-    list.splice(i, 1);
-    if (list.length === 0) this.links.delete(id);
-    return true;
+    this.signals.unlink(box, to);
   }
 
   /** @internal */
   monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor {
-    const node = target instanceof Pid ? target.node.name : (peerName ?? this.onlyPeerName(target));
-    const to = target instanceof Pid ? target : atom(target);
-    const ref = this.makeRef();
-    let fire!: (reason: Term) => void;
-    const down = new Promise<Term>((resolve) => (fire = resolve));
-    const key = refKey(ref);
-    const peer = this.peer(node);
-    const entry = {
-      box,
-      target: to,
-      node,
-      ref,
-      fire: (reason: Term) => {
-        this.localMonitors.delete(key);
-        const who = to instanceof Pid ? to : new Tuple([to, atom(node)]);
-        box.deliver(new Tuple([DOWN, ref, PROCESS, who, reason]));
-        fire(reason);
-      },
-    };
-    this.localMonitors.set(key, entry);
-    if (!peer) {
-      // As Erlang does for a node it cannot reach: an immediate DOWN with noconnection.
-      queueMicrotask(() => entry.fire(NOCONNECTION));
-    } else {
-      peer.sendControl({ op: Op.MONITOR_P, from: box.pid, to, ref });
-    }
-    return { ref, down };
+    return this.signals.monitor(box, target, peerName);
   }
 
   /** @internal */
   demonitor(box: Mailbox, ref: Reference): void {
-    const key = refKey(ref);
-    const m = this.localMonitors.get(key);
-    if (!m || m.box !== box) return;
-    this.localMonitors.delete(key);
-    this.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
+    this.signals.demonitor(box, ref);
   }
+
+  /** One of our mailboxes by pid (ours: this node and creation) or registered name. */
+  private mailbox(target: Pid | Atom): Mailbox | undefined {
+    if (target instanceof Pid) {
+      if (target.node !== this.nodeAtom || target.creation !== this.creation) return undefined;
+      const proc = this.processes.get(target.id);
+      return proc instanceof Mailbox ? proc : undefined;
+    }
+    return this.registered.get(target.name);
+  }
+
+  // --- links and monitors -----------------------------------------------------------------------------
 
   /**
    * Calls `onDown(reason)` once when the connection to `name` ends (at once if there is none), as
@@ -389,29 +329,6 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     };
     this.on('nodedown', listener);
     return () => this.off('nodedown', listener);
-  }
-
-  private onExitSignal(from: Pid, to: Pid, reason: Term, isExit2: boolean): void {
-    const box = this.processes.get(to.id);
-    if (!(box instanceof Mailbox) || to.creation !== this.creation) return;
-    if (!isExit2 && !this.dropLink(to.id, from)) return;
-    if (isExit2 && reason === KILL) {
-      box.close(KILLED);
-      return;
-    }
-    box.deliver(new Tuple([EXIT, from, reason]));
-  }
-
-  private onLink(peer: Peer, from: Pid, to: Pid): void {
-    const box = to.creation === this.creation ? this.processes.get(to.id) : undefined;
-    if (!(box instanceof Mailbox)) {
-      // Linking to a process that does not exist: the linker gets an exit with noproc.
-      peer.sendControl({ op: Op.EXIT, from: to, to: from, reason: NOPROC });
-      return;
-    }
-    const list = this.links.get(to.id) ?? [];
-    if (!list.some((p) => samePid(p, from))) list.push(from);
-    this.links.set(to.id, list);
   }
 
   /** @internal */
@@ -651,17 +568,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** @internal Called by a Peer whose connection ended. */
   peerDown(peer: Peer, error: ErldistError): void {
     if (this.peers.get(peer.name) === peer) this.peers.delete(peer.name);
-    // Monitors the peer held on our mailboxes die with the connection.
-    for (const [id, list] of this.remoteMonitors) {
-      const rest = list.filter((m) => m.peer !== peer);
-      if (rest.length > 0) this.remoteMonitors.set(id, rest);
-      else this.remoteMonitors.delete(id);
-    }
-    // Every link and monitor across the connection fires with noconnection.
-    for (const [id, list] of [...this.links]) {
-      for (const pid of list.filter((p) => p.node.name === peer.name)) this.onExitSignal(pid, this.pidOf(id), NOCONNECTION, false);
-    }
-    for (const m of [...this.localMonitors.values()]) if (m.node === peer.name) m.fire(NOCONNECTION);
+    this.signals.peerDown(peer);
     this.emit('nodedown', peer.name, error);
   }
 
@@ -685,10 +592,10 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         this.deliverDown(control.ref, payload as Term);
         return;
       case Op.MONITOR_P:
-        this.remoteMonitor(peer, control.from, control.to, control.ref);
+        this.signals.onMonitor(peer, control.from, control.to, control.ref);
         return;
       case Op.DEMONITOR_P:
-        this.remoteDemonitor(control.to, control.ref);
+        this.signals.onDemonitor(control.to, control.ref);
         return;
       case Op.SPAWN_REQUEST:
         this.spawnRequest(peer, control, payload);
@@ -696,24 +603,24 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       case Op.UNLINK_ID:
         // Answer before any other signal to the sender (protocol-notes §4).
         peer.sendControl({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
-        this.dropLink(control.to.id, control.from);
+        this.signals.onUnlink(control.from, control.to);
         return;
       case Op.UNLINK_ID_ACK:
         return;
       case Op.LINK:
-        this.onLink(peer, control.from, control.to);
+        this.signals.onLink(peer, control.from, control.to);
         return;
       case Op.EXIT:
-        this.onExitSignal(control.from, control.to, control.reason, false);
+        this.signals.onExit(control.from, control.to, control.reason, false);
         return;
       case Op.PAYLOAD_EXIT:
-        this.onExitSignal(control.from, control.to, payload as Term, false);
+        this.signals.onExit(control.from, control.to, payload as Term, false);
         return;
       case Op.EXIT2:
-        this.onExitSignal(control.from, control.to, control.reason, true);
+        this.signals.onExit(control.from, control.to, control.reason, true);
         return;
       case Op.PAYLOAD_EXIT2:
-        this.onExitSignal(control.from, control.to, payload as Term, true);
+        this.signals.onExit(control.from, control.to, payload as Term, true);
         return;
       case Op.SPAWN_REPLY:
         this.deliverSpawnReply(control);
@@ -821,72 +728,14 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     handler(reply.flags, reply.result);
   }
 
-  /** @internal Records a link that a SPAWN_REPLY confirmed (flag 1). */
-  addLink(box: Mailbox, pid: Pid): void {
-    const list = this.links.get(box.pid.id) ?? [];
-    list.push(pid);
-    this.links.set(box.pid.id, list);
-  }
-
-  /** @internal Records a monitor whose reference is a spawn request's ReqId (flag 2). */
-  addMonitor(box: Mailbox, pid: Pid, ref: Reference): Monitor {
-    let fire!: (reason: Term) => void;
-    const down = new Promise<Term>((resolve) => (fire = resolve));
-    const key = refKey(ref);
-    this.localMonitors.set(key, {
-      box,
-      target: pid,
-      node: pid.node.name,
-      ref,
-      fire: (reason: Term) => {
-        this.localMonitors.delete(key);
-        box.deliver(new Tuple([DOWN, ref, PROCESS, pid, reason]));
-        fire(reason);
-      },
-    });
-    return { ref, down };
-  }
-
-  private pidOf(id: number): Pid {
-    const proc = this.processes.get(id);
-    return proc instanceof Mailbox ? proc.pid : new Pid(this.nodeAtom, id, 0, this.creation);
-  }
-
   private deliverDown(ref: Reference, reason: Term): void {
+    if (this.signals.down(ref, reason)) return;
     const key = refKey(ref);
-    const local = this.localMonitors.get(key);
-    if (local) {
-      local.fire(reason);
-      return;
-    }
     const handler = this.pendingDowns.get(key);
     if (handler) {
       this.pendingDowns.delete(key);
       handler(reason);
     }
-  }
-
-  private remoteMonitor(peer: Peer, from: Pid, target: Pid | Atom, ref: Reference): void {
-    let box: LocalProcess | undefined;
-    if (target instanceof Pid) box = target.creation === this.creation ? this.processes.get(target.id) : undefined;
-    else box = this.registered.get(target.name);
-    if (!(box instanceof Mailbox)) {
-      peer.sendControl({ op: Op.MONITOR_P_EXIT, from: target, to: from, ref, reason: NOPROC });
-      return;
-    }
-    const list = this.remoteMonitors.get(box.pid.id) ?? [];
-    list.push({ peer, from, ref });
-    this.remoteMonitors.set(box.pid.id, list);
-  }
-
-  private remoteDemonitor(target: Pid | Atom, ref: Reference): void {
-    const box = target instanceof Pid ? this.processes.get(target.id) : this.registered.get(target.name);
-    if (!(box instanceof Mailbox)) return;
-    const list = this.remoteMonitors.get(box.pid.id);
-    if (!list) return;
-    const rest = list.filter((m) => refKey(m.ref) !== refKey(ref));
-    if (rest.length > 0) this.remoteMonitors.set(box.pid.id, rest);
-    else this.remoteMonitors.delete(box.pid.id);
   }
 
   /** @internal The `$gen_call` message for a call from callerPid tagged `ref`. */
@@ -943,10 +792,6 @@ function openSocket(address: NodeAddress, port: number, options: WaitOptions): P
     });
     return () => socket.destroy();
   });
-}
-
-function samePid(a: Pid, b: Pid): boolean {
-  return a.id === b.id && a.serial === b.serial && a.creation === b.creation && a.node === b.node;
 }
 
 export function createNode(options: NodeOptions = {}): LocalNode {

@@ -209,9 +209,9 @@ export class Peer {
           reject(new ErldistError('SPAWN_FAILED', `spawn on ${this.name} failed`, { node: this.name, reason: result }));
           return;
         }
-        if (flags & 1 && options.box) node.addLink(options.box, result);
+        if (flags & 1 && options.box) node.signals.addLink(options.box, result);
         const spawned: Spawned = { pid: result };
-        if (flags & 2 && options.box) spawned.monitor = node.addMonitor(options.box, result, reqId);
+        if (flags & 2 && options.box) spawned.monitor = node.signals.addMonitor(options.box, result, this.name, reqId);
         resolve(spawned);
       });
       this.sendControl(
