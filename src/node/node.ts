@@ -4,12 +4,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
-import { type AddressInfo, type Server, type Socket, connect as netConnect, createServer } from 'node:net';
+import { type Socket, connect as netConnect } from 'node:net';
 import { Connection } from '../dist/connection.js';
 import { Op, type Control } from '../dist/control.js';
 import { DFLAG, DFLAG_ERLDIST } from '../dist/flags.js';
-import { type AcceptStatus, type HandshakeResult, handshakeAcceptor, handshakeInitiator } from '../dist/handshake.js';
-import { type EpmdRegistration, portPlease2, register as epmdRegister } from '../epmd/client.js';
+import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../dist/handshake.js';
+import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
@@ -19,6 +19,9 @@ import { Peer } from './peer.js';
 import { type Exposed, type ExposedFunction, runNetKernel, runRex } from './rex.js';
 import { type From, type ServerHandlers, type ServerHost, handlerErrorReason, runServer } from './server.js';
 import { Signals } from './signals.js';
+import { type ListenOptions, Listener, type Listening } from './listener.js';
+
+export type { ListenOptions, Listening };
 import { type WaitOptions, abortedError, waitFor } from './wait.js';
 
 export interface NodeOptions {
@@ -42,25 +45,6 @@ export interface NodeOptions {
   epmdPort?: number;
   /** A hidden node (the default) is not in `nodes()` on the other side; `false` publishes it. */
   hidden?: boolean;
-}
-
-export interface ListenOptions {
-  /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
-  port?: number;
-  /** Address to listen on (default all, '0.0.0.0'). */
-  host?: string;
-  /** Register with EPMD (default true); `false` serves a fixed port without EPMD. */
-  epmd?: boolean;
-  /** Ms an incoming handshake may take (default 10000). */
-  handshakeTimeout?: number;
-  /** Incoming handshakes in progress at once; more connections are closed at once (default 64). */
-  maxPendingHandshakes?: number;
-}
-
-export interface Listening {
-  port: number;
-  /** The EPMD registration's creation, when registered. */
-  epmdCreation?: number;
 }
 
 export interface ConnectOptions extends WaitOptions {
@@ -109,9 +93,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   private readonly exposed: Exposed = new Map();
   /** @internal Links and monitors across connections. */
   readonly signals: Signals;
-  private server: Server | undefined;
-  private registration: EpmdRegistration | undefined;
-  private pendingHandshakes = 0;
+  private listener: Listener | undefined;
   /** @internal */ readonly host: ServerHost & { send(to: Pid, message: Term): void; background(work: Promise<unknown>): void };
 
   constructor(options: NodeOptions = {}) {
@@ -467,92 +449,30 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
    */
   async listen(options: ListenOptions = {}): Promise<Listening> {
     this.assertOpen();
-    if (this.server) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
-    const server = createServer((socket) => this.accept(socket, options));
-    server.on('error', () => {});
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(new ErldistError('CONNECT_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, { cause: err })),
-      );
-      server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
-    });
-    this.server = server;
-    const port = (server.address() as AddressInfo).port;
-    if (options.epmd === false) return { port };
-    try {
-      await this.registerWithEpmd(port);
-    } catch (err) {
-      server.close();
-      this.server = undefined;
-      throw err;
-    }
-    return { port, epmdCreation: this.registration?.creation };
-  }
-
-  private async registerWithEpmd(port: number): Promise<void> {
-    const alive = this.name.slice(0, this.name.indexOf('@'));
-    const registration = await epmdRegister({ name: alive, port, hidden: this.options.hidden !== false, epmdPort: this.options.epmdPort });
-    this.registration = registration;
-    registration.on('close', (end: { reason: string }) => {
-      if (this.closed || this.registration !== registration || end.reason !== 'lost') return;
-      this.registration = undefined;
-      this.emit('epmdlost');
-      this.background(this.reregister(port));
-    });
-  }
-
-  /** EPMD went away: try again every second until it is back (or the node closes). */
-  private async reregister(port: number): Promise<void> {
-    while (!this.closed && this.server) {
-      await new Promise((r) => setTimeout(r, 1000).unref());
-      if (this.closed || !this.server) return;
-      try {
-        await this.registerWithEpmd(port);
-        this.emit('epmdregistered');
-        return;
-      } catch {
-        // still down; keep trying
-      }
-    }
-  }
-
-  private accept(socket: Socket, options: ListenOptions): void {
-    socket.on('error', () => {});
-    if (this.closed || this.pendingHandshakes >= (options.maxPendingHandshakes ?? 64)) {
-      socket.destroy();
-      return;
-    }
-    this.pendingHandshakes++;
-    let peerName = '';
-    waitFor<HandshakeResult>({ timeout: options.handshakeTimeout ?? 10_000 }, 'incoming handshake', (resolve, reject) => {
-      handshakeAcceptor(socket, {
-        localName: this.name,
+    if (this.listener) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
+    const node = this;
+    this.listener = await Listener.start(
+      {
+        name: this.name,
         creation: this.creation,
         flags: this.flags,
-        cookieFor: (node) => this.cookieFor(node),
-        status: (node) => {
-          peerName = node;
-          return this.acceptStatus(node);
+        get isClosed() {
+          return node.closed;
         },
-        replaced: (node) => this.peers.get(node)?.close(),
-      }).then(resolve, reject);
-      return () => socket.destroy();
-    })
-      .then((handshake) => {
-        if (this.closed) {
-          socket.destroy();
-          return;
-        }
-        this.addPeer(handshake.peerName, socket, handshake);
-      })
-      .catch((err: unknown) => {
-        socket.destroy();
-        // Logged without the cookie: the message names the node and the step only.
-        this.emit('handshakeError', err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err)), peerName);
-      })
-      .finally(() => {
-        this.pendingHandshakes--;
-      });
+        hidden: this.options.hidden !== false,
+        epmdPort: this.options.epmdPort,
+        cookieFor: (peer) => this.cookieFor(peer),
+        acceptStatus: (peer) => this.acceptStatus(peer),
+        replace: (peer) => this.peers.get(peer)?.close(),
+        addPeer: (name, socket, handshake) => {
+          this.addPeer(name, socket, handshake);
+        },
+        emit: (event, ...args) => this.emit(event, ...args),
+        background: (work) => this.background(work),
+      },
+      options,
+    );
+    return { port: this.listener.port, epmdCreation: this.listener.epmdCreation };
   }
 
   private acceptStatus(node: string): AcceptStatus {
@@ -754,11 +674,9 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     if (this.closed) return;
     this.closed = true;
     const down = new ErldistError('NODE_DOWN', `node ${this.name} is closed`);
-    this.server?.close();
-    this.server = undefined;
-    const registration = this.registration;
-    this.registration = undefined;
-    await registration?.close().catch(() => {});
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.close();
     for (const peer of [...this.peers.values()]) peer.close();
     for (const proc of [...this.processes.values()]) if (proc instanceof Mailbox) proc.shutdown(down);
     this.processes.clear();
