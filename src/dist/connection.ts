@@ -74,8 +74,12 @@ export class Connection {
     const interval = Math.max(10, Math.min(1000, Math.floor(options.tickTime / 4)));
     this.timer = setInterval(() => this.onTickTimer(), interval);
     this.timer.unref();
-    if (handshake.leftover.length > 0) this.onData(handshake.leftover);
-    socket.resume();
+    // Frames that came with the handshake are read once the owner has this connection in hand.
+    queueMicrotask(() => {
+      if (this.closed) return;
+      if (handshake.leftover.length > 0) this.onData(handshake.leftover);
+      socket.resume();
+    });
   }
 
   get isClosed(): boolean {
@@ -144,10 +148,22 @@ export class Connection {
     if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   };
 
-  /** Resolves when the socket's buffer is below the high-water mark (at once if it is already). */
-  drain(): Promise<void> {
-    if (this.closed || this.buffered < this.options.highWaterMark) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  /**
+   * Resolves when the socket's buffer is below the high-water mark (at once if it is already), or
+   * when `signal` aborts (the waiter is then forgotten, so abandoned waits do not pile up).
+   */
+  drain(signal?: AbortSignal): Promise<void> {
+    if (this.closed || this.buffered < this.options.highWaterMark || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        const i = this.drainWaiters.indexOf(done);
+        if (i >= 0) this.drainWaiters.splice(i, 1);
+        resolve();
+      };
+      this.drainWaiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Closes the connection; `onClose` receives `reason`. */

@@ -305,8 +305,6 @@ export interface AcceptorOptions {
    * `nok`/`ok_simultaneous` when we are connecting to it at the same time.
    */
   status(peerName: string): AcceptStatus;
-  /** Called after an `alive` status that the initiator answered `true`: drop the old connection. */
-  replaced?(peerName: string): void;
 }
 
 /**
@@ -378,8 +376,9 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     }
     if (status === 'alive') {
       const answer = (await reader.read()).toString('latin1');
+      // The old connection is dropped only once this one has proved the cookie (when the new
+      // connection is added), so an unauthenticated client cannot cut a live one.
       if (answer !== 'strue') throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, { step: 'sendStatus', node });
-      opts.replaced?.(node);
     }
   }
 

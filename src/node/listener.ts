@@ -37,8 +37,6 @@ export interface ListenerHost {
   readonly epmdPort: number | undefined;
   cookieFor(node: string): string;
   acceptStatus(node: string): AcceptStatus;
-  /** The peer reconnects under a name we are connected to (alive answered true): drop the old one. */
-  replace(node: string): void;
   addPeer(name: string, socket: Socket, handshake: HandshakeResult): void;
   emit(event: string, ...args: unknown[]): boolean;
   background(work: Promise<unknown>): void;
@@ -143,7 +141,6 @@ export class Listener {
           peerName = node;
           return host.acceptStatus(node);
         },
-        replaced: (node) => host.replace(node),
       }).then(resolve, reject);
       return () => socket.destroy();
     })

@@ -463,7 +463,6 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         epmdPort: this.options.epmdPort,
         cookieFor: (peer) => this.cookieFor(peer),
         acceptStatus: (peer) => this.acceptStatus(peer),
-        replace: (peer) => this.peers.get(peer)?.close(),
         addPeer: (name, socket, handshake) => {
           this.addPeer(name, socket, handshake);
         },
@@ -522,7 +521,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         return;
       case Op.UNLINK_ID:
         // Answer before any other signal to the sender (protocol-notes §4).
-        peer.sendControl({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
+        peer.trySend({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
         this.signals.onUnlink(control.from, control.to);
         return;
       case Op.UNLINK_ID_ACK:
@@ -563,11 +562,11 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     const link = has('link');
     const monitor = has('monitor');
     const pid = this.makePid();
-    peer.sendControl({ op: Op.SPAWN_REPLY, reqId: req.reqId, to: req.from, flags: (link ? 1 : 0) | (monitor ? 2 : 0), result: pid });
+    peer.trySend({ op: Op.SPAWN_REPLY, reqId: req.reqId, to: req.from, flags: (link ? 1 : 0) | (monitor ? 2 : 0), result: pid });
     const exit = (reason: Term) => {
       if (peer.isClosed) return;
-      if (monitor) peer.sendControl({ op: Op.MONITOR_P_EXIT, from: pid, to: req.from, ref: req.reqId, reason });
-      if (link) peer.sendControl({ op: Op.EXIT, from: pid, to: req.from, reason });
+      if (monitor) peer.trySend({ op: Op.MONITOR_P_EXIT, from: pid, to: req.from, ref: req.reqId, reason });
+      if (link) peer.trySend({ op: Op.EXIT, from: pid, to: req.from, reason });
     };
     this.background(this.runSpawned(req.mfa, args).then(exit));
   }

@@ -125,6 +125,18 @@ export class Peer {
   }
 
   /**
+   * @internal A signal that may be lost without harm to the host (a demonitor, a DOWN or exit for a
+   * peer that stopped reading or is gone): never throws.
+   */
+  trySend(control: Control, payload?: Term): void {
+    try {
+      if (!this.downError) this.connection.send(control, payload);
+    } catch {
+      // the peer is down or not reading; the signal goes with it
+    }
+  }
+
+  /**
    * Sends `message` to a pid or registered name on this node. Returns false when the connection's
    * buffer is above its high-water mark: `await peer.drain()` before sending much more.
    */
@@ -214,14 +226,20 @@ export class Peer {
         if (flags & 2 && options.box) spawned.monitor = node.signals.addMonitor(options.box, result, this.name, reqId);
         resolve(spawned);
       });
-      this.sendControl(
-        { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: node.callerPid, mfa: [m, f, args.length], options: opts },
-        args,
-      );
-      return () => {
+      const forget = () => {
         node.pendingSpawns.delete(key);
         this.pending.delete(rejectDown);
       };
+      try {
+        this.sendControl(
+          { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: node.callerPid, mfa: [m, f, args.length], options: opts },
+          args,
+        );
+      } catch (err) {
+        forget();
+        reject(err as Error);
+      }
+      return forget;
     });
   }
 
@@ -237,7 +255,9 @@ export class Peer {
     const key = refKey(reqId);
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {
+      const abandoned = new AbortController();
       const forget = () => {
+        abandoned.abort();
         node.pendingSpawns.delete(key);
         node.pendingDowns.delete(key);
         this.pending.delete(rejectDown);
@@ -260,7 +280,7 @@ export class Peer {
         else reject(new ErldistError('BAD_RPC', `${what} failed`, { node: this.name, reason: outcome.reason }));
       });
       const start = async () => {
-        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) await this.connection.drain();
+        await this.connection.drain(abandoned.signal);
         if (this.downError || !node.pendingDowns.has(key)) return;
         this.connection.send(
           { op: Op.SPAWN_REQUEST, reqId, from: node.callerPid, groupLeader: node.callerPid, mfa: [ERPC, EXECUTE_CALL, 4], options: [MONITOR] },
@@ -287,13 +307,13 @@ export class Peer {
     const what = `call to ${describe(target)} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {
       let demonitor = false;
+      const abandoned = new AbortController();
       const forget = () => {
+        abandoned.abort();
         node.pendingReplies.delete(key);
         node.pendingDowns.delete(key);
         this.pending.delete(rejectDown);
-        if (demonitor && !this.downError) {
-          this.connection.send({ op: Op.DEMONITOR_P, from: node.callerPid, to: target, ref });
-        }
+        if (demonitor) this.trySend({ op: Op.DEMONITOR_P, from: node.callerPid, to: target, ref });
       };
       const rejectDown = (err: ErldistError) => {
         node.pendingReplies.delete(key);
@@ -308,7 +328,7 @@ export class Peer {
       });
       const start = async () => {
         // Respect back-pressure: wait until the connection's buffer drains before adding more.
-        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) await this.connection.drain();
+        await this.connection.drain(abandoned.signal);
         if (this.downError || !node.pendingReplies.has(key)) return;
         if (monitor) {
           node.pendingDowns.set(key, (reason) => {

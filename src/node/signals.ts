@@ -56,8 +56,9 @@ export class Signals {
   // --- our mailboxes link and monitor ---------------------------------------------------------------
 
   link(box: Mailbox, to: Pid): void {
-    this.addLink(box, to);
+    // Sent first: if the peer is gone or not reading, the call throws and nothing is recorded.
     this.host.peerFor(to.node.name).sendControl({ op: Op.LINK, from: box.pid, to });
+    this.addLink(box, to);
   }
 
   /** Records a link (also one a SPAWN_REPLY confirmed). */
@@ -69,21 +70,19 @@ export class Signals {
 
   unlink(box: Mailbox, to: Pid): void {
     if (!this.dropLink(box.pid.id, to)) return;
-    this.host.peer(to.node.name)?.sendControl({ op: Op.UNLINK_ID, id: this.nextUnlinkId++, from: box.pid, to });
+    this.host.peer(to.node.name)?.trySend({ op: Op.UNLINK_ID, id: this.nextUnlinkId++, from: box.pid, to });
   }
 
   monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor {
     const node = target instanceof Pid ? target.node.name : (peerName ?? this.host.onlyPeerName(target));
     const to = target instanceof Pid ? target : atom(target);
     const ref = this.host.makeRef();
-    const monitor = this.addMonitor(box, to, node, ref);
     const peer = this.host.peer(node);
-    if (!peer) {
-      // As Erlang does for a node it cannot reach: an immediate DOWN with noconnection.
-      queueMicrotask(() => this.localMonitors.get(refKey(ref))?.fire(NOCONNECTION));
-    } else {
-      peer.sendControl({ op: Op.MONITOR_P, from: box.pid, to, ref });
-    }
+    // Sent before it is recorded: a send that throws (BUFFER_FULL) leaves no entry behind.
+    peer?.sendControl({ op: Op.MONITOR_P, from: box.pid, to, ref });
+    const monitor = this.addMonitor(box, to, node, ref);
+    // As Erlang does for a node it cannot reach: an immediate DOWN with noconnection.
+    if (!peer) queueMicrotask(() => this.localMonitors.get(refKey(ref))?.fire(NOCONNECTION));
     return monitor;
   }
 
@@ -112,7 +111,7 @@ export class Signals {
     const m = this.localMonitors.get(key);
     if (!m || m.box !== box) return;
     this.localMonitors.delete(key);
-    this.host.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
+    this.host.peer(m.node)?.trySend({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
   }
 
   /** A DOWN for one of our monitors; false when the reference is not one of them. */
@@ -129,15 +128,15 @@ export class Signals {
     const monitors = this.remoteMonitors.get(box.pid.id);
     this.remoteMonitors.delete(box.pid.id);
     for (const m of monitors ?? []) {
-      if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: box.pid, to: m.from, ref: m.ref, reason });
+      m.peer.trySend({ op: Op.MONITOR_P_EXIT, from: box.pid, to: m.from, ref: m.ref, reason });
     }
     const linked = this.links.get(box.pid.id) ?? [];
     this.links.delete(box.pid.id);
-    for (const pid of linked) this.host.peer(pid.node.name)?.sendControl({ op: Op.EXIT, from: box.pid, to: pid, reason });
+    for (const pid of linked) this.host.peer(pid.node.name)?.trySend({ op: Op.EXIT, from: box.pid, to: pid, reason });
     for (const [key, m] of this.localMonitors) {
       if (m.box !== box) continue;
       this.localMonitors.delete(key);
-      this.host.peer(m.node)?.sendControl({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref: m.ref });
+      this.host.peer(m.node)?.trySend({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref: m.ref });
     }
   }
 
@@ -147,7 +146,7 @@ export class Signals {
     const box = this.host.mailbox(to);
     if (!box) {
       // Linking to a process that does not exist: the linker gets an exit with noproc.
-      peer.sendControl({ op: Op.EXIT, from: to, to: from, reason: NOPROC });
+      peer.trySend({ op: Op.EXIT, from: to, to: from, reason: NOPROC });
       return;
     }
     this.addLink(box, from);
@@ -172,7 +171,7 @@ export class Signals {
   onMonitor(peer: Peer, from: Pid, target: Pid | Atom, ref: Reference): void {
     const box = this.host.mailbox(target);
     if (!box) {
-      peer.sendControl({ op: Op.MONITOR_P_EXIT, from: target, to: from, ref, reason: NOPROC });
+      peer.trySend({ op: Op.MONITOR_P_EXIT, from: target, to: from, ref, reason: NOPROC });
       return;
     }
     const list = this.remoteMonitors.get(box.pid.id) ?? [];
@@ -196,7 +195,7 @@ export class Signals {
     const i = ref === undefined || !list ? -1 : list.findIndex((m) => refKey(m.ref) === refKey(ref) && samePid(m.from, from.pid));
     if (i < 0 || !list) return;
     const [m] = list.splice(i, 1);
-    if (!m.peer.isClosed) m.peer.sendControl({ op: Op.MONITOR_P_EXIT, from: server.pid, to: m.from, ref: m.ref, reason });
+    m.peer.trySend({ op: Op.MONITOR_P_EXIT, from: server.pid, to: m.from, ref: m.ref, reason });
   }
 
   /** A connection ended: monitors it held on us go, and every link and monitor across it fires. */

@@ -34,7 +34,17 @@ export function waitFor<T>(
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
-    const cancel = start(
+    // Cancelling is cleanup: it must not keep the wait from settling, nor throw out of a timer.
+    const cancelQuietly = () => {
+      try {
+        cancel();
+      } catch {
+        // nothing more to clean up
+      }
+    };
+    let cancel: () => void = () => {};
+    try {
+      cancel = start(
       (value) => {
         if (settled) return;
         finish();
@@ -46,19 +56,26 @@ export function waitFor<T>(
         reject(err);
       },
     );
+    } catch (err) {
+      if (!settled) {
+        finish();
+        reject(err as Error);
+      }
+      return;
+    }
     function onAbort() {
       if (settled) return;
       finish();
-      cancel();
       reject(abortedError(signal!, what));
+      cancelQuietly();
     }
     if (settled) return;
     if (timeout !== undefined && Number.isFinite(timeout)) {
       timer = setTimeout(() => {
         if (settled) return;
         finish();
-        cancel();
         reject(new ErldistError('TIMEOUT', `${what} timed out after ${timeout} ms`));
+        cancelQuietly();
       }, Math.max(0, timeout));
     }
     signal?.addEventListener('abort', onAbort, { once: true });
