@@ -94,6 +94,11 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** @internal Links and monitors across connections. */
   readonly signals: Signals;
   private listener: Listener | undefined;
+  private listening = false;
+  /** Names we dialled that the node answered to under another name (`a@svc-dns` -> `a@10.0.0.7`). */
+  private readonly aliases = new Map<string, string>();
+  /** Aborts dials still in progress when the node closes. */
+  private readonly closing = new AbortController();
   /** @internal */ readonly host: ServerHost & { send(to: Pid, message: Term): void; background(work: Promise<unknown>): void };
 
   constructor(options: NodeOptions = {}) {
@@ -348,7 +353,8 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
 
   /** The open connection to `name`, if there is one. */
   peer(name: string): Peer | undefined {
-    const peer = this.peers.get(parseNodeName(name).node);
+    const node = parseNodeName(name).node;
+    const peer = this.peers.get(this.aliases.get(node) ?? node);
     return peer && !peer.isClosed ? peer : undefined;
   }
 
@@ -370,7 +376,15 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   }
 
   private async dial(address: NodeAddress, options: ConnectOptions): Promise<Peer> {
-    const { signal } = options;
+    const [signal, dispose] = eitherSignal(options.signal, this.closing.signal);
+    try {
+      return await this.dialWith(address, options, signal);
+    } finally {
+      dispose();
+    }
+  }
+
+  private async dialWith(address: NodeAddress, options: ConnectOptions, signal: AbortSignal): Promise<Peer> {
     const timeout = options.timeout ?? 10_000;
     const what = `connect to ${address.node}`;
     if (signal?.aborted) throw abortedError(signal, what);
@@ -405,13 +419,17 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         },
       );
       this.assertOpen();
-      return this.addPeer(address.node, socket, handshake);
+      // The peer names itself in its challenge; a node reached through another host name (a
+      // Service's DNS name for a node called app@<pod IP>) is kept under its own name, since its
+      // pids carry that one.
+      if (handshake.peerName !== address.node) this.aliases.set(address.node, handshake.peerName);
+      return this.addPeer(handshake.peerName, socket, handshake);
     } catch (err) {
       socket.destroy();
       // We lost a simultaneous connect (nok), or the peer's connection to us came up first
       // (alive): use that connection.
       if (err instanceof ErldistError && err.code === 'NOT_ALLOWED' && /\((nok|alive)\)/.test(err.message)) {
-        return this.awaitIncoming(address.node, options.handshakeTimeout ?? 10_000, err);
+        return this.awaitIncoming(address.node, options.handshakeTimeout ?? 10_000, signal, err);
       }
       throw err;
     }
@@ -426,10 +444,10 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     return peer;
   }
 
-  private awaitIncoming(name: string, timeout: number, original: ErldistError): Promise<Peer> {
+  private awaitIncoming(name: string, timeout: number, signal: AbortSignal, original: ErldistError): Promise<Peer> {
     const open = this.peer(name);
     if (open) return Promise.resolve(open);
-    return waitFor<Peer>({ timeout }, `connect to ${name}`, (resolve) => {
+    return waitFor<Peer>({ timeout, signal }, `connect to ${name}`, (resolve) => {
       const onUp = (up: string) => {
         const peer = this.peer(name);
         if (up === name && peer) resolve(peer);
@@ -449,9 +467,12 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
    */
   async listen(options: ListenOptions = {}): Promise<Listening> {
     this.assertOpen();
-    if (this.listener) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
+    if (this.listening) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
+    this.listening = true;
     const node = this;
-    this.listener = await Listener.start(
+    let listener: Listener;
+    try {
+      listener = await Listener.start(
       {
         name: this.name,
         creation: this.creation,
@@ -471,7 +492,17 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       },
       options,
     );
-    return { port: this.listener.port, epmdCreation: this.listener.epmdCreation };
+    } catch (err) {
+      this.listening = false;
+      throw err;
+    }
+    if (this.closed) {
+      // close() ran while we were binding or registering.
+      await listener.close();
+      throw new ErldistError('NODE_DOWN', `node ${this.name} was closed while it started listening`);
+    }
+    this.listener = listener;
+    return { port: listener.port, epmdCreation: listener.epmdCreation };
   }
 
   private acceptStatus(node: string): AcceptStatus {
@@ -520,6 +551,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         this.spawnRequest(peer, control, payload);
         return;
       case Op.UNLINK_ID:
+        if (!this.fromPeer(peer, control.from)) return;
         // Answer before any other signal to the sender (protocol-notes §4).
         peer.trySend({ op: Op.UNLINK_ID_ACK, id: control.id, from: control.to, to: control.from });
         this.signals.onUnlink(control.from, control.to);
@@ -527,18 +559,23 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       case Op.UNLINK_ID_ACK:
         return;
       case Op.LINK:
+        if (!this.fromPeer(peer, control.from)) return;
         this.signals.onLink(peer, control.from, control.to);
         return;
       case Op.EXIT:
+        if (!this.fromPeer(peer, control.from)) return;
         this.signals.onExit(control.from, control.to, control.reason, false);
         return;
       case Op.PAYLOAD_EXIT:
+        if (!this.fromPeer(peer, control.from)) return;
         this.signals.onExit(control.from, control.to, payload as Term, false);
         return;
       case Op.EXIT2:
+        if (!this.fromPeer(peer, control.from)) return;
         this.signals.onExit(control.from, control.to, control.reason, true);
         return;
       case Op.PAYLOAD_EXIT2:
+        if (!this.fromPeer(peer, control.from)) return;
         this.signals.onExit(control.from, control.to, payload as Term, true);
         return;
       case Op.SPAWN_REPLY:
@@ -548,6 +585,13 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         // GROUP_LEADER, ALIAS_SEND, ALTACT_SIG_SEND: features we do not advertise.
         this.stats.dropped++;
     }
+  }
+
+  /** Link and exit signals must come from a process of the sending node (protocol-notes §4). */
+  private fromPeer(peer: Peer, from: Pid): boolean {
+    if (from.node.name === peer.name) return true;
+    this.stats.dropped++;
+    return false;
   }
 
   /**
@@ -672,6 +716,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     const down = new ErldistError('NODE_DOWN', `node ${this.name} is closed`);
     const listener = this.listener;
     this.listener = undefined;
@@ -709,6 +754,28 @@ function openSocket(address: NodeAddress, port: number, options: WaitOptions): P
     });
     return () => socket.destroy();
   });
+}
+
+/** A signal that aborts when either does, and a function that stops listening to both. */
+function eitherSignal(a: AbortSignal | undefined, b: AbortSignal): [AbortSignal, () => void] {
+  if (!a || a.aborted) return [a ?? b, () => {}];
+  if (b.aborted) return [b, () => {}];
+  const both = new AbortController();
+  const dispose = () => {
+    a.removeEventListener('abort', fromA);
+    b.removeEventListener('abort', fromB);
+  };
+  const fromA = () => {
+    dispose();
+    both.abort(a.reason);
+  };
+  const fromB = () => {
+    dispose();
+    both.abort(b.reason);
+  };
+  a.addEventListener('abort', fromA, { once: true });
+  b.addEventListener('abort', fromB, { once: true });
+  return [both.signal, dispose];
 }
 
 export function createNode(options: NodeOptions = {}): LocalNode {
