@@ -12,7 +12,7 @@ import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
-import { refKey } from './keys.js';
+import { pendingKey } from './keys.js';
 import { Mailbox, type MailboxOwner, type Monitor } from './mailbox.js';
 import { type NodeAddress, defaultNodeName, parseNodeName, resolveCookie } from './names.js';
 import { Peer } from './peer.js';
@@ -54,7 +54,8 @@ export interface ConnectOptions extends WaitOptions {
 
 /** Something that can receive messages sent to one of our pids. */
 export interface LocalProcess {
-  deliver(message: Term, from?: Pid): void;
+  /** `via` is the node whose connection carried the message (none for local sends). */
+  deliver(message: Term, via?: string): void;
 }
 
 export interface NodeStats {
@@ -128,7 +129,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
       },
     });
     this.callerPid = this.makePid();
-    this.processes.set(this.callerPid.id, { deliver: (m) => this.deliverReply(m) });
+    this.processes.set(this.callerPid.id, { deliver: (m, via) => this.deliverReply(m, via) });
     this.host = {
       reply: (from, reply) => this.replyTo(from, reply),
       failCall: (server, from, reason) => this.signals.failCall(server, from, reason),
@@ -527,7 +528,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     switch (control.op) {
       case Op.SEND:
       case Op.SEND_SENDER:
-        this.deliverLocal(control.to, payload as Term);
+        this.deliverLocal(control.to, payload as Term, peer.name);
         return;
       case Op.REG_SEND: {
         const box = this.registered.get(control.toName.name);
@@ -536,10 +537,10 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         return;
       }
       case Op.MONITOR_P_EXIT:
-        this.deliverDown(control.ref, control.reason);
+        this.deliverDown(control.ref, control.reason, peer);
         return;
       case Op.PAYLOAD_MONITOR_P_EXIT:
-        this.deliverDown(control.ref, payload as Term);
+        this.deliverDown(control.ref, payload as Term, peer);
         return;
       case Op.MONITOR_P:
         this.signals.onMonitor(peer, control.from, control.to, control.ref);
@@ -579,7 +580,7 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
         this.signals.onExit(control.from, control.to, payload as Term, true);
         return;
       case Op.SPAWN_REPLY:
-        this.deliverSpawnReply(control);
+        this.deliverSpawnReply(control, peer);
         return;
       default:
         // GROUP_LEADER, ALIAS_SEND, ALTACT_SIG_SEND: features we do not advertise.
@@ -651,16 +652,16 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
     return this.exposed.get(m.name)?.get(f.name);
   }
 
-  private deliverLocal(to: Pid, message: Term): void {
+  private deliverLocal(to: Pid, message: Term, via?: string): void {
     const proc = to.node === this.nodeAtom && to.creation === this.creation ? this.processes.get(to.id) : undefined;
-    if (proc) proc.deliver(message);
+    if (proc) proc.deliver(message, via);
     else this.stats.dropped++;
   }
 
-  private deliverReply(message: Term): void {
+  private deliverReply(message: Term, via: string | undefined): void {
     // Replies to calls are `{Ref, Reply}` (gen:reply/2).
     if (message instanceof Tuple && message.length === 2 && message.elements[0] instanceof Reference) {
-      const key = refKey(message.elements[0]);
+      const key = pendingKey(via ?? '', message.elements[0]);
       const handler = this.pendingReplies.get(key);
       if (handler) {
         this.pendingReplies.delete(key);
@@ -683,17 +684,17 @@ export class LocalNode extends EventEmitter implements MailboxOwner {
   /** @internal Pending spawn requests by ReqId. */
   readonly pendingSpawns = new Map<string, (flags: number, result: Term) => void>();
 
-  private deliverSpawnReply(reply: Extract<Control, { op: typeof Op.SPAWN_REPLY }>): void {
-    const key = refKey(reply.reqId);
+  private deliverSpawnReply(reply: Extract<Control, { op: typeof Op.SPAWN_REPLY }>, peer: Peer): void {
+    const key = pendingKey(peer.name, reply.reqId);
     const handler = this.pendingSpawns.get(key);
     if (!handler) return;
     this.pendingSpawns.delete(key);
     handler(reply.flags, reply.result);
   }
 
-  private deliverDown(ref: Reference, reason: Term): void {
-    if (this.signals.down(ref, reason)) return;
-    const key = refKey(ref);
+  private deliverDown(ref: Reference, reason: Term, peer: Peer): void {
+    if (this.signals.down(ref, reason, peer.name)) return;
+    const key = pendingKey(peer.name, ref);
     const handler = this.pendingDowns.get(key);
     if (handler) {
       this.pendingDowns.delete(key);

@@ -9,7 +9,7 @@ import { DFLAG } from '../dist/flags.js';
 import type { HandshakeResult } from '../dist/handshake.js';
 import { ErldistError } from '../errors.js';
 import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
-import { refKey } from './keys.js';
+import { pendingKey, refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import type { LocalNode } from './node.js';
 import { type WaitOptions, waitFor } from './wait.js';
@@ -202,7 +202,7 @@ export class Peer {
     }
     const node = this.node;
     const reqId = node.makeRef();
-    const key = refKey(reqId);
+    const key = pendingKey(this.name, reqId);
     const from = options.box?.pid ?? node.callerPid;
     const opts: Term[] = [];
     if (options.link) opts.push(LINK);
@@ -252,7 +252,7 @@ export class Peer {
     const node = this.node;
     const reqId = node.makeRef();
     const tag = node.makeRef();
-    const key = refKey(reqId);
+    const key = pendingKey(this.name, reqId);
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {
       const abandoned = new AbortController();
@@ -302,7 +302,7 @@ export class Peer {
     if (this.downError) return Promise.reject(this.downError);
     const node = this.node;
     const ref = node.makeRef();
-    const key = refKey(ref);
+    const key = pendingKey(this.name, ref);
     const target = to instanceof Pid ? to : toAtom(to);
     const what = `call to ${describe(target)} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {

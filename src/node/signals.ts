@@ -114,10 +114,10 @@ export class Signals {
     this.host.peer(m.node)?.trySend({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
   }
 
-  /** A DOWN for one of our monitors; false when the reference is not one of them. */
-  down(ref: Reference, reason: Term): boolean {
+  /** A DOWN for one of our monitors, from the node it monitors; false when it is not one of them. */
+  down(ref: Reference, reason: Term, via: string): boolean {
     const local = this.localMonitors.get(refKey(ref));
-    if (!local) return false;
+    if (!local || local.node !== via) return false;
     local.fire(reason);
     return true;
   }
