@@ -255,9 +255,10 @@ export class Peer {
     const key = pendingKey(this.name, reqId);
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {
-      const abandoned = new AbortController();
+      // Made only when a call must wait for the buffer to drain (aborting one costs microseconds).
+      let abandoned: AbortController | undefined;
       const forget = () => {
-        abandoned.abort();
+        abandoned?.abort();
         node.pendingSpawns.delete(key);
         node.pendingDowns.delete(key);
         this.pending.delete(rejectDown);
@@ -280,7 +281,10 @@ export class Peer {
         else reject(new ErldistError('BAD_RPC', `${what} failed`, { node: this.name, reason: outcome.reason }));
       });
       const start = async () => {
-        await this.connection.drain(abandoned.signal);
+        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) {
+          abandoned = new AbortController();
+          await this.connection.drain(abandoned.signal);
+        }
         if (this.downError || !node.pendingDowns.has(key)) return;
         this.connection.send(
           { op: Op.SPAWN_REQUEST, reqId, from: node.callerPid, groupLeader: node.callerPid, mfa: [ERPC, EXECUTE_CALL, 4], options: [MONITOR] },
@@ -307,9 +311,10 @@ export class Peer {
     const what = `call to ${describe(target)} on ${this.name}`;
     return waitFor<Term>(options, what, (resolve, reject) => {
       let demonitor = false;
-      const abandoned = new AbortController();
+      // Made only when a call must wait for the buffer to drain (aborting one costs microseconds).
+      let abandoned: AbortController | undefined;
       const forget = () => {
-        abandoned.abort();
+        abandoned?.abort();
         node.pendingReplies.delete(key);
         node.pendingDowns.delete(key);
         this.pending.delete(rejectDown);
@@ -328,7 +333,10 @@ export class Peer {
       });
       const start = async () => {
         // Respect back-pressure: wait until the connection's buffer drains before adding more.
-        await this.connection.drain(abandoned.signal);
+        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) {
+          abandoned = new AbortController();
+          await this.connection.drain(abandoned.signal);
+        }
         if (this.downError || !node.pendingReplies.has(key)) return;
         if (monitor) {
           node.pendingDowns.set(key, (reason) => {
