@@ -348,18 +348,24 @@ export class TermEncoder {
       for (let i = 0; i < n; i++) buf[this.pos++] = Number(arr[i]);
       return;
     }
-    this.enter(arr, depth);
+    this.listCells(arr, arr, depth);
+    this.u8(Tag.NIL_EXT);
+  }
+
+  /** LIST_EXT's header and elements; the caller writes the tail. */
+  private listCells(elements: readonly unknown[], container: unknown, depth: number): void {
+    this.enter(container, depth);
+    const n = elements.length;
     this.ensure(5);
     this.buf[this.pos] = Tag.LIST_EXT;
     this.buf.writeUInt32BE(n, this.pos + 1);
     this.pos += 5;
     let i = 0;
     try {
-      for (; i < n; i++) this.term(arr[i], depth + 1);
+      for (; i < n; i++) this.term(elements[i], depth + 1);
     } catch (err) {
-      throw addSegment(err, `[${i}]`, arr);
+      throw addSegment(err, `[${i}]`, container);
     }
-    this.u8(Tag.NIL_EXT);
   }
 
   private improperList(l: ImproperList, depth: number): void {
@@ -372,18 +378,7 @@ export class TermEncoder {
     }
     if (Array.isArray(tail)) return this.list(elements.concat(tail), depth);
     if (elements.length === 0) throw new EncodeFault('ImproperList with no elements', l);
-    this.enter(l, depth);
-    const n = elements.length;
-    this.ensure(5);
-    this.buf[this.pos] = Tag.LIST_EXT;
-    this.buf.writeUInt32BE(n, this.pos + 1);
-    this.pos += 5;
-    let i = 0;
-    try {
-      for (; i < n; i++) this.term(elements[i], depth + 1);
-    } catch (err) {
-      throw addSegment(err, `[${i}]`, l);
-    }
+    this.listCells(elements, l, depth);
     try {
       this.term(tail, depth + 1);
     } catch (err) {
