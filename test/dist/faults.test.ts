@@ -135,3 +135,29 @@ describe('the cookie stays secret', () => {
     }
   });
 });
+
+describe('a peer that stops reading', () => {
+  it('a call that times out while the buffer is over maxBuffered rejects TIMEOUT and throws nothing', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('uncaughtException', onUnhandled);
+    process.on('unhandledRejection', onUnhandled);
+    const fake = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: (s) => s.pause() });
+    try {
+      const p = await connect(`fake@127.0.0.1:${fake.port}`, { cookie: COOKIE, maxBuffered: 1 << 20, highWaterMark: 1 << 16 });
+      const call = p.call('srv', 'x', { timeout: 300 });
+      // Fill the socket past maxBuffered while the call waits: its DEMONITOR at the timeout cannot be sent.
+      await new Promise((r) => setTimeout(r, 20));
+      p.send('sink', Buffer.alloc(32 * 1024 * 1024, 1));
+      await expect(call).rejects.toMatchObject({ code: 'TIMEOUT' });
+      expect(() => p.send('sink', 'more')).toThrow(expect.objectContaining({ code: 'BUFFER_FULL' }));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      await p.close();
+    } finally {
+      process.off('uncaughtException', onUnhandled);
+      process.off('unhandledRejection', onUnhandled);
+      await fake.close();
+    }
+  });
+});
