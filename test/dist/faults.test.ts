@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErldistError, connect } from '../../src/index.js';
-import { type FakePeer, startFakePeer } from '../support/fake-peer.js';
+import { type FakePeer, distFrame, startFakePeer } from '../support/fake-peer.js';
 import { rejection } from '../support/rejection.js';
 
 const COOKIE = 'fake-peer-cookie-' + Math.random().toString(36).slice(2);
@@ -157,6 +157,36 @@ describe('a peer that stops reading', () => {
     } finally {
       process.off('uncaughtException', onUnhandled);
       process.off('unhandledRejection', onUnhandled);
+      await fake.close();
+    }
+  });
+});
+
+describe('signals that do not come from the sending node', () => {
+  it('LINK and EXIT with a third node as From are dropped (protocol-notes §4)', async () => {
+    const { encodeControl, Op } = await import('../../src/dist/control.js');
+    const { Pid, atom: a, tuple: t } = await import('../../src/index.js');
+    let socketRef: import('node:net').Socket | undefined;
+    const fake = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: (s) => (socketRef = s) });
+    try {
+      const p = await connect(`fake@127.0.0.1:${fake.port}`, { cookie: COOKIE });
+      const box = p.node.spawn();
+      const third = new Pid(a('third@127.0.0.1'), 7, 0, 1);
+      const fromFake = new Pid(a('fake@127.0.0.1'), 8, 0, 1234);
+      const before = p.node.stats.dropped;
+      socketRef!.write(
+        Buffer.concat([
+          distFrame(encodeControl({ op: Op.LINK, from: third, to: box.pid })),
+          distFrame(encodeControl({ op: Op.EXIT2, from: third, to: box.pid, reason: a('forged') })),
+          distFrame(encodeControl({ op: Op.EXIT2, from: fromFake, to: box.pid, reason: a('real') })),
+        ]),
+      );
+      const got = await box.receive({ timeout: 2000 });
+      expect(got).toStrictEqual(t(a('EXIT'), fromFake, a('real')));
+      expect(p.node.stats.dropped).toBe(before + 2);
+      expect(box.size).toBe(0);
+      await p.close();
+    } finally {
       await fake.close();
     }
   });

@@ -5,33 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { Op, encodeControl } from '../../src/dist/control.js';
 import { ErldistError, Pid, Reference, type Term, atom, connect, tuple } from '../../src/index.js';
-import { TermEncoder } from '../../src/term/index.js';
 import { rng } from '../support/gen.js';
-import { startFakePeer } from '../support/fake-peer.js';
+import { distFrame as frame, startFakePeer } from '../support/fake-peer.js';
 
 const COOKIE = 'fuzz-frames-' + Math.random().toString(36).slice(2);
-
-function frame(control: Term, payload?: Term): Buffer {
-  const enc = new TermEncoder(128);
-  enc.u32(0);
-  // Header with two new atom-cache entries, then the terms without version bytes.
-  enc.u8(131);
-  enc.u8(68);
-  enc.u8(2);
-  enc.u8(0x88);
-  enc.u8(0x00);
-  enc.u8(1);
-  enc.u8(4);
-  enc.raw(Buffer.from('echo'));
-  enc.u8(2);
-  enc.u8(1);
-  enc.raw(Buffer.from('x'));
-  enc.writeTerm(control);
-  if (payload !== undefined) enc.writeTerm(payload);
-  const out = Buffer.from(enc.bytes());
-  out.writeUInt32BE(out.length - 4, 0);
-  return out;
-}
 
 describe('mutated frames from a peer', () => {
   it('never crash the host (60 connections x 60 frames)', async () => {

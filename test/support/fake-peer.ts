@@ -5,6 +5,8 @@
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { genDigest } from '../../src/dist/handshake.js';
 import { DFLAG_ERLDIST } from '../../src/dist/flags.js';
+import type { Term } from '../../src/index.js';
+import { TermEncoder } from '../../src/term/index.js';
 
 export type FakeBehaviour =
   /** Sends bytes that are no handshake packet. */
@@ -87,4 +89,22 @@ export async function startFakePeer(behaviour: FakeBehaviour, name = 'fake@127.0
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A distribution frame as a peer with DIST_HDR_ATOM_CACHE sends it: `Len:32`, a header with two new
+ * atom-cache entries ('echo' and 'x'), then the control term and payload without version bytes.
+ */
+export function distFrame(control: Term, payload?: Term): Buffer {
+  const enc = new TermEncoder(128);
+  enc.u32(0);
+  enc.raw(Buffer.from([131, 68, 2, 0x88, 0x00, 1, 4]));
+  enc.raw(Buffer.from('echo'));
+  enc.raw(Buffer.from([2, 1]));
+  enc.raw(Buffer.from('x'));
+  enc.writeTerm(control);
+  if (payload !== undefined) enc.writeTerm(payload);
+  const out = Buffer.from(enc.bytes());
+  out.writeUInt32BE(out.length - 4, 0);
+  return out;
 }
