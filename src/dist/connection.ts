@@ -86,6 +86,11 @@ export class Connection {
     return this.closed;
   }
 
+  /** True while the bytes waiting to be written are at or above the high-water mark. */
+  get overHighWaterMark(): boolean {
+    return this.buffered >= this.options.highWaterMark;
+  }
+
   /** Bytes waiting to be written. */
   get buffered(): number {
     return this.socket.writableLength + (this.batch?.pos ?? 0);
@@ -153,7 +158,7 @@ export class Connection {
    * when `signal` aborts (the waiter is then forgotten, so abandoned waits do not pile up).
    */
   drain(signal?: AbortSignal): Promise<void> {
-    if (this.closed || this.buffered < this.options.highWaterMark || signal?.aborted) return Promise.resolve();
+    if (this.closed || !this.overHighWaterMark || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         signal?.removeEventListener('abort', done);

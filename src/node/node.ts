@@ -5,7 +5,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
 import { type Socket, connect as netConnect } from 'node:net';
-import { Connection } from '../dist/connection.js';
 import { Op, type Control } from '../dist/control.js';
 import { DFLAG, DFLAG_ERLDIST } from '../dist/flags.js';
 import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../dist/handshake.js';

@@ -281,7 +281,7 @@ export class Peer {
         else reject(new ErldistError('BAD_RPC', `${what} failed`, { node: this.name, reason: outcome.reason }));
       });
       const start = async () => {
-        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) {
+        if (this.connection.overHighWaterMark) {
           abandoned = new AbortController();
           await this.connection.drain(abandoned.signal);
         }
@@ -333,7 +333,7 @@ export class Peer {
       });
       const start = async () => {
         // Respect back-pressure: wait until the connection's buffer drains before adding more.
-        if (this.connection.buffered >= (node.options.highWaterMark ?? 1024 * 1024)) {
+        if (this.connection.overHighWaterMark) {
           abandoned = new AbortController();
           await this.connection.drain(abandoned.signal);
         }

@@ -156,10 +156,10 @@ export class TermDecoder {
         return this.oldFloat(start);
       case Tag.SMALL_BIG_EXT: {
         this.need(1);
-        return this.big(buf[this.pos++], start);
+        return this.big(buf[this.pos++]);
       }
       case Tag.LARGE_BIG_EXT:
-        return this.big(this.u32(), start);
+        return this.big(this.u32());
       case Tag.NEW_PID_EXT:
       case Tag.PID_EXT:
         return this.pid(tag);
@@ -314,7 +314,7 @@ export class TermDecoder {
     return this.float(Number(text), start);
   }
 
-  private big(n: number, start: number): number | bigint {
+  private big(n: number): number | bigint {
     this.need(n + 1);
     const buf = this.buf;
     const negative = buf[this.pos] !== 0;

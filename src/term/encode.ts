@@ -526,13 +526,6 @@ function checkAtom(a: unknown, owner: unknown): Atom {
   return a;
 }
 
-function byteLength(u32: number): number {
-  if (u32 < 0x100) return 1;
-  if (u32 < 0x10000) return 2;
-  if (u32 < 0x1000000) return 3;
-  return 4;
-}
-
 function isByteList(arr: unknown[]): boolean {
   for (let i = 0; i < arr.length; i++) {
     const x = arr[i];

@@ -3,7 +3,7 @@
  * every test runs on every runtime of the matrix, against Erlang and Elixir nodes started here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErldistError, ImproperList, type Peer, type Term, atom, connect, createNode, tuple } from '../../src/index.js';
+import { ImproperList, type Peer, type Term, atom, connect, createNode, tuple } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
 import { type BeamNode, ERLANG_MAILBOX_ECHO, freePort, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
 import { runtimes } from './runtimes.js';

@@ -4,7 +4,6 @@
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErldistError } from '../../src/errors.js';
 import { names, portPlease2, register, type EpmdRegistration } from '../../src/epmd/client.js';
 import { freePort, randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from './nodes.js';
 import { runtimes, type Runtime } from './runtimes.js';
