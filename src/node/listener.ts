@@ -3,7 +3,7 @@
  * and time), and the EPMD registration, registered again when EPMD comes back after a restart.
  */
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../dist/handshake.js';
+import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { waitFor } from './wait.js';

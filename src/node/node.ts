@@ -5,9 +5,9 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
 import { type Socket, connect as netConnect } from 'node:net';
-import { Op, type Control } from '../dist/control.js';
-import { DFLAG, DFLAG_ERLDIST } from '../dist/flags.js';
-import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../dist/handshake.js';
+import { Op, type Control } from '../distribution/control.js';
+import { DFLAG, DFLAG_ERLDIST } from '../distribution/flags.js';
+import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { Atom, type DecodeOptions, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';

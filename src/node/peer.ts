@@ -3,10 +3,10 @@
  * cast. Every pending call rejects with NODE_DOWN when the connection ends.
  */
 import type { Socket } from 'node:net';
-import { Connection } from '../dist/connection.js';
-import { type Control, Op } from '../dist/control.js';
-import { DFLAG } from '../dist/flags.js';
-import type { HandshakeResult } from '../dist/handshake.js';
+import { Connection } from '../distribution/connection.js';
+import { type Control, Op } from '../distribution/control.js';
+import { DFLAG } from '../distribution/flags.js';
+import type { HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
 import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { pendingKey, refKey } from './keys.js';

@@ -3,7 +3,7 @@
  * EXIT/EXIT2 (and payload forms), MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT. Our mailboxes always trap
  * exits: exit signals become `{'EXIT', From, Reason}` messages, and only `kill` closes a mailbox.
  */
-import { Op } from '../dist/control.js';
+import { Op } from '../distribution/control.js';
 import { type Atom, Pid, type Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';

@@ -77,7 +77,7 @@ const TRUE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 4, 0x74, 0x72, 0x75, 0x65];
 const FALSE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 5, 0x66, 0x61, 0x6c, 0x73, 0x65];
 
 /**
- * Appends terms and raw fields to one buffer. `src/dist` uses it to put a control message and its
+ * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
  * payload into one frame; `encode` uses it for a single term.
  */
 export class TermEncoder {

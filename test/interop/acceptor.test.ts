@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Socket, connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DFLAG_ERLDIST } from '../../src/dist/flags.js';
+import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import { type LocalNode, createNode } from '../../src/index.js';
 import { type BeamNode, freePort, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from './nodes.js';
 import { runtimes } from './runtimes.js';

@@ -3,8 +3,8 @@
  * misbehave at a chosen step. Real-node behaviour is tested against real nodes (test/interop).
  */
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { genDigest } from '../../src/dist/handshake.js';
-import { DFLAG_ERLDIST } from '../../src/dist/flags.js';
+import { genDigest } from '../../src/distribution/handshake.js';
+import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import type { Term } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FrameParser } from '../../src/dist/framing.js';
-import { genDigest } from '../../src/dist/handshake.js';
-import { Op, decodeControl, encodeControl } from '../../src/dist/control.js';
-import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/dist/flags.js';
+import { FrameParser } from '../../src/distribution/framing.js';
+import { genDigest } from '../../src/distribution/handshake.js';
+import { Op, decodeControl, encodeControl } from '../../src/distribution/control.js';
+import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/distribution/flags.js';
 import { ErldistError, Pid, Reference, atom, tuple } from '../../src/index.js';
 
 function frames(...bodies: Buffer[]): Buffer {
@@ -106,7 +106,7 @@ describe('control messages', () => {
 
 describe('distribution header (DIST_HDR_ATOM_CACHE)', () => {
   it('reads new and cached entries, short and long atoms', async () => {
-    const { readDistHeader } = await import('../../src/dist/header.js');
+    const { readDistHeader } = await import('../../src/distribution/header.js');
     const cache: (ReturnType<typeof atom> | undefined)[] = new Array(2048).fill(undefined);
     // 2 refs: ref0 new in segment 1 slot 5 "echo", ref1 new in segment 0 slot 7 "x".
     // Flag nibbles: ref0 = 8|1, ref1 = 8|0; last nibble (LongAtoms) = 0.

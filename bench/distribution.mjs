@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Distribution benchmark: erldist against an Erlang node doing the same work over the same wire.
 //
-//   npm run bench:dist                 (builds dist/ first)
-//   node bench/dist.mjs [options]
+//   npm run bench:distribution                (builds dist/ first)
+//   node bench/distribution.mjs [options]
 //
 // Options:
 //   --json FILE        also write the results as JSON to FILE
@@ -55,7 +55,7 @@ function parseArgs(argv) {
     else if (a === '--erldist') opts.erldist = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(
-        'usage: node bench/dist.mjs [--json FILE] [--echo-ms N] [--echo-rounds N] [--in-flight N] ' +
+        'usage: node bench/distribution.mjs [--json FILE] [--echo-ms N] [--echo-rounds N] [--in-flight N] ' +
           '[--rpc-calls N] [--rpc-rounds N] [--erldist PATH]\n',
       );
       process.exit(0);

@@ -164,7 +164,7 @@ describe('a peer that stops reading', () => {
 
 describe('signals that do not come from the sending node', () => {
   it('LINK and EXIT with a third node as From are dropped (protocol-notes §4)', async () => {
-    const { encodeControl, Op } = await import('../../src/dist/control.js');
+    const { encodeControl, Op } = await import('../../src/distribution/control.js');
     const { Pid, atom: a, tuple: t } = await import('../../src/index.js');
     let socketRef: import('node:net').Socket | undefined;
     const fake = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: (s) => (socketRef = s) });

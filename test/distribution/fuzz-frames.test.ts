@@ -3,7 +3,7 @@
  * must never throw: each connection either keeps going or ends with PROTOCOL/NODE_DOWN.
  */
 import { describe, expect, it } from 'vitest';
-import { Op, encodeControl } from '../../src/dist/control.js';
+import { Op, encodeControl } from '../../src/distribution/control.js';
 import { ErldistError, Pid, Reference, type Term, atom, connect, tuple } from '../../src/index.js';
 import { rng } from '../support/gen.js';
 import { distFrame as frame, startFakePeer } from '../support/fake-peer.js';
