@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
+import { type WaitOptions, waitFor } from '../wait.js';
 import { type Atom, type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
 import { DFLAG } from './flags.js';
@@ -154,20 +155,19 @@ export class Connection {
   };
 
   /**
-   * Resolves when the socket's buffer is below the high-water mark (at once if it is already), or
-   * when `signal` aborts (the waiter is then forgotten, so abandoned waits do not pile up).
+   * Resolves when the socket's buffer is below the high-water mark (at once if it is already, or
+   * once the connection is closed); rejects TIMEOUT or ABORTED, and the waiter is forgotten, so
+   * abandoned waits do not pile up.
    */
-  drain(signal?: AbortSignal): Promise<void> {
-    if (this.closed || !this.overHighWaterMark || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        signal?.removeEventListener('abort', done);
+  drain(options: WaitOptions = {}): Promise<void> {
+    if (this.closed || !this.overHighWaterMark) return Promise.resolve();
+    return waitFor<void>(options, `drain of the connection to ${this.peerName}`, (resolve) => {
+      const done = () => resolve();
+      this.drainWaiters.push(done);
+      return () => {
         const i = this.drainWaiters.indexOf(done);
         if (i >= 0) this.drainWaiters.splice(i, 1);
-        resolve();
       };
-      this.drainWaiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
     });
   }
 

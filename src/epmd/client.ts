@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { Socket, connect as netConnect } from 'node:net';
 import { ErldistError } from '../errors.js';
+import { waitFor } from '../wait.js';
 import {
   DIST_VERSION,
   EPMD_DEFAULT_PORT,
@@ -82,10 +83,6 @@ function checkHost(host: string): string {
   return host;
 }
 
-function abortedError(step: string, signal: AbortSignal): ErldistError {
-  return new ErldistError('ABORTED', `EPMD ${step} aborted`, { step, cause: signal.reason });
-}
-
 interface Exchange<T> {
   step: string;
   host: string;
@@ -108,92 +105,96 @@ interface Exchange<T> {
  * destroyed before the promise settles, whatever the outcome.
  */
 function exchange<T>(ex: Exchange<T>): Promise<{ reply: T; socket: Socket }> {
-  const { step, host, port, signal } = ex;
-  if (signal?.aborted) return Promise.reject(abortedError(step, signal));
+  const { step, host, port } = ex;
   const where = `${host}:${port}`;
+  let connected = false;
+  const timeoutError = () => {
+    const what = connected ? 'no reply' : 'no connection';
+    return new ErldistError('TIMEOUT', `EPMD ${step}: ${what} from ${where} within ${ex.timeout} ms`, { step });
+  };
+  return waitFor<{ reply: T; socket: Socket }>(
+    ex,
+    `EPMD ${step}`,
+    (resolve, reject) => {
+      let settled = false;
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const socket = netConnect({ host, port });
 
-  return new Promise((resolve, reject) => {
-    let connected = false;
-    let settled = false;
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const socket = netConnect({ host, port });
+      const cleanup = (): void => {
+        socket.off('connect', onConnect);
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+      };
+      const fail = (err: ErldistError): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        socket.destroy();
+        // A late 'error' after destroy must not become an uncaught exception.
+        socket.on('error', () => {});
+        reject(err);
+      };
+      const succeed = (reply: T): void => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        if (!ex.keepOpen) socket.destroy();
+        resolve({ reply, socket });
+      };
+      const tryParse = (ended: boolean): void => {
+        let reply: T | undefined;
+        try {
+          const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
+          chunks.length = 0;
+          chunks.push(all);
+          reply = ex.parse(all, ended);
+        } catch (err) {
+          fail(asErldistError(err, step));
+          return;
+        }
+        if (reply !== undefined) succeed(reply);
+        else if (ended) fail(new ErldistError('PROTOCOL', `EPMD ${step}: ${where} closed the connection before a complete reply`, { step }));
+      };
 
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.off('connect', onConnect);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('error', onError);
-      socket.off('close', onClose);
-    };
-    const fail = (err: ErldistError): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      socket.destroy();
-      // A late 'error' after destroy must not become an uncaught exception.
-      socket.on('error', () => {});
-      reject(err);
-    };
-    const succeed = (reply: T): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      if (!ex.keepOpen) socket.destroy();
-      resolve({ reply, socket });
-    };
-    const tryParse = (ended: boolean): void => {
-      let reply: T | undefined;
-      try {
-        const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received);
-        chunks.length = 0;
-        chunks.push(all);
-        reply = ex.parse(all, ended);
-      } catch (err) {
-        fail(asErldistError(err, step));
-        return;
+      function onConnect(): void {
+        connected = true;
+        socket.write(ex.request);
       }
-      if (reply !== undefined) succeed(reply);
-      else if (ended) fail(new ErldistError('PROTOCOL', `EPMD ${step}: ${where} closed the connection before a complete reply`, { step }));
-    };
+      function onData(chunk: Buffer): void {
+        chunks.push(chunk);
+        received += chunk.length;
+        tryParse(false);
+      }
+      function onEnd(): void {
+        tryParse(true);
+      }
+      function onError(err: Error): void {
+        const what = connected ? 'connection to EPMD lost' : 'cannot reach EPMD';
+        fail(new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: ${what} at ${where}: ${err.message}`, { step, cause: err }));
+      }
+      function onClose(): void {
+        // 'close' without 'end' or 'error' (e.g. destroyed elsewhere): treat as a lost connection.
+        fail(new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: connection to ${where} closed`, { step }));
+      }
 
-    function onConnect(): void {
-      connected = true;
-      socket.write(ex.request);
-    }
-    function onData(chunk: Buffer): void {
-      chunks.push(chunk);
-      received += chunk.length;
-      tryParse(false);
-    }
-    function onEnd(): void {
-      tryParse(true);
-    }
-    function onError(err: Error): void {
-      const what = connected ? 'connection to EPMD lost' : 'cannot reach EPMD';
-      fail(new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: ${what} at ${where}: ${err.message}`, { step, cause: err }));
-    }
-    function onClose(): void {
-      // 'close' without 'end' or 'error' (e.g. destroyed elsewhere): treat as a lost connection.
-      fail(new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: connection to ${where} closed`, { step }));
-    }
-    function onAbort(): void {
-      fail(abortedError(step, signal as AbortSignal));
-    }
-
-    const timer = setTimeout(() => {
-      const what = connected ? 'no reply' : 'no connection';
-      fail(new ErldistError('TIMEOUT', `EPMD ${step}: ${what} from ${where} within ${ex.timeout} ms`, { step }));
-    }, ex.timeout);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('connect', onConnect);
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('error', onError);
-    socket.on('close', onClose);
-  });
+      socket.on('connect', onConnect);
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      // Timeout or abort: forget the socket.
+      return () => {
+        settled = true;
+        cleanup();
+        socket.destroy();
+        socket.on('error', () => {});
+      };
+    },
+    { step, timeout: timeoutError },
+  );
 }
 
 function asErldistError(err: unknown, step: string): ErldistError {

@@ -39,6 +39,7 @@ import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
+import { onAbort, waitFor } from '../wait.js';
 import { epmdPort as defaultEpmdPort } from './client.js';
 import {
   DIST_VERSION,
@@ -173,8 +174,8 @@ export class EpmdServer extends EventEmitter {
   /** Creation counters of names no longer registered, oldest first. */
   private readonly remembered = new Map<string, number>();
   private closing: Promise<void> | undefined;
-  private signal: AbortSignal | undefined;
-  private readonly onAbort = (): void => {
+  private readonly stopAbort: () => void;
+  private readonly closeOnAbort = (): void => {
     void this.close();
   };
 
@@ -186,11 +187,10 @@ export class EpmdServer extends EventEmitter {
     this.host = init.host;
     this.requestTimeout = init.requestTimeout;
     this.maxConnections = init.maxConnections;
-    this.signal = init.signal;
     this.server.on('connection', (socket) => this.accept(socket));
     // Accept errors (EMFILE and the like) must not become uncaught exceptions.
     this.server.on('error', (err) => publish({ event: 'error', error: err }));
-    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.stopAbort = onAbort(init.signal, this.closeOnAbort);
   }
 
   /** The registered nodes, oldest registration first. */
@@ -214,8 +214,7 @@ export class EpmdServer extends EventEmitter {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.signal?.removeEventListener('abort', this.onAbort);
-      this.signal = undefined;
+      this.stopAbort();
       const listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       const socketsClosed = [...this.conns].map((conn) => {
         const closed = new Promise<void>((resolve) => {
@@ -434,33 +433,34 @@ export class EpmdServer extends EventEmitter {
 export async function startEpmd(opts: StartEpmdOptions = {}): Promise<EpmdServer> {
   const { port, host, requestTimeout, maxConnections } = checkOptions(opts);
   const signal = opts.signal;
-  if (signal?.aborted) throw new ErldistError('ABORTED', 'EPMD server start aborted', { step: 'listen', cause: signal.reason });
   const server = createServer({ noDelay: true });
-  await new Promise<void>((resolve, reject) => {
-    const cleanup = (): void => {
-      server.off('error', onError);
-      server.off('listening', onListening);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      server.close();
-      reject(new ErldistError('LISTEN_FAILED', `EPMD server cannot listen on ${host}:${port}: ${err.message}`, { step: 'listen', cause: err }));
-    };
-    const onListening = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onAbort = (): void => {
-      cleanup();
-      server.close();
-      reject(new ErldistError('ABORTED', 'EPMD server start aborted', { step: 'listen', cause: signal?.reason }));
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    server.listen({ port, host });
-  });
+  await waitFor<void>(
+    { signal },
+    'EPMD server start',
+    (resolve, reject) => {
+      const cleanup = (): void => {
+        server.off('error', onError);
+        server.off('listening', onListening);
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        server.close();
+        reject(new ErldistError('LISTEN_FAILED', `EPMD server cannot listen on ${host}:${port}: ${err.message}`, { step: 'listen', cause: err }));
+      };
+      const onListening = (): void => {
+        cleanup();
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ port, host });
+      return () => {
+        cleanup();
+        server.close();
+      };
+    },
+    { step: 'listen' },
+  );
   const address = server.address() as AddressInfo;
   const epmd = new EpmdServer({ server, port: address.port, host, requestTimeout, maxConnections, signal });
   if (signal?.aborted) await epmd.close();

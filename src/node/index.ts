@@ -5,7 +5,7 @@ import { type ConnectOptions, type ListenOptions, type Listening, LocalNode, typ
 import { type CallOptions, type Destination, Peer, type SpawnOptions, type Spawned } from './peer.js';
 import type { ExposedFunction } from './rex.js';
 import { From, type ServerHandlers } from './server.js';
-import type { WaitOptions } from './wait.js';
+import type { WaitOptions } from '../wait.js';
 
 export type ConnectAllOptions = NodeOptions & ConnectOptions;
 

@@ -6,7 +6,7 @@ import { type AddressInfo, type Server, type Socket, createServer } from 'node:n
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../wait.js';
 
 export interface ListenOptions {
   /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
@@ -63,7 +63,7 @@ export class Listener {
     server.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
-        reject(new ErldistError('CONNECT_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, { cause: err })),
+        reject(new ErldistError('LISTEN_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, { cause: err })),
       );
       server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
     });

@@ -4,7 +4,7 @@
  */
 import { ErldistError } from '../errors.js';
 import type { Pid, Reference, Term } from '../term/index.js';
-import { type WaitOptions, waitFor } from './wait.js';
+import { type WaitOptions, waitFor } from '../wait.js';
 
 export interface MailboxOwner {
   /** Called once when the mailbox closes, so the node forgets it. */

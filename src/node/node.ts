@@ -21,7 +21,7 @@ import { Signals } from './signals.js';
 import { type ListenOptions, Listener, type Listening } from './listener.js';
 
 export type { ListenOptions, Listening };
-import { type WaitOptions, abortedError, waitFor } from './wait.js';
+import { type WaitOptions, abortedError, waitFor } from '../wait.js';
 
 export interface NodeOptions {
   /** `name@host`. Default: a name unique to this process, long (`@` an FQDN or IP). */

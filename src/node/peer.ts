@@ -12,7 +12,7 @@ import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
 import { pendingKey, refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import type { LocalNode } from './node.js';
-import { type WaitOptions, waitFor } from './wait.js';
+import { type WaitOptions, waitFor } from '../wait.js';
 
 export interface CallOptions extends WaitOptions {}
 
@@ -283,7 +283,7 @@ export class Peer {
       const start = async () => {
         if (this.connection.overHighWaterMark) {
           abandoned = new AbortController();
-          await this.connection.drain(abandoned.signal);
+          await this.connection.drain({ signal: abandoned.signal });
         }
         if (this.downError || !node.pendingDowns.has(key)) return;
         this.connection.send(
@@ -335,7 +335,7 @@ export class Peer {
         // Respect back-pressure: wait until the connection's buffer drains before adding more.
         if (this.connection.overHighWaterMark) {
           abandoned = new AbortController();
-          await this.connection.drain(abandoned.signal);
+          await this.connection.drain({ signal: abandoned.signal });
         }
         if (this.downError || !node.pendingReplies.has(key)) return;
         if (monitor) {

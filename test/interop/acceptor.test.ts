@@ -131,10 +131,10 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     expect(await erl.eval(`gen_server:call({rex, '${ts.name}'}, {call, ts_math, nope, [], user})`)).toBe("{badrpc,{'EXIT',{undef,[{ts_math,nope,[],[]}]}}}");
   });
 
-  it('a pinned port that is taken: CONNECT_FAILED from listen', async () => {
+  it('a pinned port that is taken: LISTEN_FAILED from listen', async () => {
     const port = await freePort();
     const a = node();
     await a.listen({ port, epmd: false });
-    await expect(node().listen({ port, epmd: false })).rejects.toMatchObject({ code: 'CONNECT_FAILED' });
+    await expect(node().listen({ port, epmd: false })).rejects.toMatchObject({ code: 'LISTEN_FAILED' });
   });
 });
