@@ -7,8 +7,9 @@ import { type Socket, connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import { type LocalNode, createNode } from '../../src/index.js';
-import { type BeamNode, freePort, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from './nodes.js';
-import { runtimes } from './runtimes.js';
+import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { freePort } from '../support/net.js';
+import { runtimes } from '../support/runtimes.js';
 
 function digest(challenge: number, cookie: string): Buffer {
   return createHash('md5').update(cookie).update(String(challenge >>> 0)).digest();

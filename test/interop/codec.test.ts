@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, type Term } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
 import { goldenCases } from '../term/golden-cases.js';
-import { ErlPort } from './erl-port.js';
-import { runtimes } from './runtimes.js';
+import { ErlPort } from '../support/erl-port.js';
+import { runtimes } from '../support/runtimes.js';
 
 const TERMS_PER_RUNTIME = 3000;
 const BATCH = 500;

@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImproperList, type Peer, type Term, atom, connect, createNode, tuple } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, freePort, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
-import { runtimes } from './runtimes.js';
+import { type BeamNode, ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { freePort } from '../support/net.js';
+import { runtimes } from '../support/runtimes.js';
 import { rejection } from '../support/rejection.js';
 
 

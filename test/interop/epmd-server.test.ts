@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names as epmdNames } from '../../src/epmd/client.js';
 import { startEpmd, type EpmdServer } from '../../src/epmd/server.js';
-import { randomCookie, startElixirNode, startErlangNode, stopAll, type BeamNode } from './nodes.js';
-import { runtimes, type Runtime } from './runtimes.js';
+import { randomCookie, startElixirNode, startErlangNode, stopAll, type BeamNode } from '../support/nodes.js';
+import { runtimes, type Runtime } from '../support/runtimes.js';
 
 /** Polls `check` until it returns true. */
 async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {

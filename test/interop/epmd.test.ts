@@ -5,8 +5,9 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, portPlease2, register, type EpmdRegistration } from '../../src/epmd/client.js';
-import { freePort, randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from './nodes.js';
-import { runtimes, type Runtime } from './runtimes.js';
+import { randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from '../support/nodes.js';
+import { freePort } from '../support/net.js';
+import { runtimes, type Runtime } from '../support/runtimes.js';
 import { rejection } from '../support/rejection.js';
 
 const HOST = '127.0.0.1';

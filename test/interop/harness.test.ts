@@ -4,8 +4,8 @@
  * same bytes, and a dying runtime rejects pending requests with its stderr.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErlPort, FrameDecoder, frame } from './erl-port.js';
-import { otpRelease, parseRuntimes, runtimes, type Runtime } from './runtimes.js';
+import { ErlPort, FrameDecoder, frame } from '../support/erl-port.js';
+import { otpRelease, parseRuntimes, runtimes, type Runtime } from '../support/runtimes.js';
 
 const NO_MAPS = 1;
 const NO_FUNS = 2;

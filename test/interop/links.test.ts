@@ -3,8 +3,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalNode, Pid, type Peer, type Term, Tuple, atom, createNode, encode } from '../../src/index.js';
-import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
-import { runtimes } from './runtimes.js';
+import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { runtimes } from '../support/runtimes.js';
 
 const EXIT = atom('EXIT');
 const DOWN = atom('DOWN');

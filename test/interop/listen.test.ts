@@ -4,8 +4,9 @@
 import { type Socket, connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErldistError, type LocalNode, atom, createNode, tuple } from '../../src/index.js';
-import { type BeamNode, freePort, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from './nodes.js';
-import { runtimes } from './runtimes.js';
+import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { freePort } from '../support/net.js';
+import { runtimes } from '../support/runtimes.js';
 import { portPlease2 } from '../../src/epmd/index.js';
 
 describe.each(runtimes())('listening node on $label', (rt) => {
@@ -28,14 +29,12 @@ describe.each(runtimes())('listening node on $label', (rt) => {
     const jobs = ts.spawn();
     ts.register('jobs', jobs);
     // jobs echoes {From, Msg} back as {jobs_got, Msg}.
-    ts.background(
-      (async () => {
-        for await (const m of jobs) {
-          const [from, msg] = m as Iterable<unknown> as [unknown, unknown];
-          jobs.send(from as never, tuple(atom('jobs_got'), msg as never));
-        }
-      })(),
-    );
+    void (async () => {
+      for await (const m of jobs) {
+        const [from, msg] = m as Iterable<unknown> as [unknown, unknown];
+        jobs.send(from as never, tuple(atom('jobs_got'), msg as never));
+      }
+    })();
     ts.serve('calc', {
       handleCall: async (req) => {
         if (req === atom('boom')) throw new Error('kaboom');
@@ -156,10 +155,10 @@ describe.each(runtimes())('listening node on $label', (rt) => {
     try {
       const { port } = await node.listen();
       expect((await portPlease2(name.split('@')[0], '127.0.0.1', { port: own.port })).port).toBe(port);
-      const lost = new Promise((r) => node.once('epmdlost', r));
+      const lost = new Promise<void>((r) => node.once('epmdlost', () => r()));
       await own.stop();
       await lost;
-      const back = new Promise((r) => node.once('epmdregistered', r));
+      const back = new Promise<void>((r) => node.once('epmdregistered', () => r()));
       const again = await startEpmd(rt, { port: own.port });
       try {
         await back;

@@ -4,18 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, portPlease2 } from '../../src/epmd/client.js';
-import {
-  ERLANG_MAILBOX_ECHO,
-  freePort,
-  randomCookie,
-  startElixirNode,
-  startEpmd,
-  startErlangNode,
-  stopAll,
-  type BeamNode,
-  type EpmdProcess,
-} from './nodes.js';
-import { runtimes, type Runtime } from './runtimes.js';
+import { ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from '../support/nodes.js';
+import { freePort } from '../support/net.js';
+import { runtimes, type Runtime } from '../support/runtimes.js';
 
 function isAlive(pid: number): boolean {
   try {

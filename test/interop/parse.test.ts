@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, inspect, type Term } from '../../src/index.js';
 import { parseTerm } from '../../src/term/parse.js';
 import { literalTerms } from '../support/literal.js';
-import { ErlPort } from './erl-port.js';
-import { runtimes } from './runtimes.js';
+import { ErlPort } from '../support/erl-port.js';
+import { runtimes } from '../support/runtimes.js';
 
 const TEXTS_PER_RUNTIME = 300;
 

@@ -16,7 +16,7 @@ export type FakeBehaviour =
   /** Reads send_name and never answers. */
   | { kind: 'silent' }
   /** Completes the handshake (if `cookie` matches) and hands the socket over. */
-  | { kind: 'handshake'; cookie: string; after: (socket: Socket) => void };
+  | { kind: 'handshake'; cookie: string; after: (socket: Socket) => void; flags?: bigint };
 
 export interface FakePeer {
   port: number;
@@ -55,7 +55,7 @@ export async function startFakePeer(behaviour: FakeBehaviour, name = 'fake@127.0
             const n = Buffer.from(name);
             const c = Buffer.alloc(19 + n.length);
             c[0] = 0x4e;
-            c.writeBigUInt64BE(DFLAG_ERLDIST, 1);
+            c.writeBigUInt64BE(behaviour.flags ?? DFLAG_ERLDIST, 1);
             c.writeUInt32BE(challenge, 9);
             c.writeUInt32BE(1234, 13);
             c.writeUInt16BE(n.length, 17);

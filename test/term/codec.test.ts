@@ -2,6 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ErldistError, Float, atom, decode, encode, tuple, type Term } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
+import { expectSame, expectSameBytes } from '../support/same.js';
 import { decodeOnlyCases, goldenCases } from './golden-cases.js';
 
 const fixturePath = new URL('../fixtures/golden.json', import.meta.url);
@@ -99,16 +100,16 @@ describe('property: decode(encode(x)) deep-equals x (seeded)', () => {
     for (let i = 0; i < 5000; i++) {
       const t = gen.term(0, true);
       const bytes = encode(t);
-      expect(decode(bytes, { exact: true })).toStrictEqual(t);
+      expectSame(decode(bytes, { exact: true }), t);
       // Canonical encoding is a fixed point.
-      expect(encode(decode(bytes, { exact: true }))).toEqual(bytes);
+      expectSameBytes(encode(decode(bytes, { exact: true })), bytes);
     }
   });
   it('default mode, 5,000 terms', () => {
     const gen = new TermGen(7);
     for (let i = 0; i < 5000; i++) {
       const t = gen.term(0, false);
-      expect(decode(encode(t))).toStrictEqual(t);
+      expectSame(decode(encode(t)), t);
     }
   });
 });

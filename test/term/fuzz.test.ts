@@ -1,13 +1,13 @@
 /**
  * Seeded mutation fuzzing of the decoder: every input must give a term or an ErldistError (DECODE),
- * quickly. `npm run fuzz` runs a longer campaign with a fresh seed (ERLDIST_FUZZ_INPUTS,
+ * quickly (40,000 inputs by default, about a second). `npm run fuzz` runs a longer campaign with a fresh seed (ERLDIST_FUZZ_INPUTS,
  * ERLDIST_FUZZ_SEED).
  */
 import { describe, expect, it } from 'vitest';
 import { ErldistError, decode, encode } from '../../src/index.js';
 import { TermGen, rng } from '../support/gen.js';
 
-const INPUTS = Number(process.env.ERLDIST_FUZZ_INPUTS ?? 200_000);
+const INPUTS = Number(process.env.ERLDIST_FUZZ_INPUTS ?? 40_000);
 const SEED = process.env.ERLDIST_FUZZ_SEED === 'random' ? Date.now() % 2 ** 31 : Number(process.env.ERLDIST_FUZZ_SEED ?? 424242);
 
 function mutate(next: () => number, seeds: Buffer[]): Buffer {
@@ -70,5 +70,5 @@ describe('decoder fuzz', () => {
     expect(decoded + rejected).toBe(INPUTS);
     expect(decoded).toBeGreaterThan(0);
     expect(rejected).toBeGreaterThan(0);
-  }, 60_000 + INPUTS / 10);
+  }, Math.max(5_000, INPUTS / 10));
 });

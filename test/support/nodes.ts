@@ -22,8 +22,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
+import { freePort } from './net.js';
 import { command, runtimeEnv, runtimeError, type Runtime } from './runtimes.js';
 
 export const NODE_HOST = '127.0.0.1';
@@ -46,18 +47,6 @@ export function randomCookie(): string {
 /** A fresh node name (the part before `@`): `t` and 10 hex digits. */
 export function randomNodeName(): string {
   return `t${randomBytes(5).toString('hex')}`;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, NODE_HOST, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Resolves true once something accepts TCP connections on 127.0.0.1:port. */
