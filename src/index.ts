@@ -33,6 +33,7 @@ export {
   parseNodeName,
   type ConnectAllOptions,
   type NodeOptions,
+  type NodeEvents,
   type ConnectOptions,
   type CallOptions,
   type Destination,

@@ -219,7 +219,7 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
         // The peer still has a connection from a node of our name: replace it if it is not ours.
         if (opts.replaceAlive?.() === false) {
           writePacket(socket, Buffer.from('sfalse', 'latin1'));
-          throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, { step: 'recvStatus', node });
+          throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, { step: 'recvStatus', node, status });
         }
         writePacket(socket, Buffer.from('strue', 'latin1'));
         return;
@@ -227,12 +227,13 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
         throw new ErldistError('NOT_ALLOWED', `${node} refused the connection: it is connecting to us at the same time (nok)`, {
           step: 'recvStatus',
           node,
+          status,
         });
       case 'not_allowed':
         throw new ErldistError(
           'NOT_ALLOWED',
           `${node} refused the connection (not_allowed): our name ${opts.localName} or our flags are not accepted`,
-          { step: 'recvStatus', node },
+          { step: 'recvStatus', node, status },
         );
       default:
         throw protocolError('recvStatus', `unknown status ${JSON.stringify(status.slice(0, 40))}`, node);
@@ -372,13 +373,13 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
   async function sendStatus(status: AcceptStatus): Promise<void> {
     writePacket(socket, Buffer.from('s' + status, 'latin1'));
     if (status === 'nok' || status === 'not_allowed') {
-      throw new ErldistError('NOT_ALLOWED', `refused ${node}: ${status}`, { step: 'sendStatus', node });
+      throw new ErldistError('NOT_ALLOWED', `refused ${node}: ${status}`, { step: 'sendStatus', node, status });
     }
     if (status === 'alive') {
       const answer = (await reader.read()).toString('latin1');
       // The old connection is dropped only once this one has proved the cookie (when the new
       // connection is added), so an unauthenticated client cannot cut a live one.
-      if (answer !== 'strue') throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, { step: 'sendStatus', node });
+      if (answer !== 'strue') throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, { step: 'sendStatus', node, status });
     }
   }
 

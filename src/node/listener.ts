@@ -7,6 +7,7 @@ import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../d
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { waitFor } from '../wait.js';
+import type { LocalIdentity } from './dialer.js';
 
 export interface ListenOptions {
   /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
@@ -29,10 +30,7 @@ export interface Listening {
 
 /** What the listener needs from its node. */
 export interface ListenerHost {
-  readonly name: string;
-  readonly creation: number;
-  readonly flags: bigint;
-  readonly isClosed: boolean;
+  readonly local: LocalIdentity;
   readonly hidden: boolean;
   readonly epmdPort: number | undefined;
   cookieFor(node: string): string;
@@ -92,7 +90,7 @@ export class Listener {
   }
 
   private async register(): Promise<void> {
-    const alive = this.host.name.slice(0, this.host.name.indexOf('@'));
+    const alive = this.host.local.name.slice(0, this.host.local.name.indexOf('@'));
     const registration = await epmdRegister({ name: alive, port: this.port, hidden: this.host.hidden, epmdPort: this.host.epmdPort });
     if (this.closed) {
       await registration.close();
@@ -124,7 +122,7 @@ export class Listener {
 
   private accept(socket: Socket): void {
     socket.on('error', () => {});
-    if (this.closed || this.host.isClosed || this.pendingHandshakes >= (this.options.maxPendingHandshakes ?? 64)) {
+    if (this.closed || this.host.local.isClosed || this.pendingHandshakes >= (this.options.maxPendingHandshakes ?? 64)) {
       socket.destroy();
       return;
     }
@@ -133,9 +131,9 @@ export class Listener {
     const host = this.host;
     waitFor<HandshakeResult>({ timeout: this.options.handshakeTimeout ?? 10_000 }, 'incoming handshake', (resolve, reject) => {
       handshakeAcceptor(socket, {
-        localName: host.name,
-        creation: host.creation,
-        flags: host.flags,
+        localName: host.local.name,
+        creation: host.local.creation,
+        flags: host.local.flags,
         cookieFor: (node) => host.cookieFor(node),
         status: (node) => {
           peerName = node;
@@ -145,7 +143,7 @@ export class Listener {
       return () => socket.destroy();
     })
       .then((handshake) => {
-        if (host.isClosed) socket.destroy();
+        if (host.local.isClosed) socket.destroy();
         else host.addPeer(handshake.peerName, socket, handshake);
       })
       .catch((err: unknown) => {

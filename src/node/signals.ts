@@ -3,11 +3,10 @@
  * EXIT/EXIT2 (and payload forms), MONITOR_P, DEMONITOR_P, MONITOR_P_EXIT. Our mailboxes always trap
  * exits: exit signals become `{'EXIT', From, Reason}` messages, and only `kill` closes a mailbox.
  */
-import { Op } from '../distribution/control.js';
+import { type Control, Op } from '../distribution/control.js';
 import { type Atom, Pid, type Reference, type Term, Tuple, atom } from '../term/index.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
-import type { Peer } from './peer.js';
 import type { From } from './server.js';
 
 const DOWN = atom('DOWN');
@@ -19,12 +18,21 @@ const NORMAL = atom('normal');
 const NOPROC = atom('noproc');
 const NOCONNECTION = atom('noconnection');
 
+/** What the signal tables need of a connection. */
+export interface SignalPeer {
+  readonly name: string;
+  /** Throws when the connection is gone or full. */
+  sendControl(control: Control, payload?: Term): boolean;
+  /** Never throws: the signal is lost with the connection. */
+  trySend(control: Control, payload?: Term): void;
+}
+
 /** What the signal tables need from the node. */
 export interface SignalsHost {
   /** The open connection to a node, if any. */
-  peer(name: string): Peer | undefined;
+  peer(name: string): SignalPeer | undefined;
   /** The open connection to a node; throws NODE_DOWN. */
-  peerFor(name: string): Peer;
+  peerFor(name: string): SignalPeer;
   /** The only connected node, for a name given without one. */
   onlyPeerName(name: string): string;
   makeRef(): Reference;
@@ -48,7 +56,7 @@ export class Signals {
   /** Monitors our mailboxes hold on remote processes, by reference. */
   private readonly localMonitors = new Map<string, LocalMonitor>();
   /** Monitors other nodes hold on our mailboxes: pid id -> monitors. */
-  private readonly remoteMonitors = new Map<number, { peer: Peer; from: Pid; ref: Reference }[]>();
+  private readonly remoteMonitors = new Map<number, { peer: SignalPeer; from: Pid; ref: Reference }[]>();
   private nextUnlinkId = 1;
 
   constructor(private readonly host: SignalsHost) {}
@@ -142,7 +150,7 @@ export class Signals {
 
   // --- signals from other nodes ---------------------------------------------------------------------
 
-  onLink(peer: Peer, from: Pid, to: Pid): void {
+  onLink(peer: SignalPeer, from: Pid, to: Pid): void {
     const box = this.host.mailbox(to);
     if (!box) {
       // Linking to a process that does not exist: the linker gets an exit with noproc.
@@ -168,7 +176,7 @@ export class Signals {
     box.deliver(new Tuple([EXIT, from, reason]));
   }
 
-  onMonitor(peer: Peer, from: Pid, target: Pid | Atom, ref: Reference): void {
+  onMonitor(peer: SignalPeer, from: Pid, target: Pid | Atom, ref: Reference): void {
     const box = this.host.mailbox(target);
     if (!box) {
       peer.trySend({ op: Op.MONITOR_P_EXIT, from: target, to: from, ref, reason: NOPROC });
@@ -199,7 +207,7 @@ export class Signals {
   }
 
   /** A connection ended: monitors it held on us go, and every link and monitor across it fires. */
-  peerDown(peer: Peer): void {
+  peerDown(peer: SignalPeer): void {
     for (const [id, list] of this.remoteMonitors) {
       const rest = list.filter((m) => m.peer !== peer);
       if (rest.length > 0) this.remoteMonitors.set(id, rest);

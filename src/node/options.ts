@@ -1,0 +1,54 @@
+/** A local node's options and events, and the connection settings they give. */
+import type { ConnectionOptions } from '../distribution/connection.js';
+import type { ErldistError } from '../errors.js';
+import type { DecodeOptions } from '../term/index.js';
+
+export interface NodeOptions {
+  /** `name@host`. Default: a name unique to this process, long (`@` an FQDN or IP). */
+  name?: string;
+  /** Default: ERLANG_COOKIE, then RELEASE_COOKIE, then ~/.erlang.cookie. */
+  cookie?: string;
+  /** Decode messages so that every term re-encodes `=:=` (see the README's term mapping). */
+  exact?: boolean;
+  /** Further options for decoding message payloads. */
+  decode?: Omit<DecodeOptions, 'exact' | 'atomCache'>;
+  /** Ms without data after which a peer is down; we tick after a quarter of it. Default 60000. */
+  tickTime?: number;
+  /** Largest frame accepted from a peer, bytes. Default 128 MiB. */
+  maxFrameSize?: number;
+  /** `send` returns false once this many bytes wait in a connection. Default 1 MiB. */
+  highWaterMark?: number;
+  /** `send` throws BUFFER_FULL past this many waiting bytes. Default 64 MiB. */
+  maxBuffered?: number;
+  /** EPMD port for lookups and registration (default: ERL_EPMD_PORT, else 4369). */
+  epmdPort?: number;
+  /** A hidden node (the default) is not in `nodes()` on the other side; `false` publishes it. */
+  hidden?: boolean;
+}
+
+/** The events of a LocalNode and their listeners' arguments. */
+export interface NodeEvents {
+  /** A connection to `node` is up (either direction). */
+  nodeup: [node: string];
+  /** The connection to `node` ended; `error` says why (NODE_DOWN). */
+  nodedown: [node: string, error: ErldistError];
+  /** A failure in background work (a server loop, a spawned call): never thrown at the host. */
+  warning: [error: unknown];
+  /** An incoming handshake failed (wrong cookie, refused name, timeout); `peer` as it named itself. */
+  handshakeError: [error: ErldistError, peer: string];
+  /** The EPMD registration was lost (EPMD stopped); it is retried every second. */
+  epmdlost: [];
+  /** The EPMD registration is back after `epmdlost`. */
+  epmdregistered: [];
+}
+
+/** What every connection of a node with these options uses. */
+export function connectionOptions(options: Omit<NodeOptions, 'cookie'>): ConnectionOptions {
+  return {
+    tickTime: options.tickTime ?? 60_000,
+    maxFrameSize: options.maxFrameSize ?? 128 * 1024 * 1024,
+    highWaterMark: options.highWaterMark ?? 1024 * 1024,
+    maxBuffered: options.maxBuffered ?? 64 * 1024 * 1024,
+    decode: { ...options.decode, exact: options.exact === true },
+  };
+}
