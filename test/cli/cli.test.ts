@@ -7,6 +7,7 @@ import { type BeamNode, ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, star
 import { freePort } from '../support/net.js';
 import { CLI, runCli } from '../support/cli.js';
 import { runtimes } from '../support/runtimes.js';
+import { eventually } from '../support/wait.js';
 
 describe.each(runtimes())('erldist CLI on $label', (rt) => {
   let epmdPort: number;
@@ -114,10 +115,7 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
     try {
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`epmd did not start: ${out}`)), 10_000);
-        child.stdout.on('data', () => out.includes('listening') && (clearTimeout(t), resolve()));
-      });
+      await eventually(() => out.includes('listening'), { timeout: 10_000, what: 'erldist epmd listening' });
       const node = await startErlangNode(rt, { epmdPort: port, cookie: env.ERLANG_COOKIE });
       const r = await runCli(['names'], { ...env, ERL_EPMD_PORT: String(port) });
       expect(r.stdout).toContain(`name ${node.shortName} at port ${node.distPort}`);

@@ -57,6 +57,7 @@ describe('mutated frames from a peer', () => {
         socket.write(Buffer.concat(frames));
         const down = new Promise<ErldistError | undefined>((resolve) => {
           node.once('nodedown', (_n: string, e: ErldistError) => resolve(e));
+          // Proving survival: a connection the frames broke goes down within this time.
           setTimeout(() => resolve(undefined), 200);
         });
         const reason = await down;

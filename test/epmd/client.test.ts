@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErldistError } from '../../src/errors.js';
 import { MAX_NAMES_REPLY_BYTES, epmdPort, names, portPlease2, register } from '../../src/epmd/client.js';
 import { rejection } from '../support/rejection.js';
+import { hex } from '../support/bytes.js';
+import { eventually, pause } from '../support/wait.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const FOUND = hex('77 00 9d6c 4d 00 0006 0006 0003 666f6f 0000');
 
 type Script = (socket: Socket, request: Buffer) => void | Promise<void>;
@@ -61,7 +62,8 @@ async function fake(script: Script): Promise<Fake> {
 async function dribble(socket: Socket, bytes: Buffer, end = true): Promise<void> {
   for (const b of bytes) {
     socket.write(Buffer.from([b]));
-    await new Promise((r) => setTimeout(r, 1));
+    // On purpose: each byte in its own TCP segment, so the client reads the reply in pieces.
+    await pause(1);
   }
   if (end) socket.end();
 }
@@ -172,7 +174,8 @@ describe('portPlease2', () => {
     const err = await rejection(portPlease2('foo', '127.0.0.1', { port: f.port, signal: ac.signal }));
     expect(err.code).toBe('ABORTED');
     expect((err.cause as Error).message).toBe('stop');
-    await new Promise((r) => setTimeout(r, 50));
+    // Proving silence: a connection attempt would have reached the fake server by now.
+    await pause(50);
     expect(f.sockets.length).toBe(0);
   });
 
@@ -181,7 +184,7 @@ describe('portPlease2', () => {
     const ac = new AbortController();
     const live = trackListeners(ac.signal);
     const p = portPlease2('foo', '127.0.0.1', { port: f.port, signal: ac.signal });
-    while (f.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => f.requests.length > 0, { what: 'the request reaches the fake EPMD' });
     expect(live.count).toBe(1);
     ac.abort();
     expect((await rejection(p)).code).toBe('ABORTED');

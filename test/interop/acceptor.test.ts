@@ -9,13 +9,15 @@ import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import { type LocalNode, createNode } from '../../src/index.js';
 import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
+import { u16Framed } from '../support/bytes.js';
 import { runtimes } from '../support/runtimes.js';
+import { eventually, pause } from '../support/wait.js';
 
 function digest(challenge: number, cookie: string): Buffer {
   return createHash('md5').update(cookie).update(String(challenge >>> 0)).digest();
 }
 
-/** Reads `Len:16` packets from a socket. */
+/** Reads `Len:16` packets from a socket (handshake packets). */
 function packets(socket: Socket): () => Promise<Buffer> {
   let buf = Buffer.alloc(0);
   const waiting: ((b: Buffer) => void)[] = [];
@@ -32,9 +34,7 @@ function packets(socket: Socket): () => Promise<Buffer> {
 }
 
 function send(socket: Socket, body: Buffer): void {
-  const h = Buffer.alloc(2);
-  h.writeUInt16BE(body.length);
-  socket.write(Buffer.concat([h, body]));
+  socket.write(u16Framed(body));
 }
 
 describe.each(runtimes())('acceptor paths on $label', (rt) => {
@@ -91,8 +91,7 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     const ack = await read();
     expect(ack[0]).toBe(0x61);
     expect(ack.subarray(1)).toEqual(digest(mine, cookie));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(ts.peer('oldstyle@127.0.0.1')).toBeDefined();
+    await eventually(() => ts.peer('oldstyle@127.0.0.1') !== undefined, { what: 'the old-style peer is up' });
     socket.destroy();
   });
 
@@ -104,7 +103,8 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     const [pa, pb] = await Promise.all([a.connect(b.name), b.connect(a.name)]);
     expect(await pa.ping()).toBe(true);
     expect(await pb.ping()).toBe(true);
-    await new Promise((r) => setTimeout(r, 100));
+    // Proving stability: a losing attempt that closed the winning connection would do it by now.
+    await pause(100);
     expect(a.peer(b.name)?.isClosed).toBe(false);
     expect(b.peer(a.name)?.isClosed).toBe(false);
   });
@@ -120,8 +120,7 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     const second = node(name);
     const p2 = await second.connect(server.name);
     expect(await p2.ping()).toBe(true);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(p1.isClosed).toBe(true);
+    await eventually(() => p1.isClosed, { what: 'the old connection closes' });
   });
 
   it("rex's $gen_call form, as gen_server:call({rex, Node}, {call, M, F, A, GL}) sends it", async () => {

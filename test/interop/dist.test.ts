@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImproperList, type Peer, type Term, atom, connect, createNode, tuple } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { type BeamNode, ERLANG_MAILBOX_ECHO, isStopped, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
 import { runtimes } from '../support/runtimes.js';
+import { eventually, pause } from '../support/wait.js';
 import { rejection } from '../support/rejection.js';
 
 
@@ -75,7 +76,7 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       expect(t.code).toBe('TIMEOUT');
       const ac = new AbortController();
       const p = peer.rpc('timer', 'sleep', [2000], { signal: ac.signal, timeout: 5000 });
-      setTimeout(() => ac.abort(), 50);
+      ac.abort(); // while the rpc waits for its answer
       expect((await rejection(p)).code).toBe('ABORTED');
       // The connection stays usable.
       expect(await peer.rpc('erlang', 'abs', [-3])).toBe(3);
@@ -123,7 +124,8 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       const victim = await startErlangNode(rt, { epmdPort });
       const p2 = await connect(victim.name, { cookie: victim.cookie, epmdPort });
       const pending = Array.from({ length: 20 }, () => p2.rpc('timer', 'sleep', [30_000], { timeout: 60_000 }));
-      await new Promise((r) => setTimeout(r, 100));
+      // A round trip after the spawn requests: the node has them all before it dies.
+      expect(await p2.ping()).toBe(true);
       const killedAt = Date.now();
       victim.kill('SIGKILL');
       const errors = await Promise.all(pending.map(rejection));
@@ -139,7 +141,7 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       expect(await p2.ping()).toBe(true);
       victim.kill('SIGSTOP');
       const stoppedAt = Date.now();
-      await new Promise((r) => setTimeout(r, 50));
+      await eventually(() => isStopped(victim.pid), { what: 'beam is stopped' });
       const pending = p2.rpc('erlang', 'node', [], { timeout: 30_000 });
       try {
         expect((await rejection(pending)).code).toBe('NODE_DOWN');
@@ -159,7 +161,8 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       const peer = await connect(`${pinned.name}:${pinned.distPort}`, { cookie: pinned.cookie, epmdPort: await freePort() });
       try {
         expect(await peer.ping()).toBe(true);
-        await new Promise((r) => setTimeout(r, 13_000));
+        // Letting three tick periods pass is the point: the connection must survive them.
+        await pause(13_000);
         expect(peer.isClosed).toBe(false);
         expect(await peer.rpc('erlang', 'abs', [-1])).toBe(1);
         expect(await pinned.eval('nodes(hidden)')).toContain(peer.node.name);
@@ -247,8 +250,10 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       expect(err.code).toBe('CALL_EXIT');
       expect(err.reason).toBeDefined();
       // The supervisor restarts it.
-      await new Promise((r) => setTimeout(r, 200));
-      expect(await peer.call('echo_server', tuple(atom('echo'), 1))).toBe(1);
+      await eventually(async () => (await peer.call('echo_server', tuple(atom('echo'), 1)).catch(() => undefined)) === 1, {
+        timeout: 5000,
+        what: 'echo_server is back',
+      });
     });
 
     it('concurrent GenServer calls', async () => {

@@ -8,15 +8,7 @@ import { names as epmdNames } from '../../src/epmd/client.js';
 import { startEpmd, type EpmdServer } from '../../src/epmd/server.js';
 import { randomCookie, startElixirNode, startErlangNode, stopAll, type BeamNode } from '../support/nodes.js';
 import { runtimes, type Runtime } from '../support/runtimes.js';
-
-/** Polls `check` until it returns true. */
-async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { eventually } from '../support/wait.js';
 
 describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime) => {
   let epmd: EpmdServer;
@@ -82,7 +74,7 @@ describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime)
     } finally {
       await ex.stop();
     }
-    await eventually(() => !epmd.names().some((e) => e.name === ex.shortName));
+    await eventually(() => !epmd.names().some((e) => e.name === ex.shortName), { timeout: 10_000 });
   });
 
   it('a killed node disappears; the name registered again gets the next creation', async () => {
@@ -93,7 +85,7 @@ describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime)
 
     c.kill('SIGKILL');
     await c.exited;
-    await eventually(() => !epmd.names().some((e) => e.name === c.shortName));
+    await eventually(() => !epmd.names().some((e) => e.name === c.shortName), { timeout: 10_000 });
     expect(unregistered).toContain(c.shortName);
     expect(await a.eval('{ok, Names} = erl_epmd:names(), lists:sort(Names)')).not.toContain(c.shortName);
     expect(await a.eval(`erl_epmd:port_please("${c.shortName}", "127.0.0.1")`)).toBe('noport');
@@ -107,7 +99,7 @@ describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime)
     } finally {
       await again.stop();
     }
-    await eventually(() => !epmd.names().some((e) => e.name === c.shortName));
+    await eventually(() => !epmd.names().some((e) => e.name === c.shortName), { timeout: 10_000 });
   });
 
   it('a node whose name is taken does not start', async () => {

@@ -8,19 +8,10 @@ import { names, portPlease2, register, type EpmdRegistration } from '../../src/e
 import { randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
 import { runtimes, type Runtime } from '../support/runtimes.js';
+import { eventually } from '../support/wait.js';
 import { rejection } from '../support/rejection.js';
 
 const HOST = '127.0.0.1';
-
-
-/** Polls `check` until it returns true (EPMD handles a closed registration asynchronously). */
-async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** `net_adm:names()` as the node sees it (it talks to our EPMD through ERL_EPMD_PORT). */
 async function erlNames(node: BeamNode): Promise<string> {

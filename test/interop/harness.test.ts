@@ -4,8 +4,8 @@
  * same bytes, and a dying runtime rejects pending requests with its stderr.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErlPort, FrameDecoder, frame } from '../support/erl-port.js';
-import { otpRelease, parseRuntimes, runtimes, type Runtime } from '../support/runtimes.js';
+import { ErlPort, frame } from '../support/erl-port.js';
+import { otpRelease, runtimes, type Runtime } from '../support/runtimes.js';
 
 const NO_MAPS = 1;
 const NO_FUNS = 2;
@@ -44,30 +44,6 @@ function lenPrefixed(items: Uint8Array[]): Buffer {
 async function generate(port: ErlPort, seed: bigint, count: number, flags: number): Promise<Buffer[]> {
   return splitItems(await port.request('g', genPayload(seed, count, flags)));
 }
-
-describe('runtimes()', () => {
-  it('parses ERLDIST_TEST_RUNTIMES', () => {
-    expect(parseRuntimes(undefined)).toEqual([{ label: 'host', prefix: [] }]);
-    expect(parseRuntimes('')).toEqual([{ label: 'host', prefix: [] }]);
-    expect(parseRuntimes(';chroot  /opt/x ; ;chroot /opt/x')).toEqual([
-      { label: 'host', prefix: [] },
-      { label: 'chroot /opt/x', prefix: ['chroot', '/opt/x'] },
-    ]);
-  });
-
-  it('FrameDecoder handles arbitrary chunking', () => {
-    const frames = [Buffer.alloc(0), Buffer.from('a'), Buffer.alloc(70_000, 7), Buffer.from('xyz')];
-    const stream = Buffer.concat(frames.map(frame));
-    for (const step of [1, 2, 3, 5, 4096]) {
-      const d = new FrameDecoder();
-      const got: Buffer[] = [];
-      for (let i = 0; i < stream.length; i += step) got.push(...d.push(stream.subarray(i, i + step)));
-      expect(got.length).toBe(frames.length);
-      got.forEach((g, i) => expect(g.equals(frames[i]!)).toBe(true));
-      expect(d.pending.length).toBe(0);
-    }
-  });
-});
 
 describe.each(runtimes())('term server on $label', (rt: Runtime) => {
   let port: ErlPort;

@@ -75,22 +75,25 @@ describe.each(runtimes())('links and monitors on $label', (rt) => {
 
   it('Erlang links to a TS mailbox and sees it exit with its reason', async () => {
     const box = ts.spawn();
-    const watcher = await erl.eval(
-      `P = spawn(fun() -> process_flag(trap_exit, true), link(${pidLiteral(box.pid)}), receive {'EXIT', _, R} -> register(link_result, self()), receive {get, F} -> F ! R end end end), P`,
+    const probe = ts.spawn();
+    const toProbe = pidLiteral(probe.pid);
+    await erl.eval(
+      `spawn(fun() -> process_flag(trap_exit, true), link(${pidLiteral(box.pid)}), ${toProbe} ! linked, receive {'EXIT', _, R} -> ${toProbe} ! {exit, R} end end)`,
     );
-    expect(watcher).toMatch(/^<\d+\.\d+\.\d+>$/);
-    await peer.ping();
-    await new Promise((r) => setTimeout(r, 100));
+    // Sent after the LINK on the same connection: once it is here, so is the link.
+    expect(await probe.receive({ timeout: 5000 })).toBe(atom('linked'));
     box.close(tuple2('shutdown', 'bye'));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await erl.eval(`link_result ! {get, self()}, receive R -> R after 2000 -> timeout end`)).toBe('{shutdown,<<"bye">>}');
+    expect(await probe.receive({ timeout: 5000 })).toStrictEqual(new Tuple([atom('exit'), tuple2('shutdown', 'bye')]));
   });
 
   it('Erlang monitors a TS mailbox; closing it sends DOWN', async () => {
     const box = ts.spawn();
     ts.register('watched', box);
-    const reply = erl.eval(`Ref = monitor(process, {watched, '${tsName}'}), receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`);
-    await new Promise((r) => setTimeout(r, 300));
+    const probe = ts.spawn();
+    const reply = erl.eval(
+      `Ref = monitor(process, {watched, '${tsName}'}), ${pidLiteral(probe.pid)} ! monitoring, receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`,
+    );
+    expect(await probe.receive({ timeout: 5000 })).toBe(atom('monitoring'));
     box.close();
     expect(await reply).toBe('normal');
     expect(await erl.eval(`Ref = monitor(process, {watched, '${tsName}'}), receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`)).toBe('noproc');
@@ -100,17 +103,19 @@ describe.each(runtimes())('links and monitors on $label', (rt) => {
     const ex = await startElixirNode(rt, { epmdPort, cookie });
     const box = ts.spawn();
     ts.register('ex_watched', box);
+    const probe = ts.spawn();
+    const toProbe = `:erlang.binary_to_term(<<${[...encode(probe.pid)].join(', ')}>>)`;
     const down = ex.evalElixir(
-      `ref = Process.monitor({:ex_watched, :"${tsName}"}); receive do {:DOWN, ^ref, :process, _, r} -> r after 5000 -> :timeout end`,
+      `ref = Process.monitor({:ex_watched, :"${tsName}"}); send(${toProbe}, :monitoring); receive do {:DOWN, ^ref, :process, _, r} -> r after 5000 -> :timeout end`,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await probe.receive({ timeout: 5000 })).toBe(atom('monitoring'));
     box.close(atom('bye'));
     expect(await down).toBe(':bye');
     const other = ts.spawn();
     const linked = ex.evalElixir(
-      `Process.flag(:trap_exit, true); pid = :erlang.binary_to_term(<<${[...encode(other.pid)].join(', ')}>>); Process.link(pid); receive do {:EXIT, ^pid, r} -> r after 5000 -> :timeout end`,
+      `Process.flag(:trap_exit, true); pid = :erlang.binary_to_term(<<${[...encode(other.pid)].join(', ')}>>); Process.link(pid); send(${toProbe}, :linked); receive do {:EXIT, ^pid, r} -> r after 5000 -> :timeout end`,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await probe.receive({ timeout: 5000 })).toBe(atom('linked'));
     other.close(atom('gone'));
     expect(await linked).toBe(':gone');
   });

@@ -4,38 +4,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, portPlease2 } from '../../src/epmd/client.js';
-import { ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from '../support/nodes.js';
+import { ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess, isAlive } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
 import { runtimes, type Runtime } from '../support/runtimes.js';
+import { eventually } from '../support/wait.js';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Resolves true once the OS process `pid` is gone, false if it is still there after `ms`. */
+function gone(pid: number, ms = 5000): Promise<boolean> {
+  return eventually(() => !isAlive(pid), { timeout: ms }).then(
+    () => true,
+    () => false,
+  );
 }
-
-async function gone(pid: number, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
-describe('helpers', () => {
-  it('randomCookie and freePort', async () => {
-    const a = randomCookie();
-    expect(a).toMatch(/^[A-Z]{20}$/);
-    expect(randomCookie()).not.toBe(a);
-    const port = await freePort();
-    expect(port).toBeGreaterThan(0);
-    expect(port).toBeLessThan(65536);
-  });
-});
 
 describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
   let epmd: EpmdProcess;

@@ -39,7 +39,7 @@ describe('node lifecycle', () => {
     try {
       const started = Date.now();
       const dialing = n.connect(`fake@127.0.0.1:${silent.port}`, { handshakeTimeout: 30_000 });
-      setTimeout(() => void n.close(), 50);
+      await n.close();
       await expect(dialing).rejects.toMatchObject({ code: 'ABORTED' });
       expect(Date.now() - started).toBeLessThan(2000);
     } finally {

@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { u32Framed } from './bytes.js';
 import { ERL_TERM_SERVER_SOURCE } from './erl-term-server.js';
 import { command, runtimeEnv, runtimeError, type Runtime } from './runtimes.js';
 
@@ -80,11 +81,8 @@ export class FrameDecoder {
   }
 }
 
-export function frame(payload: Uint8Array): Buffer {
-  const header = Buffer.alloc(HEADER);
-  header.writeUInt32BE(payload.length, 0);
-  return Buffer.concat([header, payload]);
-}
+/** A `{packet, 4}` frame, as the term server's port reads them. */
+export const frame = u32Framed;
 
 type Pending = { op: string; resolve: (reply: Buffer) => void; reject: (err: Error) => void };
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;

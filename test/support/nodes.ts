@@ -22,10 +22,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { freePort } from './net.js';
 import { command, runtimeEnv, runtimeError, type Runtime } from './runtimes.js';
+import { pause } from './wait.js';
 
 export const NODE_HOST = '127.0.0.1';
 const DEFAULT_START_TIMEOUT = 60_000;
@@ -49,6 +51,16 @@ export function randomNodeName(): string {
   return `t${randomBytes(5).toString('hex')}`;
 }
 
+/** True when the OS process `pid` is stopped (SIGSTOP took effect): state `T` in /proc (Linux). */
+export function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves true once something accepts TCP connections on 127.0.0.1:port. */
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -64,7 +76,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function hex(text: string): string {
   return Buffer.from(text, 'utf8').toString('hex');
@@ -132,7 +143,8 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((t) => t.stop()));
 }
 
-function isAlive(pid: number): boolean {
+/** True while the OS process `pid` exists. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -253,17 +265,18 @@ async function startEpmdOnce(rt: Runtime, port: number, timeout: number): Promis
   const describe = (what: string): Error =>
     runtimeError(rt, `epmd -port ${port} ${what}${log.toString() ? `\nstderr:\n${log}` : ''}`);
   try {
-    const started = await Promise.race([pidLine.then(() => true), exited.then(() => false), sleep(timeout).then(() => false)]);
+    const started = await Promise.race([pidLine.then(() => true), exited.then(() => false), pause(timeout).then(() => false)]);
     if (!started) throw describe('did not start (is epmd on the runtime\'s PATH?)');
     handle.pid = epmdPid;
     for (;;) {
       if (child.exitCode !== null || !isAlive(epmdPid)) throw describe('exited (port in use?)');
       if (await canConnect(port)) break;
       if (Date.now() > deadline) throw describe(`accepts no connections after ${timeout} ms`);
-      await sleep(20);
+      await pause(20);
     }
-    // epmd exits with status 0 when its port is taken: be sure the listener is ours.
-    await sleep(30);
+    // epmd exits with status 0 when its port is taken: be sure the listener is ours (a wait on
+    // purpose, proving that epmd stays up).
+    await pause(30);
     if (!isAlive(epmdPid)) throw describe('exited right after start (port in use?)');
     return handle;
   } catch (err) {
