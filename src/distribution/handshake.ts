@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { ByteReader, ByteWriter } from '../bytes.js';
 import { ErldistError } from '../errors.js';
 import { DFLAG, DFLAG_MANDATORY_25, flagNames } from './flags.js';
 
@@ -139,11 +140,18 @@ class PacketReader {
   }
 }
 
-function writePacket(socket: Socket, body: Buffer): void {
-  const out = Buffer.allocUnsafe(2 + body.length);
-  out.writeUInt16BE(body.length, 0);
-  body.copy(out, 2);
-  socket.write(out);
+/** A handshake packet: `Len:16` filled in when it is sent. */
+function packet(): ByteWriter {
+  return new ByteWriter(2);
+}
+
+function writeStatus(socket: Socket, status: string): void {
+  socket.write(packet().u8(STATUS).bytes(Buffer.from(status, 'latin1')).finish());
+}
+
+/** Reads one packet's fields; a packet too short for them fails `step`. */
+function fields(p: Buffer, step: string, node: string): ByteReader {
+  return new ByteReader(p, 1, (what) => protocolError(step, `packet of ${p.length} bytes ends inside ${what}`, node));
 }
 
 function protocolError(step: string, message: string, node: string): ErldistError {
@@ -198,13 +206,7 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
 
   function sendName(): void {
     const name = Buffer.from(opts.localName, 'utf8');
-    const body = Buffer.allocUnsafe(1 + 8 + 4 + 2 + name.length);
-    body[0] = SEND_NAME_NEW;
-    body.writeBigUInt64BE(opts.flags, 1);
-    body.writeUInt32BE(opts.creation >>> 0, 9);
-    body.writeUInt16BE(name.length, 13);
-    name.copy(body, 15);
-    writePacket(socket, body);
+    socket.write(packet().u8(SEND_NAME_NEW).u64(opts.flags).u32(opts.creation).u16(name.length).bytes(name).finish());
   }
 
   async function recvStatus(): Promise<void> {
@@ -218,10 +220,10 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
       case 'alive':
         // The peer still has a connection from a node of our name: replace it if it is not ours.
         if (opts.replaceAlive?.() === false) {
-          writePacket(socket, Buffer.from('sfalse', 'latin1'));
+          writeStatus(socket, 'false');
           throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, { step: 'recvStatus', node, status });
         }
-        writePacket(socket, Buffer.from('strue', 'latin1'));
+        writeStatus(socket, 'true');
         return;
       case 'nok':
         throw new ErldistError('NOT_ALLOWED', `${node} refused the connection: it is connecting to us at the same time (nok)`, {
@@ -248,15 +250,14 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
         node,
       });
     }
-    if (packet[0] !== CHALLENGE_NEW || packet.length < 19) {
+    if (packet[0] !== CHALLENGE_NEW) {
       throw protocolError('recvChallenge', `expected a challenge ('N'), got tag ${packet[0]} in ${packet.length} bytes`, node);
     }
-    const flags = packet.readBigUInt64BE(1);
-    const challenge = packet.readUInt32BE(9);
-    const creation = packet.readUInt32BE(13);
-    const nlen = packet.readUInt16BE(17);
-    if (packet.length < 19 + nlen) throw protocolError('recvChallenge', 'name runs past the packet', node);
-    const name = packet.toString('utf8', 19, 19 + nlen);
+    const r = fields(packet, 'recvChallenge', node);
+    const flags = r.u64('the flags');
+    const challenge = r.u32('the challenge');
+    const creation = r.u32('the creation');
+    const name = r.bytes(r.u16('the name length'), 'the name').toString('utf8');
     const missing = DFLAG_MANDATORY_25 & ~flags;
     if (missing !== 0n || (flags & DFLAG.HANDSHAKE_23) === 0n) {
       throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ')}`, {
@@ -269,11 +270,7 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
 
   function sendChallengeReply(theirChallenge: number): number {
     const myChallenge = genChallenge();
-    const body = Buffer.allocUnsafe(1 + 4 + 16);
-    body[0] = CHALLENGE_REPLY;
-    body.writeUInt32BE(myChallenge, 1);
-    genDigest(theirChallenge, opts.cookie).copy(body, 5);
-    writePacket(socket, body);
+    socket.write(packet().u8(CHALLENGE_REPLY).u32(myChallenge).bytes(genDigest(theirChallenge, opts.cookie)).finish());
     return myChallenge;
   }
 
@@ -326,7 +323,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     step = 'sendStatus';
     const missing = DFLAG_MANDATORY_25 & ~name.flags;
     if (missing !== 0n || (name.flags & DFLAG.HANDSHAKE_23) === 0n) {
-      writePacket(socket, Buffer.from('snot_allowed', 'latin1'));
+      writeStatus(socket, 'not_allowed');
       throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ') || 'HANDSHAKE_23'}`, {
         step,
         node,
@@ -337,9 +334,10 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     if (name.old) {
       step = 'recvComplement';
       const c = await reader.read();
-      if (c[0] !== COMPLEMENT || c.length < 9) throw protocolError(step, `expected a complement ('c'), got tag ${c[0]}`, node);
-      flags |= BigInt(c.readUInt32BE(1)) << 32n;
-      creation = c.readUInt32BE(5);
+      if (c[0] !== COMPLEMENT) throw protocolError(step, `expected a complement ('c'), got tag ${c[0]}`, node);
+      const r = fields(c, step, node);
+      flags |= BigInt(r.u32('the high flags')) << 32n;
+      creation = r.u32('the creation');
     }
     step = 'sendChallenge';
     const challenge = genChallenge();
@@ -348,10 +346,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     const cookie = opts.cookieFor(node);
     const theirChallenge = await recvChallengeReply(challenge, cookie);
     step = 'sendChallengeAck';
-    const ack = Buffer.allocUnsafe(17);
-    ack[0] = CHALLENGE_ACK;
-    genDigest(theirChallenge, cookie).copy(ack, 1);
-    writePacket(socket, ack);
+    socket.write(packet().u8(CHALLENGE_ACK).bytes(genDigest(theirChallenge, cookie)).finish());
     return { peerName: node, peerCreation: creation, peerFlags: flags, flags: flags & opts.flags, leftover: reader.detach() };
   } finally {
     reader.detach();
@@ -359,19 +354,22 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
 
   async function recvName(): Promise<{ name: string; flags: bigint; creation: number; old: boolean }> {
     const p = await reader.read();
-    if (p[0] === SEND_NAME_NEW && p.length >= 15) {
-      const nlen = p.readUInt16BE(13);
-      if (p.length < 15 + nlen) throw protocolError('recvName', 'name runs past the packet', node);
-      return { flags: p.readBigUInt64BE(1), creation: p.readUInt32BE(9), name: p.toString('utf8', 15, 15 + nlen), old: false };
+    const r = fields(p, 'recvName', node);
+    if (p[0] === SEND_NAME_NEW) {
+      const flags = r.u64('the flags');
+      const creation = r.u32('the creation');
+      const name = r.bytes(r.u16('the name length'), 'the name').toString('utf8');
+      return { flags, creation, name, old: false };
     }
-    if (p[0] === SEND_NAME_OLD && p.length >= 7) {
-      return { flags: BigInt(p.readUInt32BE(3)), creation: 0, name: p.toString('utf8', 7), old: true };
+    if (p[0] === SEND_NAME_OLD) {
+      r.u16('the version');
+      return { flags: BigInt(r.u32('the flags')), creation: 0, name: r.rest().toString('utf8'), old: true };
     }
     throw protocolError('recvName', `expected send_name ('N' or 'n'), got tag ${p[0]} in ${p.length} bytes`, node);
   }
 
   async function sendStatus(status: AcceptStatus): Promise<void> {
-    writePacket(socket, Buffer.from('s' + status, 'latin1'));
+    writeStatus(socket, status);
     if (status === 'nok' || status === 'not_allowed') {
       throw new ErldistError('NOT_ALLOWED', `refused ${node}: ${status}`, { step: 'sendStatus', node, status });
     }
@@ -385,14 +383,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
 
   function sendChallenge(challenge: number): void {
     const name = Buffer.from(opts.localName, 'utf8');
-    const body = Buffer.allocUnsafe(1 + 8 + 4 + 4 + 2 + name.length);
-    body[0] = CHALLENGE_NEW;
-    body.writeBigUInt64BE(opts.flags, 1);
-    body.writeUInt32BE(challenge, 9);
-    body.writeUInt32BE(opts.creation >>> 0, 13);
-    body.writeUInt16BE(name.length, 17);
-    name.copy(body, 19);
-    writePacket(socket, body);
+    socket.write(packet().u8(CHALLENGE_NEW).u64(opts.flags).u32(challenge).u32(opts.creation).u16(name.length).bytes(name).finish());
   }
 
   async function recvChallengeReply(challenge: number, cookie: string): Promise<number> {
@@ -407,6 +398,6 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
         node,
       });
     }
-    return p.readUInt32BE(1);
+    return fields(p, 'recvChallengeReply', node).u32('the challenge');
   }
 }

@@ -13,6 +13,7 @@
  * `namesResp` build the replies.
  */
 import { ErldistError } from '../errors.js';
+import { ByteReader, ByteWriter } from '../bytes.js';
 
 /** Request and reply tags, named and numbered as in the EPMD protocol. */
 export const EpmdTag = {
@@ -128,75 +129,13 @@ function checkUint(what: string, value: number, max: number): void {
   }
 }
 
-/**
- * Grows to fit. A request writer (`prefixed`) leaves room for `Len:16` and `finish()` fills it in;
- * replies carry no prefix.
- */
-class Writer {
-  private buf = Buffer.alloc(64);
-  private offset: number;
-  private readonly start: number;
-
-  constructor(prefixed: boolean) {
-    this.start = prefixed ? 2 : 0;
-    this.offset = this.start;
-  }
-
-  private ensure(n: number): void {
-    if (this.offset + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.offset + n));
-    this.buf.copy(next, 0, 0, this.offset);
-    this.buf = next;
-  }
-
-  u8(v: number): this {
-    this.ensure(1);
-    this.buf.writeUInt8(v, this.offset);
-    this.offset += 1;
-    return this;
-  }
-
-  u16(v: number): this {
-    this.ensure(2);
-    this.buf.writeUInt16BE(v, this.offset);
-    this.offset += 2;
-    return this;
-  }
-
-  u32(v: number): this {
-    this.ensure(4);
-    this.buf.writeUInt32BE(v, this.offset);
-    this.offset += 4;
-    return this;
-  }
-
-  bytes(b: Uint8Array): this {
-    this.ensure(b.length);
-    this.buf.set(b, this.offset);
-    this.offset += b.length;
-    return this;
-  }
-
-  finish(): Buffer {
-    if (this.start === 2) {
-      const length = this.offset - 2;
-      if (length > MAX_REQUEST_BYTES) throw invalid(`EPMD: request of ${length} bytes does not fit Len:16`);
-      this.buf.writeUInt16BE(length, 0);
-    }
-    return this.buf.subarray(0, this.offset);
-  }
+/** A request carries `Len:16` before its tag; a reply has no prefix. */
+function requestWriter(): ByteWriter {
+  return new ByteWriter(2);
 }
 
-class RequestWriter extends Writer {
-  constructor() {
-    super(true);
-  }
-}
-
-class ReplyWriter extends Writer {
-  constructor() {
-    super(false);
-  }
+function replyWriter(): ByteWriter {
+  return new ByteWriter(0);
 }
 
 /** `Len:16, 120, Port:16, NodeType:8, Protocol:8, High:16, Low:16, Nlen:16, Name, Elen:16, Extra`. */
@@ -208,7 +147,7 @@ export function alive2Req(req: Alive2Req): Buffer {
   checkUint('highest version', req.highestVersion, 0xffff);
   checkUint('lowest version', req.lowestVersion, 0xffff);
   checkUint('extra length', req.extra.length, 0xffff);
-  return new RequestWriter()
+  return requestWriter()
     .u8(EpmdTag.ALIVE2_REQ)
     .u16(req.port)
     .u8(req.nodeType)
@@ -224,59 +163,21 @@ export function alive2Req(req: Alive2Req): Buffer {
 
 /** `Len:16, 122, Name`. */
 export function portPlease2Req(name: string): Buffer {
-  return new RequestWriter().u8(EpmdTag.PORT_PLEASE2_REQ).bytes(checkName(name)).finish();
+  return requestWriter().u8(EpmdTag.PORT_PLEASE2_REQ).bytes(checkName(name)).finish();
 }
 
 /** `Len:16, 110`. */
 export function namesReq(): Buffer {
-  return new RequestWriter().u8(EpmdTag.NAMES_REQ).finish();
+  return requestWriter().u8(EpmdTag.NAMES_REQ).finish();
 }
 
-/** Thrown by Reader when the input ends early; tryParse* turn it into `undefined`. */
+/** Thrown by the reader when the input ends early; tryParse* turn it into `undefined`. */
 const NEED_MORE = Symbol('EPMD reply incomplete');
 
-/** A cursor over one reply; every read throws NEED_MORE past the end. */
-class Reader {
-  offset = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  private need(n: number): void {
-    if (this.offset + n > this.buf.length) throw NEED_MORE;
-  }
-
-  u8(): number {
-    this.need(1);
-    const v = this.buf.readUInt8(this.offset);
-    this.offset += 1;
-    return v;
-  }
-
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.offset);
-    this.offset += 2;
-    return v;
-  }
-
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.offset);
-    this.offset += 4;
-    return v;
-  }
-
-  bytes(n: number): Buffer {
-    this.need(n);
-    const v = this.buf.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return v;
-  }
-}
-
-function attempt<T>(buf: Buffer, read: (r: Reader) => T): Parsed<T> | undefined {
-  const r = new Reader(buf);
+function attempt<T>(buf: Buffer, read: (r: ByteReader) => T): Parsed<T> | undefined {
+  const r = new ByteReader(buf, 0, () => NEED_MORE);
   try {
-    return { reply: read(r), length: r.offset };
+    return { reply: read(r), length: r.pos };
   } catch (err) {
     if (err === NEED_MORE) return undefined;
     throw err;
@@ -297,7 +198,7 @@ function expectTag(step: string, tag: number, allowed: readonly number[], names:
   if (!allowed.includes(tag)) throw protocolError(step, `expected ${names}, got tag ${tag}`);
 }
 
-function readAlive2Resp(r: Reader): Alive2Resp {
+function readAlive2Resp(r: ByteReader): Alive2Resp {
   const tag = r.u8();
   expectTag('ALIVE2_REQ', tag, [EpmdTag.ALIVE2_X_RESP, EpmdTag.ALIVE2_RESP], 'ALIVE2_X_RESP (118) or ALIVE2_RESP (121)');
   const result = r.u8();
@@ -314,7 +215,7 @@ export function parseAlive2Resp(buf: Buffer): Alive2Resp {
   return whole('ALIVE2_REQ', buf, tryParseAlive2Resp(buf));
 }
 
-function readPort2Resp(r: Reader): Port2Resp {
+function readPort2Resp(r: ByteReader): Port2Resp {
   expectTag('PORT_PLEASE2_REQ', r.u8(), [EpmdTag.PORT2_RESP], 'PORT2_RESP (119)');
   const result = r.u8();
   if (result !== 0) return { found: false, result };
@@ -500,14 +401,14 @@ export function parseRequest(body: Buffer): EpmdRequest {
 export function alive2XResp(result: number, creation: number): Buffer {
   checkUint('result', result, 0xff);
   checkUint('creation', creation, 0xffffffff);
-  return new ReplyWriter().u8(EpmdTag.ALIVE2_X_RESP).u8(result).u32(creation).finish();
+  return replyWriter().u8(EpmdTag.ALIVE2_X_RESP).u8(result).u32(creation).finish();
 }
 
 /** ALIVE2_RESP `121, Result:8, Creation:16` (for requesters whose highest version is below 6). */
 export function alive2Resp(result: number, creation: number): Buffer {
   checkUint('result', result, 0xff);
   checkUint('creation', creation, 0xffff);
-  return new ReplyWriter().u8(EpmdTag.ALIVE2_RESP).u8(result).u16(creation).finish();
+  return replyWriter().u8(EpmdTag.ALIVE2_RESP).u8(result).u16(creation).finish();
 }
 
 /** PORT2_RESP for a registered node: `119, 0, Port:16, NodeType, Protocol, High, Low, Nlen, Name, Elen, Extra`. */
@@ -520,7 +421,7 @@ export function port2Resp(info: NodeInfo): Buffer {
   checkUint('lowest version', info.lowestVersion, 0xffff);
   checkUint('name length', name.length, 0xffff);
   checkUint('extra length', info.extra.length, 0xffff);
-  return new ReplyWriter()
+  return replyWriter()
     .u8(EpmdTag.PORT2_RESP)
     .u8(0)
     .u16(info.port)
@@ -543,7 +444,7 @@ export function port2RespNotFound(): Buffer {
 /** The NAMES_REQ reply: `EPMDPort:32`, then `name <N> at port <P>\n` per node. */
 export function namesResp(epmdPort: number, nodes: readonly { name: string; port: number }[]): Buffer {
   checkUint('EPMD port', epmdPort, 0xffff);
-  const w = new ReplyWriter().u32(epmdPort);
+  const w = replyWriter().u32(epmdPort);
   for (const node of nodes) {
     checkUint('port', node.port, 0xffff);
     w.bytes(Buffer.from(`name ${node.name} at port ${node.port}\n`, 'utf8'));
