@@ -7,7 +7,7 @@ import { type Socket, connect as netConnect } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
-import { type WaitOptions, abortedError, deadline, onAbort, waitFor } from '../wait.js';
+import { type WaitOptions, abortedError, deadline, waitFor } from '../wait.js';
 import { type NodeAddress, parseNodeName } from './names.js';
 import { Peer, type PeerHost } from './peer.js';
 
@@ -151,12 +151,13 @@ export class Dialer<N> {
     const what = `connect to ${address.node}`;
     if (options.signal?.aborted) throw abortedError(options.signal, what);
     const dial = new AbortController();
-    const stop = onAbort(options.signal, () => dial.abort(options.signal?.reason));
+    // AbortSignal.any adds no listener to the caller's signal: one signal shared by many dials
+    // (a deadline for a whole cluster) never reaches Node's MaxListeners warning.
+    const signal = options.signal ? AbortSignal.any([options.signal, dial.signal]) : dial.signal;
     this.dials.add(dial);
     try {
-      return await this.dialWith(address, options, dial.signal);
+      return await this.dialWith(address, options, signal);
     } finally {
-      stop();
       this.dials.delete(dial);
     }
   }
