@@ -4,7 +4,7 @@
  */
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { genDigest } from '../../src/distribution/handshake.js';
-import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
+import { DFLAG, DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import type { Term } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 
@@ -17,6 +17,9 @@ export type FakeBehaviour =
   | { kind: 'silent' }
   /** Completes the handshake (if `cookie` matches) and hands the socket over. */
   | { kind: 'handshake'; cookie: string; after: (socket: Socket) => void; flags?: bigint };
+
+/** Flags for a fake peer that cannot take spawn requests (so `rpc` goes to rex). */
+export const FLAGS_WITHOUT_SPAWN = DFLAG_ERLDIST & ~DFLAG.SPAWN;
 
 export interface FakePeer {
   port: number;

@@ -12,7 +12,10 @@ import { command, parseRuntimes } from './runtimes.js';
 describe('runtimes()', () => {
   it('command() puts the runtime prefix before the executable', () => {
     expect(command({ label: 'host', prefix: [] }, 'erl', ['-noshell'])).toEqual(['erl', ['-noshell']]);
-    expect(command({ label: 'chroot /x', prefix: ['chroot', '/x'] }, 'erl', ['-noshell'])).toEqual(['chroot', ['/x', 'erl', '-noshell']]);
+    expect(command({ label: 'chroot /x', prefix: ['chroot', '/x'] }, 'erl', ['-noshell'])).toEqual([
+      'chroot',
+      ['/x', 'erl', '-noshell'],
+    ]);
   });
 
   it('parses ERLDIST_TEST_RUNTIMES', () => {
@@ -32,7 +35,7 @@ describe('runtimes()', () => {
       const got: Buffer[] = [];
       for (let i = 0; i < stream.length; i += step) got.push(...d.push(stream.subarray(i, i + step)));
       expect(got.length).toBe(frames.length);
-      got.forEach((g, i) => expect(g.equals(frames[i]!)).toBe(true));
+      for (const [i, g] of got.entries()) expect(g.equals(frames[i] as Buffer)).toBe(true);
       expect(d.pending.length).toBe(0);
     }
   });
@@ -48,4 +51,3 @@ describe('helpers', () => {
     expect(port).toBeLessThan(65536);
   });
 });
-

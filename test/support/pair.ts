@@ -27,7 +27,9 @@ export function randomTestCookie(): string {
 }
 
 /** A node listening on a free port without EPMD, and the address to dial it (`name@127.0.0.1:port`). */
-export async function listeningNode(options: NodeOptions & { cookie: string }): Promise<{ node: LocalNode; address: string }> {
+export async function listeningNode(
+  options: NodeOptions & { cookie: string },
+): Promise<{ node: LocalNode; address: string }> {
   const node = createNode({ name: uniqueName('l'), ...options });
   const { port } = await node.listen({ epmd: false });
   return { node, address: `${node.name}:${port}` };

@@ -19,7 +19,10 @@ export interface EventuallyOptions {
  * Resolves once `check` returns true (or a promise of true); rejects when `timeout` passes first.
  * Uses node:timers/promises, so it keeps working under `vi.useFakeTimers()`.
  */
-export async function eventually(check: () => boolean | Promise<boolean>, options: EventuallyOptions = {}): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  options: EventuallyOptions = {},
+): Promise<void> {
   const { timeout = 3000, interval = 10, what = 'condition' } = options;
   const deadline = Date.now() + timeout;
   while (!(await check())) {
