@@ -9,11 +9,12 @@ import { type Control, Op } from '../distribution/control.js';
 import { DFLAG } from '../distribution/flags.js';
 import type { HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
-import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { type Atom, Pid, type Reference, type Term, Tuple, atom } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
-import { type Answers, type CallSlot, PendingCall, WAIT } from './pending.js';
+import { type Answers, type CallSlot, PendingCall } from './pending.js';
+import { type Spawned, describe, erpcAnswers, genCallAnswers, nameOf, spawnAnswers, toAtom } from './answers.js';
 
 /** What a peer needs from its local node. */
 export interface PeerHost<Node> {
@@ -45,11 +46,7 @@ export interface SpawnOptions extends WaitOptions {
   monitor?: boolean;
 }
 
-export interface Spawned {
-  pid: Pid;
-  /** When `monitor` was asked: the DOWN also arrives in `box` as `{'DOWN', Ref, process, Pid, Reason}`. */
-  monitor?: Monitor;
-}
+export type { Spawned };
 
 const DEFAULT_CALL_TIMEOUT = 5000;
 const CALL = atom('call');
@@ -59,17 +56,10 @@ const GEN_CALL = atom('$gen_call');
 const GEN_CAST = atom('$gen_cast');
 const IS_AUTH = atom('is_auth');
 const YES = atom('yes');
-const NOPROC = atom('noproc');
-const NOCONNECTION = atom('noconnection');
 const ERPC = atom('erpc');
 const EXECUTE_CALL = atom('execute_call');
 const MONITOR = atom('monitor');
 const LINK = atom('link');
-const RETURN = atom('return');
-const THROW = atom('throw');
-const EXIT = atom('exit');
-const ERROR = atom('error');
-const EXIT_TAG = atom('EXIT');
 
 /** A process on the peer: a pid, or a registered name given as a string or an atom. */
 export type Destination = Pid | string | Atom;
@@ -241,15 +231,7 @@ export class Peer<Node = unknown> {
     if (options.monitor) opts.push(MONITOR);
     const m = toAtom(module);
     const f = toAtom(fun);
-    const answers: Answers<Spawned> = {
-      spawnReply: (flags, result) => {
-        if (!(result instanceof Pid)) throw new ErldistError('SPAWN_FAILED', `spawn on ${this.name} failed`, { node: this.name, reason: result });
-        if (flags & 1 && box) host.addLink(box, result);
-        const spawned: Spawned = { pid: result };
-        if (flags & 2 && box) spawned.monitor = host.addMonitor(box, result, this.name, reqId);
-        return spawned;
-      },
-    };
+    const answers = spawnAnswers(this.name, reqId, box, host);
     const control: Control = { op: Op.SPAWN_REQUEST, reqId, from: box?.pid ?? host.callerPid, groupLeader: host.callerPid, mfa: [m, f, args.length], options: opts };
     return this.#startCall(reqId, `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`, { timeout: DEFAULT_CALL_TIMEOUT, ...options }, answers, () => {
       this.#connection.send(control, args);
@@ -271,18 +253,7 @@ export class Peer<Node = unknown> {
     const reqId = host.makeRef();
     const tag = host.makeRef();
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
-    const answers: Answers<Term> = {
-      spawnReply: (_flags, result) => {
-        if (result instanceof Pid) return WAIT; // the answer comes in the DOWN
-        throw new ErldistError('BAD_RPC', `${what} could not start`, { node: this.name, reason: result });
-      },
-      down: (reason) => {
-        const outcome = erpcOutcome(reason, tag);
-        if (outcome.ok) return outcome.value;
-        if (outcome.reason === NOCONNECTION) throw new ErldistError('NODE_DOWN', `lost ${this.name} during ${what}`, { node: this.name });
-        throw new ErldistError('BAD_RPC', `${what} failed`, { node: this.name, reason: outcome.reason });
-      },
-    };
+    const answers = erpcAnswers(this.name, tag, what);
     const control: Control = { op: Op.SPAWN_REQUEST, reqId, from: host.callerPid, groupLeader: host.callerPid, mfa: [ERPC, EXECUTE_CALL, 4], options: [MONITOR] };
     return this.#startCall(reqId, what, options, answers, () => {
       this.#connection.send(control, [tag, m, f, args]);
@@ -294,12 +265,7 @@ export class Peer<Node = unknown> {
     const host = this.#host;
     const ref = host.makeRef();
     const target = to instanceof Pid ? to : toAtom(to);
-    const answers: Answers<Term> = {
-      reply: (reply) => reply,
-      down: (reason) => {
-        throw exitError(reason, target, this.name);
-      },
-    };
+    const answers = genCallAnswers(this.name, target);
     const message = new Tuple([GEN_CALL, new Tuple([host.callerPid, ref]), request]);
     return this.#startCall(ref, `call to ${describe(target)} on ${this.name}`, options, answers, (call) => {
       if (monitor) {
@@ -345,44 +311,3 @@ export class Peer<Node = unknown> {
     this.#host.peerDown(this, error);
   }
 }
-
-/**
- * What an erpc:execute_call exit reason means for rpc:call: a value, or `{'EXIT', Reason}` as
- * rpc:call reports a failure (`{badrpc, {'EXIT', ...}}`).
- */
-function erpcOutcome(reason: Term, tag: Reference): { ok: true; value: Term } | { ok: false; reason: Term } {
-  const first = reason instanceof Tuple ? reason.elements[0] : undefined;
-  if (reason instanceof Tuple && first instanceof Reference && first.node === tag.node && refKey(first) === refKey(tag)) {
-    const [, kind, a, b] = reason.elements;
-    if (kind === RETURN || kind === THROW) return { ok: true, value: a };
-    if (kind === EXIT) return { ok: false, reason: new Tuple([EXIT_TAG, a]) };
-    if (kind === ERROR) return { ok: false, reason: new Tuple([EXIT_TAG, b === undefined ? a : new Tuple([a, b])]) };
-  }
-  if (reason === NOCONNECTION) return { ok: false, reason };
-  return { ok: false, reason: new Tuple([EXIT_TAG, reason]) };
-}
-
-function toAtom(v: string | Atom): Atom {
-  if (v instanceof Atom) return v;
-  if (typeof v === 'string') return atom(v);
-  throw new ErldistError('INVALID_ARGUMENT', `expected a name (string or atom), got ${typeof v}`);
-}
-
-function nameOf(v: string | Atom): string {
-  return typeof v === 'string' ? v : v.name;
-}
-
-function describe(target: Pid | Atom): string {
-  return target instanceof Pid ? target.toString() : target.name;
-}
-
-function exitError(reason: Term, target: Pid | Atom, node: string): ErldistError {
-  if (reason === NOPROC) {
-    return new ErldistError('NO_PROC', `${describe(target)} is not alive on ${node}`, { node, reason });
-  }
-  if (reason === NOCONNECTION) {
-    return new ErldistError('NODE_DOWN', `lost the connection to ${node} during a call to ${describe(target)}`, { node, reason });
-  }
-  return new ErldistError('CALL_EXIT', `${describe(target)} on ${node} exited during the call`, { node, reason });
-}
-
