@@ -7,7 +7,7 @@ export default defineConfig([
     dts: { compilerOptions: { stripInternal: true } },
     sourcemap: true,
     clean: true,
-    target: 'node20',
+    target: 'node22',
     platform: 'node',
   },
   {
@@ -15,7 +15,7 @@ export default defineConfig([
     entry: { cli: 'src/cli/bin.ts' },
     format: ['esm'],
     sourcemap: true,
-    target: 'node20',
+    target: 'node22',
     platform: 'node',
     banner: { js: '#!/usr/bin/env node' },
   },
