@@ -9,18 +9,13 @@
  * package). The classes and the atom table are therefore shared through a registry on `globalThis`:
  * the first copy registers its own, later copies export those, so `instanceof` and `===` hold across
  * copies at no cost in the codec's loops (a `Symbol.hasInstance` would turn each check into a call).
- * Each export is an interface (the type) and a constant (the class), so both uses keep working.
  */
 
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom');
 
-/**
- * The registry's key. Bump the version when the term model changes shape (fields, constructor
- * arguments, methods the codec relies on), so that copies of different shapes never share classes.
- */
-const TERM_MODEL_KEY = Symbol.for('erldist.term.v1');
-
-class AtomClass {
+/** An Erlang atom. Never construct directly: use `atom(name)`, which interns. */
+export class Atom {
+  /** @internal */
   constructor(readonly name: string) {}
   toString(): string {
     return this.name;
@@ -36,9 +31,9 @@ class AtomClass {
 /**
  * The intern table holds atoms weakly: identity is preserved for as long as anyone can compare, and a
  * peer that sends millions of distinct atoms cannot grow the table without bound (unlike the BEAM's).
- * One table per process: the first copy's interner is registered with its classes.
+ * There is one per process: the first copy's interner is registered with its classes.
  */
-function createInterner(AtomCtor: new (name: string) => Atom): (name: string) => Atom {
+function createInterner(AtomClass: typeof Atom): (name: string) => Atom {
   const atomTable = new Map<string, WeakRef<Atom>>();
   const atomCollector = new FinalizationRegistry<string>((name) => {
     const ref = atomTable.get(name);
@@ -50,7 +45,7 @@ function createInterner(AtomCtor: new (name: string) => Atom): (name: string) =>
       const existing = ref.deref();
       if (existing !== undefined) return existing;
     }
-    const created = new AtomCtor(name);
+    const created = new AtomClass(name);
     atomTable.set(name, new WeakRef(created));
     atomCollector.register(created, name);
     return created;
@@ -82,7 +77,8 @@ function countCodePoints(s: string): number {
   return n;
 }
 
-class TupleClass {
+/** An Erlang tuple. Iterable, so `const [ok, value] = t` works. */
+export class Tuple {
   constructor(readonly elements: Term[]) {}
   get length(): number {
     return this.elements.length;
@@ -104,7 +100,12 @@ export function tuple(...elements: Term[]): Tuple {
   return new Tuple(elements);
 }
 
-class FloatClass {
+/**
+ * A float whose value is integral (or -0.0). Plain JS numbers that are safe integers encode as Erlang
+ * integers; wrap them to send a float. `decode(…, { exact: true })` produces these so that `1.0` stays
+ * a float.
+ */
+export class Float {
   constructor(readonly value: number) {}
   valueOf(): number {
     return this.value;
@@ -119,7 +120,8 @@ export function float(value: number): Float {
   return new Float(value);
 }
 
-class PidClass {
+/** A pid. `creation` is 32-bit; `id` and `serial` are 32-bit (NEW_PID_EXT). */
+export class Pid {
   constructor(
     readonly node: Atom,
     readonly id: number,
@@ -134,7 +136,8 @@ class PidClass {
   }
 }
 
-class ReferenceClass {
+/** A reference: up to 5 32-bit words (NEWER_REFERENCE_EXT). */
+export class Reference {
   constructor(
     readonly node: Atom,
     readonly creation: number,
@@ -148,7 +151,8 @@ class ReferenceClass {
   }
 }
 
-class PortClass {
+/** A port: 64-bit id (V4_PORT_EXT); `number` while it fits 2^53, else `bigint`. */
+export class Port {
   constructor(
     readonly node: Atom,
     readonly id: number | bigint,
@@ -162,7 +166,11 @@ class PortClass {
   }
 }
 
-class BitBinaryClass {
+/**
+ * A bitstring whose length is not a whole number of bytes: `bits` (1..7) bits of the last byte count,
+ * the most significant first. Whole-byte binaries are strings or Buffers, never BitBinary.
+ */
+export class BitBinary {
   constructor(
     readonly bytes: Uint8Array,
     readonly bits: number,
@@ -173,14 +181,16 @@ class BitBinaryClass {
   }
 }
 
-class ImproperListClass {
+/** A list whose tail is not `[]`: `[a, b | tail]`. */
+export class ImproperList {
   constructor(
     readonly elements: Term[],
     readonly tail: Term,
   ) {}
 }
 
-class ExportFunClass {
+/** An external fun `fun M:F/A` (EXPORT_EXT). */
+export class ExportFun {
   constructor(
     readonly module: Atom,
     readonly name: Atom,
@@ -188,7 +198,11 @@ class ExportFunClass {
   ) {}
 }
 
-class FunClass {
+/**
+ * A local fun (NEW_FUN_EXT), kept opaque: its encoding is reproduced byte for byte. The fields are
+ * decoded for printing and inspection only.
+ */
+export class Fun {
   constructor(
     /** The whole NEW_FUN_EXT encoding, tag included. */
     readonly bytes: Uint8Array,
@@ -200,114 +214,6 @@ class FunClass {
     readonly freeVars: readonly Term[],
   ) {}
 }
-
-/** What the registry holds: the classes and the interner (with its table). */
-interface TermModel {
-  Atom: typeof AtomClass;
-  Tuple: typeof TupleClass;
-  Float: typeof FloatClass;
-  Pid: typeof PidClass;
-  Reference: typeof ReferenceClass;
-  Port: typeof PortClass;
-  BitBinary: typeof BitBinaryClass;
-  ImproperList: typeof ImproperListClass;
-  ExportFun: typeof ExportFunClass;
-  Fun: typeof FunClass;
-  internAtom: (name: string) => Atom;
-}
-
-/**
- * The registered term model, registering this copy's classes where none are. Members are filled in one
- * by one, so that a later copy can add a class without replacing those already shared.
- */
-function sharedTermModel(): TermModel {
-  const registry = globalThis as { [TERM_MODEL_KEY]?: Partial<TermModel> };
-  let model = registry[TERM_MODEL_KEY];
-  if (typeof model !== 'object' || model === null) {
-    model = {};
-    // Not enumerable, so the registry stays out of the way of code that walks globalThis.
-    Object.defineProperty(globalThis, TERM_MODEL_KEY, { value: model, configurable: true });
-  }
-  model.Atom ??= named(AtomClass, 'Atom');
-  model.Tuple ??= named(TupleClass, 'Tuple');
-  model.Float ??= named(FloatClass, 'Float');
-  model.Pid ??= named(PidClass, 'Pid');
-  model.Reference ??= named(ReferenceClass, 'Reference');
-  model.Port ??= named(PortClass, 'Port');
-  model.BitBinary ??= named(BitBinaryClass, 'BitBinary');
-  model.ImproperList ??= named(ImproperListClass, 'ImproperList');
-  model.ExportFun ??= named(ExportFunClass, 'ExportFun');
-  model.Fun ??= named(FunClass, 'Fun');
-  model.internAtom ??= createInterner(model.Atom);
-  return model as TermModel;
-}
-
-/** The implementation classes are named `…Class` only to leave the public names to the exports. */
-function named<C extends abstract new (...args: never[]) => unknown>(ctor: C, name: string): C {
-  Object.defineProperty(ctor, 'name', { value: name });
-  return ctor;
-}
-
-/** A class as exported: constructible, usable with `instanceof`, instances typed by the interface. */
-type SharedClass<C extends abstract new (...args: never[]) => unknown, I> = {
-  new (...args: ConstructorParameters<C>): I;
-  readonly prototype: I;
-};
-
-const model = sharedTermModel();
-
-/** Interns without validating; the codec checks lengths itself. @internal */
-export const internAtom: (name: string) => Atom = model.internAtom;
-
-/** An Erlang atom. Never construct directly: use `atom(name)`, which interns. */
-export interface Atom extends AtomClass {}
-export const Atom: SharedClass<typeof AtomClass, Atom> = model.Atom;
-
-/** An Erlang tuple. Iterable, so `const [ok, value] = t` works. */
-export interface Tuple extends TupleClass {}
-export const Tuple: SharedClass<typeof TupleClass, Tuple> = model.Tuple;
-
-/**
- * A float whose value is integral (or -0.0). Plain JS numbers that are safe integers encode as Erlang
- * integers; wrap them to send a float. `decode(…, { exact: true })` produces these so that `1.0` stays
- * a float.
- */
-export interface Float extends FloatClass {}
-export const Float: SharedClass<typeof FloatClass, Float> = model.Float;
-
-/** A pid. `creation` is 32-bit; `id` and `serial` are 32-bit (NEW_PID_EXT). */
-export interface Pid extends PidClass {}
-export const Pid: SharedClass<typeof PidClass, Pid> = model.Pid;
-
-/** A reference: up to 5 32-bit words (NEWER_REFERENCE_EXT). */
-export interface Reference extends ReferenceClass {}
-export const Reference: SharedClass<typeof ReferenceClass, Reference> = model.Reference;
-
-/** A port: 64-bit id (V4_PORT_EXT); `number` while it fits 2^53, else `bigint`. */
-export interface Port extends PortClass {}
-export const Port: SharedClass<typeof PortClass, Port> = model.Port;
-
-/**
- * A bitstring whose length is not a whole number of bytes: `bits` (1..7) bits of the last byte count,
- * the most significant first. Whole-byte binaries are strings or Buffers, never BitBinary.
- */
-export interface BitBinary extends BitBinaryClass {}
-export const BitBinary: SharedClass<typeof BitBinaryClass, BitBinary> = model.BitBinary;
-
-/** A list whose tail is not `[]`: `[a, b | tail]`. */
-export interface ImproperList extends ImproperListClass {}
-export const ImproperList: SharedClass<typeof ImproperListClass, ImproperList> = model.ImproperList;
-
-/** An external fun `fun M:F/A` (EXPORT_EXT). */
-export interface ExportFun extends ExportFunClass {}
-export const ExportFun: SharedClass<typeof ExportFunClass, ExportFun> = model.ExportFun;
-
-/**
- * A local fun (NEW_FUN_EXT), kept opaque: its encoding is reproduced byte for byte. The fields are
- * decoded for printing and inspection only.
- */
-export interface Fun extends FunClass {}
-export const Fun: SharedClass<typeof FunClass, Fun> = model.Fun;
 
 export type Term =
   | Atom
@@ -328,3 +234,51 @@ export type Term =
   | BitBinary
   | ExportFun
   | Fun;
+
+// ---------------------------------------------------------------------------------------------
+// The registry shared by every copy of this module in the process
+
+/**
+ * The registry's key. Bump the version when the term model changes shape (fields, constructor
+ * arguments, methods the codec relies on), so that copies of different shapes never share classes.
+ */
+const TERM_MODEL_KEY = Symbol.for('erldist.term.v1');
+
+const ownClasses = { Atom, Tuple, Float, Pid, Reference, Port, BitBinary, ImproperList, ExportFun, Fun };
+
+const classNames = Object.keys(ownClasses) as (keyof typeof ownClasses)[];
+
+/** What the registry holds: the classes, and the interner with its table. */
+type TermModel = typeof ownClasses & { internAtom: (name: string) => Atom };
+
+/**
+ * The registered term model, registering this copy's classes where none are. Members are filled in
+ * one by one, so that a later copy can add a class without replacing those already shared.
+ */
+function sharedTermModel(): TermModel {
+  const registry = globalThis as { [TERM_MODEL_KEY]?: Partial<TermModel> };
+  let model = registry[TERM_MODEL_KEY];
+  if (typeof model !== 'object' || model === null) {
+    model = {};
+    // Not enumerable, so the registry stays out of the way of code that walks globalThis.
+    Object.defineProperty(globalThis, TERM_MODEL_KEY, { value: model, configurable: true });
+  }
+  for (const name of classNames) (model as Record<string, unknown>)[name] ??= ownClasses[name];
+  model.internAtom ??= createInterner(model.Atom as typeof Atom);
+  return model as TermModel;
+}
+
+const model = sharedTermModel();
+
+/** Interns without validating; the codec checks lengths itself. @internal */
+export const internAtom: (name: string) => Atom = model.internAtom;
+
+if (classNames.some((name) => model[name] !== ownClasses[name])) {
+  // A later copy: export the registered classes instead of its own. Class bindings are mutable in
+  // JavaScript and exports are live, so every importer sees these; TypeScript forbids the assignment
+  // (TS2629), hence the directive. Declarations and types stay exactly those of the classes above.
+  // biome-ignore-start lint/suspicious/noClassAssign: deliberate, see above
+  // @ts-expect-error TS2629: reassigning the classes is the point
+  ({ Atom, Tuple, Float, Pid, Reference, Port, BitBinary, ImproperList, ExportFun, Fun } = model);
+  // biome-ignore-end lint/suspicious/noClassAssign: deliberate, see above
+}
