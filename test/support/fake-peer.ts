@@ -5,7 +5,8 @@
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { genDigest } from '../../src/distribution/handshake.js';
 import { DFLAG, DFLAG_ERLDIST } from '../../src/distribution/flags.js';
-import type { Term } from '../../src/index.js';
+import { type Control, decodeControl, encodeControl } from '../../src/distribution/control.js';
+import { type Term, decodeAt } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 
 export type FakeBehaviour =
@@ -110,4 +111,90 @@ export function distFrame(control: Term, payload?: Term): Buffer {
   const out = Buffer.from(enc.bytes());
   out.writeUInt32BE(out.length - 4, 0);
   return out;
+}
+
+/** A control message and its payload, as a scripted peer receives or sends them. */
+export interface ScriptedMessage {
+  control: Control;
+  payload?: Term;
+}
+
+export interface ScriptedPeer extends FakePeer {
+  /** Every message the peer received, in order. */
+  readonly received: ScriptedMessage[];
+  /** Sends a control message (and payload) to the connected node. */
+  send(control: Control, payload?: Term): void;
+  /** Resolves with the first message, received so far or later, that `match` accepts. */
+  next(match: (m: ScriptedMessage) => boolean): Promise<ScriptedMessage>;
+}
+
+/**
+ * A peer that completes the handshake, decodes what it is sent (frames with the atom-cache header
+ * erldist writes: no cache references) and answers as `script` says: a stand-in for a BEAM node
+ * where a test needs answers no erldist node gives (erpc exits of every kind, spawn failures, exit
+ * signals with payloads, ops erldist never sends).
+ */
+export async function startScriptedPeer(options: {
+  cookie: string;
+  flags?: bigint;
+  name?: string;
+  script?: (m: ScriptedMessage, peer: ScriptedPeer) => void;
+}): Promise<ScriptedPeer> {
+  const received: ScriptedMessage[] = [];
+  const waiters: { match: (m: ScriptedMessage) => boolean; resolve: (m: ScriptedMessage) => void }[] = [];
+  let socket: Socket | undefined;
+  let scripted: ScriptedPeer | undefined;
+  const onMessage = (m: ScriptedMessage) => {
+    received.push(m);
+    for (const w of [...waiters]) {
+      if (!w.match(m)) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(m);
+    }
+    if (scripted) options.script?.(m, scripted);
+  };
+  const fake = await startFakePeer(
+    {
+      kind: 'handshake',
+      cookie: options.cookie,
+      flags: options.flags,
+      after: (s) => {
+        socket = s;
+        let buf = Buffer.alloc(0);
+        s.on('data', (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+            const frame = buf.subarray(4, 4 + buf.readUInt32BE(0));
+            buf = buf.subarray(4 + frame.length);
+            if (frame.length > 0) onMessage(readFrame(frame));
+          }
+        });
+      },
+    },
+    options.name,
+  );
+  scripted = {
+    ...fake,
+    received,
+    send(control, payload) {
+      if (!socket) throw new Error('the scripted peer has no connection yet');
+      socket.write(distFrame(encodeControl(control), payload));
+    },
+    next(match) {
+      const seen = received.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+  return scripted;
+}
+
+/** One frame as erldist sends it with DIST_HDR_ATOM_CACHE: `131, 68, 0`, control, payload. */
+function readFrame(frame: Buffer): ScriptedMessage {
+  if (frame[0] !== 131 || frame[1] !== 68 || frame[2] !== 0)
+    throw new Error(`unexpected frame header ${frame.subarray(0, 3).toString('hex')}`);
+  const control = decodeAt(frame, 3);
+  const message: ScriptedMessage = { control: decodeControl(control.term) };
+  if (control.offset < frame.length) message.payload = decodeAt(frame, control.offset).term;
+  return message;
 }
