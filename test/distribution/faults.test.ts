@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErldistError, connect } from '../../src/index.js';
+import { ErldistError, connect, createNode } from '../../src/index.js';
 import { type FakePeer, distFrame, startFakePeer } from '../support/fake-peer.js';
 import { rejection } from '../support/rejection.js';
-import { eventually, pause } from '../support/wait.js';
+import { eventually, nextEvent, pause } from '../support/wait.js';
 
 const COOKIE = 'fake-peer-cookie-' + Math.random().toString(36).slice(2);
 let peer: FakePeer | undefined;
@@ -10,7 +10,6 @@ afterEach(async () => {
   await peer?.close();
   peer = undefined;
 });
-
 
 describe('hostile or broken peers', () => {
   it('garbage instead of a status: PROTOCOL', async () => {
@@ -68,14 +67,17 @@ describe('hostile or broken peers', () => {
         socket.write(head);
       },
     });
-    const p = await connect(`fake@127.0.0.1:${peer.port}`, { cookie: COOKIE, maxFrameSize: 1 << 20 });
-    const down = new Promise<unknown[]>((resolve) => p.node.once('nodedown', (...args) => resolve(args)));
+    // The oversized header may come in the same segment as the handshake's last packet: listen for
+    // nodedown before connecting, so that an immediate failure is not missed.
+    const node = createNode({ cookie: COOKIE, maxFrameSize: 1 << 20 });
+    const down = nextEvent(node, 'nodedown');
+    const p = await node.connect(`fake@127.0.0.1:${peer.port}`);
     const [, reason] = await down;
     expect((reason as ErldistError).code).toBe('PROTOCOL');
     expect(p.isClosed).toBe(true);
     await expect(p.rpc('erlang', 'node', [])).rejects.toMatchObject({ code: 'NODE_DOWN' });
     await eventually(() => sawClose, { what: 'the fake peer sees the connection close' });
-    await p.close();
+    await node.close();
   });
 
   it('garbage frames after the handshake: PROTOCOL, pending calls reject NODE_DOWN', async () => {
@@ -126,7 +128,12 @@ describe('the cookie stays secret', () => {
     try {
       const p = await connect(`fake@127.0.0.1:${peerFake.port}`, { cookie: secret });
       p.node.setCookie('other@127.0.0.1', secret + '-2');
-      for (const text of [show(p, { depth: 20, showHidden: true }), show(p.node, { depth: 20, showHidden: true }), String(p), JSON.stringify(p.node)]) {
+      for (const text of [
+        show(p, { depth: 20, showHidden: true }),
+        show(p.node, { depth: 20, showHidden: true }),
+        String(p),
+        JSON.stringify(p.node),
+      ]) {
         expect(text).not.toContain(secret);
       }
       await p.close();
@@ -144,7 +151,11 @@ describe('a peer that stops reading', () => {
     process.on('unhandledRejection', onUnhandled);
     const fake = await startFakePeer({ kind: 'handshake', cookie: COOKIE, after: (s) => s.pause() });
     try {
-      const p = await connect(`fake@127.0.0.1:${fake.port}`, { cookie: COOKIE, maxBuffered: 1 << 20, highWaterMark: 1 << 16 });
+      const p = await connect(`fake@127.0.0.1:${fake.port}`, {
+        cookie: COOKIE,
+        maxBuffered: 1 << 20,
+        highWaterMark: 1 << 16,
+      });
       const call = p.call('srv', 'x', { timeout: 300 });
       // Fill the socket past maxBuffered while the call waits: its DEMONITOR at the timeout cannot be sent.
       // One turn of the event loop: the call's MONITOR_P and REG_SEND are written first.
