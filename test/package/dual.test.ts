@@ -10,7 +10,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-type Erldist = typeof import('../../src/index.js');
+import type * as erldist from '../../src/index.js';
+
+type Erldist = typeof erldist;
 
 const ESM_URL = new URL('../../dist/index.js', import.meta.url);
 const CJS_URL = new URL('../../dist/index.cjs', import.meta.url);
@@ -59,7 +61,7 @@ function thrown(fn: () => unknown): unknown {
 }
 
 /** One of every kind of term, built with the constructors of `e`. */
-function everyKind(e: Erldist, fun: InstanceType<Erldist['Fun']>) {
+function everyKind(e: Erldist, fun: erldist.Fun) {
   const node = e.atom('a@b');
   return e.tuple(
     e.atom('ok'),
@@ -73,10 +75,10 @@ function everyKind(e: Erldist, fun: InstanceType<Erldist['Fun']>) {
     new e.ImproperList([e.atom('a'), 1], e.atom('tail')),
     new e.ExportFun(e.atom('erlang'), e.atom('node'), 0),
     fun,
-    new Map<unknown, unknown>([
+    new Map<erldist.Term, erldist.Term>([
       [e.atom('k'), [1, 2]],
       [e.tuple(1), 'v'],
-    ]) as Map<never, never>,
+    ]),
     { key: e.atom('value') },
     2n ** 70n,
     'text',
@@ -119,9 +121,9 @@ describe('ESM and CJS builds in one process', () => {
   });
 
   it('each copy encodes the other copy’s terms, byte for byte', () => {
-    const fun = cjs.decode(GOLDEN, { exact: true }) as InstanceType<Erldist['Tuple']>;
-    const fromCjs = everyKind(cjs, fun.get(0) as InstanceType<Erldist['Fun']>);
-    const fromEsm = everyKind(esm, fun.get(0) as InstanceType<Erldist['Fun']>);
+    const fun = (cjs.decode(GOLDEN, { exact: true }) as erldist.Tuple).get(0) as erldist.Fun;
+    const fromCjs = everyKind(cjs, fun);
+    const fromEsm = everyKind(esm, fun);
     const expected = Buffer.from(cjs.encode(fromCjs));
     expect(Buffer.from(esm.encode(fromCjs))).toEqual(expected);
     expect(Buffer.from(cjs.encode(fromEsm))).toEqual(expected);
@@ -132,7 +134,7 @@ describe('ESM and CJS builds in one process', () => {
   it('decodes into terms the other copy recognises', () => {
     const t = cjs.decode(GOLDEN, { exact: true });
     expect(t).toBeInstanceOf(esm.Tuple);
-    const parts = [...(t as InstanceType<Erldist['Tuple']>)];
+    const parts = [...(t as erldist.Tuple)];
     expect(parts[0]).toBeInstanceOf(esm.Fun);
     expect(parts[1]).toBeInstanceOf(esm.Pid);
     expect(parts[2]).toBeInstanceOf(esm.Reference);
@@ -140,7 +142,7 @@ describe('ESM and CJS builds in one process', () => {
     expect(parts[5]).toBeInstanceOf(esm.BitBinary);
     expect(parts[6]).toBeInstanceOf(esm.ImproperList);
     expect(parts[7]).toBeInstanceOf(esm.ExportFun);
-    expect((parts[1] as InstanceType<Erldist['Pid']>).node).toBe(esm.atom('nonode@nohost'));
+    expect((parts[1] as erldist.Pid).node).toBe(esm.atom('nonode@nohost'));
     expect(Buffer.from(esm.encode(t))).toEqual(GOLDEN);
     expect(Buffer.from(cjs.encode(esm.decode(GOLDEN, { exact: true })))).toEqual(GOLDEN);
     expect(esm.inspect(t)).toBe(cjs.inspect(t));
