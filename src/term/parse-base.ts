@@ -6,13 +6,29 @@
 import { isUtf8 } from 'node:buffer';
 import { ErldistError } from '../errors.js';
 import { inspect } from './inspect.js';
-import { type Chars, NO_CHAR, digitValue, isDigit, isSpace, pushUtf8 } from './parse-chars.js';
+import {
+  type Chars,
+  NO_CHAR,
+  countCodePoints,
+  digitValue,
+  isDigit,
+  isSpace,
+  skipCodePoints,
+  utf8Length,
+  writeUtf8,
+} from './parse-chars.js';
 import { Atom, Float, ImproperList, Pid, type Term, atom } from './types.js';
 
 /** Deepest nesting of lists, tuples, maps and binaries accepted (as `decode`'s default). */
 export const MAX_DEPTH = 1000;
 
 const MAX_U32 = 0xffffffff;
+
+/**
+ * Bits in Erlang's largest integer (2^19 − 1 words of 64 bits): beyond, Erlang's reader fails with
+ * system_limit. It also bounds the time spent converting digits.
+ */
+export const MAX_INTEGER_BITS = 33_554_368;
 
 /** What a reader takes from the caller's options (ParseOptions in parse.ts). */
 export interface ReaderOptions {
@@ -65,21 +81,43 @@ export abstract class TermReader {
 
   // --- errors -------------------------------------------------------------------------------------
 
-  protected fail(message: string, at = this.pos): ErldistError {
+  /**
+   * A PARSE error at `at`: the message names the line (if there are several) and the column, and shows
+   * at most 100 characters of the line around the column with a `^` under it.
+   */
+  protected fail(message: string, at = this.pos, cause?: unknown): ErldistError {
     const text = this.text;
     const lineStart = text.lastIndexOf('\n', at - 1) + 1;
     let lineEnd = text.indexOf('\n', lineStart);
     if (lineEnd < 0) lineEnd = text.length;
-    const line = [...text.slice(lineStart, lineEnd).replace(/\r$/, '')];
-    const column = [...text.slice(lineStart, at)].length;
-    const lineNumber = text.slice(0, lineStart).split('\n').length;
+    if (lineEnd > lineStart && text.charCodeAt(lineEnd - 1) === 13) lineEnd--; // CR LF
+    // Columns count code points. The line is never spread into an array: it may be megabytes long.
+    const column = countCodePoints(text, lineStart, at);
+    const lineLength = countCodePoints(text, lineStart, lineEnd);
+    let lineNumber = 1;
+    for (let i = text.indexOf('\n'); i >= 0 && i < lineStart; i = text.indexOf('\n', i + 1)) lineNumber++;
     const where = text.includes('\n') ? `line ${lineNumber}, column ${column + 1}` : `column ${column + 1}`;
-    // Show at most 100 characters of a long line, around the column.
-    const from = Math.max(0, Math.min(column - 60, line.length - 100));
-    const to = Math.min(line.length, from + 100);
-    const shown = (from > 0 ? '...' : '') + line.slice(from, to).join('') + (to < line.length ? '...' : '');
-    const marker = (from > 0 ? '   ' : '') + line.slice(from, column).map((c) => (c === '\t' ? '\t' : ' ')).join('') + '^';
-    return new ErldistError('PARSE', `${message} at ${where}\n${shown}\n${marker}`, { offset: at });
+    const from = Math.max(0, Math.min(column - 60, lineLength - 100));
+    const to = Math.min(lineLength, from + 100);
+    const fromIndex = skipCodePoints(text, lineStart, lineEnd, from);
+    const toIndex = skipCodePoints(text, fromIndex, lineEnd, to - from);
+    const markerIndex = skipCodePoints(text, fromIndex, lineEnd, column - from);
+    const shown = (from > 0 ? '...' : '') + text.slice(fromIndex, toIndex) + (to < lineLength ? '...' : '');
+    const under = [...text.slice(fromIndex, markerIndex)].map((c) => (c === '\t' ? '\t' : ' ')).join('');
+    const marker = `${from > 0 ? '   ' : ''}${under}^`;
+    return new ErldistError('PARSE', `${message} at ${where}\n${shown}\n${marker}`, { offset: at, cause });
+  }
+
+  /**
+   * Whatever `readAll` threw, as an ErldistError. The JS stack running out (the caller's stack was
+   * already deep) is a PARSE error at the cursor; anything else unforeseen is one too, with its cause.
+   */
+  asError(err: unknown): ErldistError {
+    if (err instanceof ErldistError) return err;
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      return this.fail('nesting too deep for the JS stack', this.pos, err);
+    }
+    return this.fail(`cannot read the term (${err instanceof Error ? err.message : String(err)})`, this.pos, err);
   }
 
   protected unexpected(at = this.pos, expected?: string): ErldistError {
@@ -176,7 +214,9 @@ export abstract class TermReader {
     try {
       return atom(name);
     } catch (err) {
-      throw this.fail((err as Error).message.replace(/^atom\(name\): /, ''), at);
+      // atom() refuses a name longer than 255 characters; say so where the name is.
+      if (!(err instanceof Error) || !err.message.startsWith('atom(name): ')) throw err;
+      throw this.fail(err.message.slice('atom(name): '.length), at);
     }
   }
 
@@ -199,25 +239,41 @@ export abstract class TermReader {
   /** Digits of `radix`, with single underscores between them; the underscores are dropped. */
   protected digits(radix: number): string {
     const text = this.text;
+    const start = this.pos;
     let out = '';
-    while (this.pos < text.length) {
-      const c = text[this.pos];
+    let run = start; // digits since the last underscore, sliced at once: a number may have millions
+    for (;;) {
+      const c = text.charAt(this.pos);
       if (digitValue(c) < radix) {
-        out += c;
         this.pos++;
-      } else if (c === '_' && out !== '' && digitValue(text.charAt(this.pos + 1)) < radix) {
+      } else if (c === '_' && this.pos > start && digitValue(text.charAt(this.pos + 1)) < radix) {
+        out += text.slice(run, this.pos);
         this.pos++;
+        run = this.pos;
       } else {
         break;
       }
     }
+    out += text.slice(run, this.pos);
     if (out === '') throw this.unexpected(this.pos, radix === 10 ? 'a digit' : `a base-${radix} digit`);
     return out;
   }
 
+  /** Digits of `radix` (from `digits`) as an integer, the number starting at `at`. */
+  protected integerLiteral(digits: string, radix: number, negative: boolean, at: number): number | bigint {
+    // A bound before converting: n significant digits make an integer of at least (n − 1)·log2(radix) + 1 bits.
+    let zeros = 0;
+    while (zeros < digits.length - 1 && digits[zeros] === '0') zeros++;
+    const tooLarge = `integer too large (Erlang's integers have at most ${MAX_INTEGER_BITS} bits)`;
+    if ((digits.length - zeros - 1) * Math.log2(radix) > MAX_INTEGER_BITS) throw this.fail(tooLarge, at);
+    const magnitude = parseRadix(digits, radix);
+    if (magnitude >> BigInt(MAX_INTEGER_BITS) !== 0n) throw this.fail(tooLarge, at);
+    return integer(magnitude, negative);
+  }
+
   /** The rest of a decimal number after its integer digits: `.5`, `.5e-3`, or nothing. */
   protected decimal(whole: string, negative: boolean, start: number): Term {
-    if (this.peek() !== '.' || !isDigit(this.peek(1))) return integer(BigInt(whole), negative);
+    if (this.peek() !== '.' || !isDigit(this.peek(1))) return this.integerLiteral(whole, 10, negative, start);
     this.pos++;
     let text = `${whole}.${this.digits(10)}`;
     const e = this.peek();
@@ -296,13 +352,21 @@ export abstract class TermReader {
     return bytes.toString('utf8');
   }
 
+  /** Characters (and raw bytes) as UTF-8. */
   protected utf8(chars: Chars, at: number): Buffer {
-    const out: number[] = [];
+    let size = 0;
     for (const c of chars) {
-      if (c < 0) out.push(-1 - c);
-      else if (!pushUtf8(out, c)) throw this.fail(`U+${c.toString(16).toUpperCase()} cannot be encoded in UTF-8`, at);
+      const n = c < 0 ? 1 : utf8Length(c);
+      if (n === 0) throw this.fail(`U+${c.toString(16).toUpperCase()} cannot be encoded in UTF-8`, at);
+      size += n;
     }
-    return Buffer.from(out);
+    const out = Buffer.allocUnsafe(size);
+    let i = 0;
+    for (const c of chars) {
+      if (c < 0) out[i++] = -1 - c;
+      else i = writeUtf8(out, i, c);
+    }
+    return out;
   }
 
   /** Characters as a charlist. */
@@ -360,7 +424,7 @@ export abstract class TermReader {
       const [a, b, c] = [Number(local[1]), Number(local[2]), Number(local[3])];
       if (a > MAX_U32 || b > MAX_U32 || c > MAX_U32) throw this.fail('pid number out of range', start);
       this.pos = end + 1;
-      return this.options.pid(a, b, c);
+      return this.localPid(a, b, c, start);
     }
     const remote = /^(.+)\.(\d+)\.(\d+)$/.exec(body);
     if (remote === null || !remote[1].includes('@')) throw this.fail('a pid is #Pid<node@host.ID.SERIAL>', start);
@@ -369,6 +433,20 @@ export abstract class TermReader {
     const node = this.atomOf(remote[1], start);
     this.pos = end + 1;
     return new Pid(node, id, serial, 0);
+  }
+
+  /** The caller's `options.pid(a, b, c)`: what goes wrong there is the caller's, INVALID_ARGUMENT. */
+  private localPid(a: number, b: number, c: number, at: number): Pid {
+    const call = `options.pid(${a}, ${b}, ${c})`;
+    let pid: unknown;
+    try {
+      pid = this.options.pid?.(a, b, c);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ErldistError('INVALID_ARGUMENT', `${call} threw: ${reason}`, { offset: at, cause: err });
+    }
+    if (!(pid instanceof Pid)) throw new ErldistError('INVALID_ARGUMENT', `${call} did not return a Pid`, { offset: at });
+    return pid;
   }
 
   /** `/N` after a fun's name. */
@@ -386,15 +464,25 @@ export abstract class TermReader {
 
 // --- helpers --------------------------------------------------------------------------------------
 
+/** Digits of `radix` (2..36) as a bigint. */
 export function parseRadix(digits: string, radix: number): bigint {
   if (radix === 10) return BigInt(digits);
   if (radix === 16) return BigInt(`0x${digits}`);
   if (radix === 8) return BigInt(`0o${digits}`);
   if (radix === 2) return BigInt(`0b${digits}`);
-  const r = BigInt(radix);
-  let v = 0n;
-  for (const c of digits) v = v * r + BigInt(digitValue(c));
-  return v;
+  return parseDigits(digits, BigInt(radix));
+}
+
+/** Halves, joined as high·radix^n + low: a digit at a time would take quadratic time on long numbers. */
+function parseDigits(digits: string, radix: bigint): bigint {
+  if (digits.length <= 40) {
+    let v = 0n;
+    for (const c of digits) v = v * radix + BigInt(digitValue(c));
+    return v;
+  }
+  const low = digits.length >> 1;
+  const high = digits.length - low;
+  return parseDigits(digits.slice(0, high), radix) * radix ** BigInt(low) + parseDigits(digits.slice(high), radix);
 }
 
 /** An integer in the term model: `number` within ±(2^53−1), else `bigint`. */

@@ -4,10 +4,13 @@
  * language says how its string literals read and how it writes a segment's size and types.
  */
 import { MAX_DEPTH, TermReader, binaryTerm } from './parse-base.js';
-import { type Chars, isDigit, pushUtf8 } from './parse-chars.js';
+import { type Chars, isDigit } from './parse-chars.js';
 import { BitBinary, Float, type Term } from './types.js';
 
 const NATIVE_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Largest binary read, in bits: 64 MiB, as decode's maxSize. `<<0:N>>` asks for N bits in a few characters. */
+export const MAX_BINARY_BITS = 64 * 1024 * 1024 * 8;
 
 /** A segment's type and size, as written or defaulted. */
 export type SegmentSpec = {
@@ -41,7 +44,7 @@ export abstract class BitSyntaxReader extends TermReader {
       if (this.accept('>>')) break;
       this.expect(',');
     }
-    const bytes = Buffer.from(bits.bytes);
+    const bytes = bits.bytes();
     if (bits.length % 8 !== 0) return new BitBinary(bytes, bits.length % 8);
     return binaryTerm(bytes);
   }
@@ -54,7 +57,9 @@ export abstract class BitSyntaxReader extends TermReader {
     if (value.kind === 'text') {
       if (spec.type === 'binary' || spec.type === 'bitstring') {
         if (spec.size !== undefined) throw this.fail('a string segment cannot have a size', at);
-        bits.pushBytes(this.textBytes(value.chars, at));
+        const bytes = this.textBytes(value.chars, at);
+        this.reserve(bits, bytes.length * 8, at);
+        bits.pushBytes(bytes);
         return;
       }
       for (const c of value.chars) this.pushValue(bits, c < 0 ? -1 - c : c, spec, at);
@@ -102,7 +107,14 @@ export abstract class BitSyntaxReader extends TermReader {
     const at = this.pos;
     const digits = this.match(/[0-9]+/y);
     if (digits === undefined) throw this.unexpected(at, 'a size (a literal integer)');
-    return Number(digits);
+    const n = Number(digits);
+    if (n > MAX_BINARY_BITS) throw this.fail(`a size beyond ${MAX_BINARY_BITS}`, at);
+    return n;
+  }
+
+  /** Room for `n` more bits, within MAX_BINARY_BITS. */
+  private reserve(bits: BitWriter, n: number, at: number): void {
+    if (bits.length + n > MAX_BINARY_BITS) throw this.fail(`a binary larger than ${MAX_BINARY_BITS / 8 / 1024 / 1024} MiB`, at);
   }
 
   /** A type, endianness or signedness specifier (`word`, read at `at`). */
@@ -146,6 +158,7 @@ export abstract class BitSyntaxReader extends TermReader {
         if (!isInteger(v)) throw this.fail('an integer segment needs an integer (write /float or ::float for a float)', at);
         const size = (spec.size ?? 8) * (spec.unit ?? 1);
         if (spec.little && size % 8 !== 0) throw this.fail('a little-endian segment must be whole bytes', at);
+        this.reserve(bits, size, at);
         bits.pushInt(BigInt(v), size, spec.little);
         return;
       }
@@ -155,6 +168,7 @@ export abstract class BitSyntaxReader extends TermReader {
         else if (typeof v === 'number') f = v;
         else if (typeof v === 'bigint') f = Number(v);
         else throw this.fail('a float segment needs a number', at);
+        if (!Number.isFinite(f)) throw this.fail('the integer is too large for a float segment', at);
         const size = (spec.size ?? 64) * (spec.unit ?? 1);
         if (size !== 32 && size !== 64) throw this.fail('a float segment must be 32 or 64 bits', at);
         const buf = Buffer.alloc(size / 8);
@@ -162,6 +176,7 @@ export abstract class BitSyntaxReader extends TermReader {
         else if (size === 32) buf.writeFloatBE(f);
         else if (spec.little) buf.writeDoubleLE(f);
         else buf.writeDoubleBE(f);
+        this.reserve(bits, size, at);
         bits.pushBytes(buf);
         return;
       }
@@ -181,6 +196,7 @@ export abstract class BitSyntaxReader extends TermReader {
           length = wanted;
         }
         if (spec.type === 'binary' && length % 8 !== 0) throw this.fail('a binary segment must be whole bytes', at);
+        this.reserve(bits, length, at);
         bits.pushBits(data, length);
         return;
       }
@@ -190,9 +206,7 @@ export abstract class BitSyntaxReader extends TermReader {
         if (v >= 0xd800 && v <= 0xdfff) throw this.fail(`U+${v.toString(16).toUpperCase()} is not a character`, at);
         let bytes: Buffer;
         if (spec.type === 'utf8') {
-          const out: number[] = [];
-          pushUtf8(out, v);
-          bytes = Buffer.from(out);
+          bytes = Buffer.from(String.fromCodePoint(v), 'utf8');
         } else if (spec.type === 'utf16') {
           bytes = Buffer.from(String.fromCodePoint(v), 'utf16le');
           if (!spec.little) bytes.swap16();
@@ -201,6 +215,7 @@ export abstract class BitSyntaxReader extends TermReader {
           if (spec.little) bytes.writeUInt32LE(v);
           else bytes.writeUInt32BE(v);
         }
+        this.reserve(bits, bytes.length * 8, at);
         bits.pushBytes(bytes);
       }
     }
@@ -211,48 +226,69 @@ function isInteger(v: Term): v is number | bigint {
   return typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
 }
 
-/** Bits appended most significant first. */
+/** Bits appended most significant first, into a buffer that grows. */
 class BitWriter {
-  readonly bytes: number[] = [];
+  private buf = new Uint8Array(64);
+  /** Bits written. Those after them in the last byte are 0. */
   length = 0;
 
+  /** A copy of the bytes written, the last one partly if `length` is not a multiple of 8. */
+  bytes(): Buffer {
+    return Buffer.from(this.buf.subarray(0, Math.ceil(this.length / 8)));
+  }
+
+  private grow(bits: number): void {
+    const need = Math.ceil((this.length + bits) / 8);
+    if (need <= this.buf.length) return;
+    const buf = new Uint8Array(Math.max(need, this.buf.length * 2));
+    buf.set(this.buf);
+    this.buf = buf;
+  }
+
   private pushBit(bit: number): void {
-    if (this.length % 8 === 0) this.bytes.push(0);
-    if (bit) this.bytes[this.bytes.length - 1] |= 0x80 >> this.length % 8;
+    this.grow(1);
+    if (bit) this.buf[this.length >> 3] |= 0x80 >> this.length % 8;
     this.length++;
   }
 
   private pushByte(b: number): void {
-    if (this.length % 8 === 0) {
-      this.bytes.push(b);
-      this.length += 8;
+    this.grow(8);
+    const i = this.length >> 3;
+    const shift = this.length % 8;
+    if (shift === 0) {
+      this.buf[i] = b;
     } else {
-      for (let i = 7; i >= 0; i--) this.pushBit((b >> i) & 1);
+      this.buf[i] |= b >> shift;
+      this.buf[i + 1] = (b << (8 - shift)) & 0xff;
     }
+    this.length += 8;
   }
 
   /** The low `size` bits of `v` (two's complement), big- or little-endian (whole bytes). */
   pushInt(v: bigint, size: number, little: boolean): void {
-    const u = BigInt.asUintN(size, v);
-    if (size % 8 === 0) {
-      const n = size / 8;
-      for (let k = 0; k < n; k++) {
-        const shift = little ? k : n - 1 - k;
-        this.pushByte(Number((u >> BigInt(8 * shift)) & 0xffn));
-      }
-      return;
-    }
-    for (let i = size - 1; i >= 0; i--) this.pushBit(Number((u >> BigInt(i)) & 1n));
+    if (size === 0) return;
+    // Through hex, in time linear in the size: the value's bits, left-aligned in whole bytes.
+    const n = Math.ceil(size / 8);
+    const hex = (BigInt.asUintN(size, v) << BigInt(n * 8 - size)).toString(16);
+    const bytes = Buffer.from(hex.padStart(n * 2, '0'), 'hex');
+    if (little) bytes.reverse();
+    this.pushBits(bytes, size);
   }
 
   pushBytes(bytes: Uint8Array): void {
+    if (this.length % 8 === 0) {
+      this.grow(bytes.length * 8);
+      this.buf.set(bytes, this.length >> 3);
+      this.length += bytes.length * 8;
+      return;
+    }
     for (const b of bytes) this.pushByte(b);
   }
 
   /** The first `length` bits of `data`. */
   pushBits(data: Uint8Array, length: number): void {
     const whole = Math.floor(length / 8);
-    for (let i = 0; i < whole; i++) this.pushByte(data[i]);
+    this.pushBytes(whole === data.length ? data : data.subarray(0, whole));
     for (let i = 0; i < length % 8; i++) this.pushBit((data[whole] >> (7 - i)) & 1);
   }
 }

@@ -74,17 +74,61 @@ export function aliasAtom(alias: string): string {
   return `Elixir.${alias}`;
 }
 
-// --- UTF-8 -----------------------------------------------------------------------------------------
+// --- code points and UTF-8 -------------------------------------------------------------------------
 
-/** Appends the UTF-8 encoding of code point `c`; false for a surrogate or beyond U+10FFFF. */
-export function pushUtf8(out: number[], c: number): boolean {
-  if (c < 0x80) out.push(c);
-  else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-  else if (c < 0x10000) {
-    if (c >= 0xd800 && c <= 0xdfff) return false;
-    out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  } else if (c <= 0x10ffff) {
-    out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  } else return false;
-  return true;
+/** True for a UTF-16 high surrogate at `i` followed by a low one before `end`: one code point in two units. */
+function pairAt(text: string, i: number, end: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdbff || i + 1 >= end) return false;
+  const d = text.charCodeAt(i + 1);
+  return d >= 0xdc00 && d <= 0xdfff;
+}
+
+/** The number of code points in `text` from `start` to `end` (a lone surrogate counts as one). */
+export function countCodePoints(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    if (pairAt(text, i, end)) i++;
+    n++;
+  }
+  return n;
+}
+
+/** The index in `text` after `count` code points from `start`, stopping at `end`. */
+export function skipCodePoints(text: string, start: number, end: number, count: number): number {
+  let i = start;
+  for (let n = 0; n < count && i < end; n++) i += pairAt(text, i, end) ? 2 : 1;
+  return i;
+}
+
+/** The length of code point `c` in UTF-8; 0 for a surrogate or beyond U+10FFFF, which it cannot encode. */
+export function utf8Length(c: number): number {
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c < 0x10000) return c >= 0xd800 && c <= 0xdfff ? 0 : 3;
+  return c <= 0x10ffff ? 4 : 0;
+}
+
+/** Writes the UTF-8 encoding of code point `c` (one utf8Length accepts) at `at`; returns the index after it. */
+export function writeUtf8(out: Uint8Array, at: number, c: number): number {
+  if (c < 0x80) {
+    out[at] = c;
+    return at + 1;
+  }
+  if (c < 0x800) {
+    out[at] = 0xc0 | (c >> 6);
+    out[at + 1] = 0x80 | (c & 63);
+    return at + 2;
+  }
+  if (c < 0x10000) {
+    out[at] = 0xe0 | (c >> 12);
+    out[at + 1] = 0x80 | ((c >> 6) & 63);
+    out[at + 2] = 0x80 | (c & 63);
+    return at + 3;
+  }
+  out[at] = 0xf0 | (c >> 18);
+  out[at + 1] = 0x80 | ((c >> 12) & 63);
+  out[at + 2] = 0x80 | ((c >> 6) & 63);
+  out[at + 3] = 0x80 | (c & 63);
+  return at + 4;
 }

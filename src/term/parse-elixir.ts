@@ -3,7 +3,8 @@
  * `~c"charlist"`, `:atom`, `MyApp.Mod`, `0xff`, `?a`, `&:m.f/1` and `#` comments.
  */
 import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
-import { binaryTerm, integer, parseRadix, withTail } from './parse-base.js';
+import { ErldistError } from '../errors.js';
+import { binaryTerm, withTail } from './parse-base.js';
 import {
   ALIAS,
   ALIAS_PREFIX,
@@ -75,7 +76,7 @@ export class ElixirReader extends BitSyntaxReader {
       const radix = { x: 16, o: 8, b: 2 }[this.peek(1)];
       if (radix !== undefined) {
         this.pos += 2;
-        return integer(parseRadix(this.digits(radix), radix), negative);
+        return this.integerLiteral(this.digits(radix), radix, negative, start);
       }
     }
     return this.decimal(this.digits(10), negative, start);
@@ -260,7 +261,8 @@ export class ElixirReader extends BitSyntaxReader {
         // A quoted key is a string followed by ':'; anything else is a string value: back off.
         try {
           name = this.quotedName(c);
-        } catch {
+        } catch (err) {
+          if (!(err instanceof ErldistError)) throw err;
           name = undefined;
         }
       }

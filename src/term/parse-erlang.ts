@@ -3,7 +3,7 @@
  * `'quoted atom'`, `16#ff`, `$a`, `fun m:f/1`, `%` comments and an optional full stop at the end.
  */
 import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
-import { integer, parseRadix, withTail } from './parse-base.js';
+import { withTail } from './parse-base.js';
 import { type Chars, ERLANG_ATOM, ERLANG_ESCAPES, ERLANG_RESERVED, ERLANG_VARIABLE, isDigit } from './parse-chars.js';
 import { type Atom, ExportFun, type Term, Tuple } from './types.js';
 
@@ -64,7 +64,7 @@ export class ErlangReader extends BitSyntaxReader {
       const radix = Number(whole);
       if (radix < 2 || radix > 36) throw this.fail(`base ${whole} is not within 2..36`, start);
       this.pos++;
-      return integer(parseRadix(this.digits(radix), radix), negative);
+      return this.integerLiteral(this.digits(radix), radix, negative, start);
     }
     return this.decimal(whole, negative, start);
   }

@@ -15,12 +15,15 @@
  *
  * A malformed text throws `ErldistError` with code `PARSE`; `offset` is the index into `text`
  * (UTF-16 code units) and the message names the column (in characters) and shows the line with a `^`.
+ * Bad arguments throw `ErldistError` with code `INVALID_ARGUMENT`; nothing else is ever thrown.
  *
  * The reader is one class per language over shared layers, each file importing only those below it:
  * parse-chars.ts (character classes), parse-base.ts (TermReader: cursor, errors, numbers, quoted text,
  * maps, pids), parse-bits.ts (BitSyntaxReader: `<<…>>`), then parse-erlang.ts (ErlangReader) and
  * parse-elixir.ts (ElixirReader); this file picks one.
  */
+import { ErldistError } from '../errors.js';
+import type { TermReader } from './parse-base.js';
 import { ElixirReader } from './parse-elixir.js';
 import { ErlangReader } from './parse-erlang.js';
 import type { Pid, Term } from './types.js';
@@ -32,8 +35,49 @@ export interface ParseOptions {
   pid?: (a: number, b: number, c: number) => Pid;
 }
 
+/**
+ * Longest text read, in UTF-16 code units (64 Mi, as decode's maxSize). The reader keeps a text's
+ * characters in arrays, and V8 ends the process, not just the call, when an array outgrows 2^27 elements.
+ */
+export const MAX_TEXT_LENGTH = 64 * 1024 * 1024;
+
+/**
+ * The term written in `text`. Throws `ErldistError` only: `INVALID_ARGUMENT` when `text` is not a
+ * string (or is longer than MAX_TEXT_LENGTH), when `options` are not ParseOptions, or when `options.pid`
+ * throws or returns something other than a Pid; `PARSE` for anything wrong in the text, including
+ * nesting too deep for the JS stack, and integers and binaries beyond their limits (Erlang's largest
+ * integer, 64 MiB).
+ */
 export function parseTerm(text: string, options: ParseOptions = {}): Term {
-  if (typeof text !== 'string') throw new TypeError('parseTerm(text): text must be a string');
-  const reader = options.syntax === 'elixir' ? new ElixirReader(text, options) : new ErlangReader(text, options);
-  return reader.readAll();
+  let reader: TermReader | undefined;
+  try {
+    reader = readerFor(text, options);
+    return reader.readAll();
+  } catch (err) {
+    if (reader !== undefined) throw reader.asError(err);
+    if (err instanceof ErldistError) throw err;
+    // Only the JS stack running out can get here (the caller's stack was already full).
+    throw new ErldistError('PARSE', `cannot read the term (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+  }
+}
+
+function readerFor(text: unknown, options: unknown): TermReader {
+  if (typeof text !== 'string') throw invalid('parseTerm(text): text must be a string');
+  if (text.length > MAX_TEXT_LENGTH) throw invalid(`parseTerm(text): text longer than ${MAX_TEXT_LENGTH} UTF-16 code units`);
+  if (typeof options !== 'object' || options === null) throw invalid('parseTerm(text, options): options must be an object');
+  let syntax: unknown;
+  let pid: unknown;
+  try {
+    ({ syntax, pid } = options as ParseOptions);
+  } catch (err) {
+    throw invalid('parseTerm(text, options): options cannot be read', err);
+  }
+  if (pid !== undefined && typeof pid !== 'function') throw invalid('parseTerm(text, options): options.pid must be a function');
+  if (syntax === undefined || syntax === 'erlang') return new ErlangReader(text, options as ParseOptions);
+  if (syntax === 'elixir') return new ElixirReader(text, options as ParseOptions);
+  throw invalid(`parseTerm(text, options): options.syntax must be 'erlang' or 'elixir', not ${typeof syntax === 'string' ? JSON.stringify(syntax) : typeof syntax}`);
+}
+
+function invalid(message: string, cause?: unknown): ErldistError {
+  return new ErldistError('INVALID_ARGUMENT', message, { cause });
 }

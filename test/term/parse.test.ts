@@ -11,7 +11,10 @@ import {
   inspect,
   tuple,
 } from '../../src/term/index.js';
-import { parseTerm } from '../../src/term/parse.js';
+import { MAX_INTEGER_BITS } from '../../src/term/parse-base.js';
+import { MAX_BINARY_BITS } from '../../src/term/parse-bits.js';
+import { MAX_TEXT_LENGTH, type ParseOptions, parseTerm } from '../../src/term/parse.js';
+import { rng } from '../support/gen.js';
 import { literalTerms } from '../support/literal.js';
 
 type Syntax = 'erlang' | 'elixir';
@@ -335,8 +338,344 @@ describe('parseTerm: errors', () => {
     expect(line[marker.indexOf('^')]).toBe('}');
   });
 
-  it('text that is not a string is a TypeError', () => {
-    expect(() => parseTerm(42 as unknown as string)).toThrow(TypeError);
+  it('text that is not a string is INVALID_ARGUMENT', () => {
+    expect(thrown(() => parseTerm(42 as unknown as string)).code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+/** What `f` throws, which must be an ErldistError with code PARSE or INVALID_ARGUMENT. */
+function thrown(f: () => unknown): ErldistError {
+  let result: unknown;
+  try {
+    result = f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ErldistError);
+    expect(['PARSE', 'INVALID_ARGUMENT']).toContain((err as ErldistError).code);
+    return err as ErldistError;
+  }
+  throw new Error(`did not throw, returned ${inspect(result as Term)}`);
+}
+
+/** Parses, or throws an ErldistError with code PARSE or INVALID_ARGUMENT (and returns it). */
+function parsesOrFails(text: string, options?: ParseOptions): Term | ErldistError {
+  try {
+    return parseTerm(text, options);
+  } catch (err) {
+    expect(err, JSON.stringify(text)).toBeInstanceOf(ErldistError);
+    expect(['PARSE', 'INVALID_ARGUMENT'], JSON.stringify(text)).toContain((err as ErldistError).code);
+    return err as ErldistError;
+  }
+}
+
+/** Runs `f` with only about `frames` small stack frames left: recurses until the stack overflows, then unwinds. */
+function withLittleStack<T>(frames: number, f: () => T): T {
+  let result: { value: T } | undefined;
+  const dive = (n: number): number => {
+    let bottom: number;
+    try {
+      bottom = dive(n + 1);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      return n;
+    }
+    if (n === bottom - frames) result = { value: f() };
+    return bottom;
+  };
+  dive(0);
+  if (result === undefined) throw new Error('the stack holds fewer frames than asked');
+  return result.value;
+}
+
+describe('parseTerm throws ErldistError only (INVALID_ARGUMENT or PARSE)', () => {
+  describe('arguments and options: INVALID_ARGUMENT', () => {
+    const badText: [string, unknown][] = [
+      ['a number', 42],
+      ['null', null],
+      ['undefined', undefined],
+      ['a String object', new String('ok')],
+      ['a Buffer', Buffer.from('ok')],
+    ];
+    it.each(badText)('text is %s', (_name, text) => {
+      const err = thrown(() => parseTerm(text as string));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.message).toContain('text must be a string');
+    });
+
+    const getterThrows = Object.defineProperty({}, 'syntax', {
+      get() {
+        throw new Error('no');
+      },
+    });
+    const badOptions: [string, unknown, string][] = [
+      ['null', null, 'options must be an object'],
+      ['a string', 'elixir', 'options must be an object'],
+      ['a number', 1, 'options must be an object'],
+      ['syntax misspelt', { syntax: 'Elixir' }, `options.syntax must be 'erlang' or 'elixir', not "Elixir"`],
+      ['syntax not a string', { syntax: 1 }, 'not number'],
+      ['syntax an object', { syntax: { toString: () => 'elixir' } }, 'not object'],
+      ['pid not a function', { pid: 'x' }, 'options.pid must be a function'],
+      ['a getter that throws', getterThrows, 'options cannot be read'],
+    ];
+    it.each(badOptions)('options: %s', (_name, options, message) => {
+      const err = thrown(() => parseTerm('ok', options as ParseOptions));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.message).toContain(message);
+    });
+
+    it('undefined options are the defaults', () => {
+      expect(parseTerm('ok', undefined)).toBe(atom('ok'));
+      expect(parseTerm('ok', { syntax: undefined, pid: undefined })).toBe(atom('ok'));
+    });
+
+    it('options.pid throwing, or returning something other than a Pid', () => {
+      const cause = new RangeError('no such node');
+      const throws = thrown(() =>
+        parseTerm('[1, <0.85.0>]', {
+          pid: () => {
+            throw cause;
+          },
+        }),
+      );
+      expect(throws.code).toBe('INVALID_ARGUMENT');
+      expect(throws.message).toBe('options.pid(0, 85, 0) threw: no such node');
+      expect(throws.cause).toBe(cause);
+      expect(throws.offset).toBe(4);
+      const notPid = thrown(() => parseTerm('<0.85.0>', { syntax: 'elixir', pid: () => 'pid' as unknown as Pid }));
+      expect(notPid.code).toBe('INVALID_ARGUMENT');
+      expect(notPid.message).toBe('options.pid(0, 85, 0) did not return a Pid');
+    });
+
+    it('options.pid is called on the options object', () => {
+      const options = {
+        node: atom('me@here'),
+        pid(this: { node: typeof atom extends (n: string) => infer A ? A : never }, a: number, b: number, c: number) {
+          return new Pid(this.node, b, c, a);
+        },
+      };
+      expect(parseTerm('<1.2.3>', options)).toStrictEqual(new Pid(atom('me@here'), 2, 3, 1));
+    });
+
+    it(`a text longer than ${MAX_TEXT_LENGTH} UTF-16 code units`, () => {
+      const err = thrown(() => parseTerm(' '.repeat(MAX_TEXT_LENGTH + 1)));
+      expect(err.code).toBe('INVALID_ARGUMENT');
+      expect(err.message).toContain('text longer than');
+    });
+  });
+
+  describe('huge numbers: PARSE', () => {
+    // Erlang's largest integer has MAX_INTEGER_BITS bits; its reader fails with system_limit beyond.
+    const hexDigits = MAX_INTEGER_BITS / 4;
+    it('integers up to Erlang limit', () => {
+      expect(parseTerm(`16#${'f'.repeat(hexDigits)}`)).toBe(2n ** BigInt(MAX_INTEGER_BITS) - 1n);
+      expect(parseTerm(`-0x${'f'.repeat(hexDigits)}`, { syntax: 'elixir' })).toBe(1n - 2n ** BigInt(MAX_INTEGER_BITS));
+      expect(parseTerm(`16#${'0'.repeat(100_000)}1`)).toBe(1);
+    });
+
+    const tooLarge: [Syntax, string, () => string][] = [
+      ['erlang', 'one hex digit more', () => `16#1${'0'.repeat(hexDigits)}`],
+      ['erlang', '10.2 million decimal digits', () => '9'.repeat(10_200_000)],
+      ['erlang', '6.5 million digits of base 36', () => `36#${'z'.repeat(6_500_000)}`],
+      ['elixir', 'one hex digit more', () => `0x1${'0'.repeat(hexDigits)}`],
+      ['elixir', '10.2 million decimal digits, in a list', () => `[${'9'.repeat(10_200_000)}]`],
+    ];
+    it.each(tooLarge)('%s: beyond Erlang limit: %s', (syntax, _name, text) => {
+      const err = thrown(() => parseTerm(text(), { syntax }));
+      expect(err.code).toBe('PARSE');
+      expect(err.message).toMatch(/^integer too large \(Erlang's integers have at most 33554368 bits\) at column [12]\n/);
+    });
+
+    it('a long number of base 36 is read in less than quadratic time', () => {
+      const digits = 'z9'.repeat(50_000);
+      const v = parseTerm(`36#${digits}`) as bigint;
+      expect(v.toString(36)).toBe(digits);
+    });
+
+    const bits: [Syntax, string, string][] = [
+      ['erlang', '<<1:99999999999999999999>>', `a size beyond ${MAX_BINARY_BITS}`],
+      ['erlang', `<<1:${'9'.repeat(400)}>>`, 'a size beyond'],
+      ['erlang', '<<1:4294967296>>', 'a size beyond'],
+      ['erlang', `<<0:${MAX_BINARY_BITS + 1}>>`, 'a size beyond'],
+      ['erlang', '<<1:100000/unit:100000>>', 'a binary larger than 64 MiB'],
+      ['erlang', `<<1:8, 0:${MAX_BINARY_BITS}>>`, 'a binary larger than 64 MiB'],
+      ['erlang', `<<${2n ** 1024n}/float>>`, 'the integer is too large for a float segment'],
+      ['elixir', '<<1::size(99999999999999999999)>>', 'a size beyond'],
+      ['elixir', '<<1::unit(4294967296)-size(2)>>', 'a size beyond'],
+      ['elixir', '<<1::size(65536)-unit(65536)>>', 'a binary larger than 64 MiB'],
+      ['elixir', `<<-${2n ** 1024n}::float-32>>`, 'the integer is too large for a float segment'],
+    ];
+    it.each(bits)('%s: %s', (syntax, text, message) => {
+      const err = thrown(() => parseTerm(text, { syntax }));
+      expect(err.code).toBe('PARSE');
+      expect(err.message).toContain(message);
+    });
+
+    it('a segment of 8 MiB is written in linear time', () => {
+      const b = parseTerm(`<<1:1, -1:${8 * 1024 * 1024 * 8}, 0:7>>`) as Buffer;
+      expect(b.length).toBe(8 * 1024 * 1024 + 1);
+      expect(b[0]).toBe(0xff);
+      expect(b.subarray(1, -1).every((x) => x === 255)).toBe(true);
+      expect(b.at(-1)).toBe(0x80);
+    });
+
+    it('floats and other numbers beyond their ranges', () => {
+      for (const text of ['1.0e309', '-1.0e99999999999999999999', `${'9'.repeat(400)}.0`]) {
+        expect(thrown(() => parseTerm(text)).message).toContain('float out of range');
+      }
+      expect(parseTerm('1.0e-99999999999999999999')).toStrictEqual(new Float(0));
+      expect(thrown(() => parseTerm('99999999999999999999#1')).message).toContain('is not within 2..36');
+      expect(thrown(() => parseTerm('#Pid<a@b.99999999999999999999.0>')).message).toContain('pid number out of range');
+      expect(thrown(() => parseTerm('fun m:f/99999999999999999999')).message).toContain('arity beyond 255');
+      expect(thrown(() => parseTerm('$\\x{FFFFFFFFFF}')).message).toContain('invalid escape');
+    });
+  });
+
+  describe('lone surrogates', () => {
+    const cases: [Syntax, string, string | null][] = [
+      ['erlang', '\ud800', "unexpected '\ud800'"],
+      ['erlang', "'\udc00'", 'U+DC00 cannot be encoded in UTF-8'],
+      ['erlang', "'a\ud800b'", 'U+D800 cannot be encoded in UTF-8'],
+      ['erlang', '<<"\ud800"/utf8>>', 'U+D800 is not a character'],
+      ['erlang', '<<"\ud800"/binary>>', 'a character beyond 255 needs /utf8'],
+      ['erlang', '<<$\udfff/utf16>>', 'U+DFFF is not a character'],
+      ['erlang', '[1, \ud83d]', "unexpected '\ud83d'"],
+      ['erlang', '"\ud800', 'unterminated quoted text'],
+      ['elixir', '"\udc00"', 'U+DC00 cannot be encoded in UTF-8'],
+      ['elixir', ':"\ud800"', 'U+D800 cannot be encoded in UTF-8'],
+      ['elixir', '["\ud800": 1]', 'U+D800 cannot be encoded in UTF-8'],
+      ['elixir', '~s(\ud800)', 'U+D800 cannot be encoded in UTF-8'],
+      ['elixir', '<<"\ud800">>', 'U+D800 cannot be encoded in UTF-8'],
+      ['elixir', '<<?\ud800::utf8>>', 'U+D800 is not a character'],
+      ['elixir', '%{a: \udbff}', "unexpected '\udbff'"],
+    ];
+    it.each(cases)('%s: %j', (syntax, text, message) => {
+      const err = thrown(() => parseTerm(text, { syntax }));
+      expect(err.code).toBe('PARSE');
+      if (message !== null) expect(err.message).toContain(message);
+      // the marker still lines up: the column counts the lone surrogate as one character
+      const [first, line, marker] = err.message.split('\n');
+      const column = Number(/column (\d+)/.exec(first)?.[1]);
+      expect(marker.indexOf('^')).toBe(column - 1);
+      expect(text).toContain(line);
+    });
+
+    it('as code points in charlists and characters, they are data', () => {
+      expect(parseTerm('"\ud800"')).toStrictEqual([0xd800]);
+      expect(parseTerm('$\udc00')).toBe(0xdc00);
+      expect(parseTerm("'\ud800'", { syntax: 'elixir' })).toStrictEqual([0xd800]);
+      expect(parseTerm('?\ud800', { syntax: 'elixir' })).toBe(0xd800);
+    });
+  });
+
+  describe('invalid UTF-8', () => {
+    it('a binary that is not UTF-8 is a Buffer', () => {
+      expect(parseTerm('"\\xff\\xc3"', { syntax: 'elixir' })).toStrictEqual(buf(0xff, 0xc3));
+      expect(parseTerm('~s(\\xc3)', { syntax: 'elixir' })).toStrictEqual(buf(0xc3));
+      expect(parseTerm('<<"\\xc3"::binary, 0x28>>', { syntax: 'elixir' })).toStrictEqual(buf(0xc3, 0x28));
+      expect(parseTerm('<<16#c3, 16#28>>')).toStrictEqual(buf(0xc3, 0x28));
+      expect(parseTerm('<<"\\xff\\xfe">>')).toStrictEqual(buf(0xff, 0xfe));
+    });
+
+    const cases: [string, string][] = [
+      [':"\\xc3"', 'text is not valid UTF-8'],
+      ['["\\xff": 1]', "unexpected ':'"],
+      ['%{"\\xff": 1}', "unexpected ':'"],
+      ['&:"\\xff".f/0', 'text is not valid UTF-8'],
+      ['&:m."\\xed\\xa0\\x80"/0', 'text is not valid UTF-8'],
+      ['~c"\\xff"', null as unknown as string],
+    ];
+    it.each(cases)('elixir: %s', (text, message) => {
+      const result = parsesOrFails(text, { syntax: 'elixir' });
+      if (message === null) return;
+      expect(result).toBeInstanceOf(ErldistError);
+      expect((result as ErldistError).message).toContain(message);
+    });
+  });
+
+  describe('deep nesting: PARSE', () => {
+    const deep: [Syntax, string, string][] = [
+      ['erlang', '{', '}'],
+      ['erlang', '#{a => ', '}'],
+      ['erlang', '[1 | ', ']'],
+      ['erlang', '<<', '>>'],
+      ['elixir', '[', ']'],
+      ['elixir', '[a: ', ']'],
+      ['elixir', '{1, a: ', '}'],
+      ['elixir', '%{a: ', '}'],
+      ['elixir', '%{"k" => ', '}'],
+      ['elixir', '<<', '>>'],
+    ];
+    it.each(deep)('%s: %s…%s', (syntax, open, close) => {
+      expect(parseTerm(`${open.repeat(999)}1${close.repeat(999)}`.replace('<<1>>', '<<>>'), { syntax })).toBeDefined();
+      const err = thrown(() => parseTerm(`${open.repeat(100_000)}1${close.repeat(100_000)}`, { syntax }));
+      expect(err.code).toBe('PARSE');
+      expect(err.message).toContain('nesting deeper than 1000');
+    });
+
+    it('a map key nested 997 deep', () => {
+      expect(parseTerm(`#{${'['.repeat(997)}${']'.repeat(997)} => 1}`)).toBeInstanceOf(Map);
+    });
+
+    it('the JS stack running out (parseTerm called deep in a recursion) is PARSE', () => {
+      const text = `${'[{'.repeat(499)}1${'}]'.repeat(499)}`;
+      const outcomes = [100, 300, 1000].map((frames) => withLittleStack(frames, () => parsesOrFails(text)));
+      const stackErrors = outcomes.filter((o) => o instanceof ErldistError);
+      expect(stackErrors.length).toBeGreaterThan(0);
+      for (const err of stackErrors as ErldistError[]) {
+        expect(err.code).toBe('PARSE');
+        expect(err.message).toMatch(/^nesting too deep for the JS stack at column \d+\n/);
+        expect(err.cause).toBeInstanceOf(RangeError);
+      }
+      for (const o of outcomes) if (!(o instanceof ErldistError)) expect(o).toStrictEqual(parseTerm(text));
+    });
+  });
+
+  it('an error on a line of a megabyte shows 100 characters of it', () => {
+    const text = `[${'1,'.repeat(500_000)})]`;
+    const err = thrown(() => parseTerm(text));
+    const [first, line, marker] = err.message.split('\n');
+    expect(first).toBe("unexpected ')' at column 1000002");
+    expect(line).toBe(`...${'1,'.repeat(49)})]`);
+    expect(line[marker.indexOf('^')]).toBe(')');
+  });
+
+  describe.each<Syntax>(['erlang', 'elixir'])('fuzz, %s syntax', (syntax) => {
+    it('5,000 mutated texts: a term or an ErldistError', () => {
+      const next = rng(syntax === 'erlang' ? 2024 : 2025);
+      const pick = (n: number) => Math.floor(next() * n);
+      const table = syntax === 'erlang' ? ERLANG : ELIXIR;
+      const pool = [
+        ...table.map(([text]) => text),
+        ...ERRORS.filter(([s]) => s === syntax).map(([, text]) => text),
+        ...literalTerms(syntax === 'erlang' ? 31 : 32, 200, true).map((t) => inspect(t, { syntax })),
+      ];
+      const pieces = [...'<>[]{}()#%$?~:,.|/\\-+_=\'"` \n0123456789azAZ@&!é😀', '\ud800', '\udc00', '\u0000', '::', '=>', '<<', '>>', '#{', '%{', '#Pid<', '\\x', '\\u{', 'e+', '16#', '0x', 'unit:', 'size(', '9'.repeat(25)];
+      let parsed = 0;
+      for (let i = 0; i < 5_000; i++) {
+        let text = pool[pick(pool.length)];
+        for (let k = 1 + pick(3); k > 0; k--) {
+          const at = pick(text.length + 1);
+          const other = pool[pick(pool.length)];
+          switch (pick(5)) {
+            case 0:
+              text = text.slice(0, at) + pieces[pick(pieces.length)] + text.slice(at);
+              break;
+            case 1:
+              text = text.slice(0, at) + text.slice(at + 1 + pick(4));
+              break;
+            case 2:
+              text = text.slice(0, at) + other.slice(pick(other.length + 1));
+              break;
+            case 3:
+              text = text.slice(0, at) + String.fromCharCode(pick(0x10000)) + text.slice(at + 1);
+              break;
+            default:
+              text = text.slice(0, at) + other + text.slice(at);
+          }
+        }
+        if (!(parsesOrFails(text, { syntax }) instanceof ErldistError)) parsed++;
+      }
+      expect(parsed).toBeGreaterThan(250);
+    });
   });
 });
 
