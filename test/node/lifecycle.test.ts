@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { atom, createNode } from '../../src/index.js';
 import { startFakePeer } from '../support/fake-peer.js';
+import { eventually } from '../support/wait.js';
 
 const cookie = 'lifecycle-' + Math.random().toString(36).slice(2);
 
@@ -39,6 +40,7 @@ describe('node lifecycle', () => {
     try {
       const started = Date.now();
       const dialing = n.connect(`fake@127.0.0.1:${silent.port}`, { handshakeTimeout: 30_000 });
+      await eventually(() => silent.accepted > 0, { what: 'the dial reaches the silent peer' });
       await n.close();
       await expect(dialing).rejects.toMatchObject({ code: 'ABORTED' });
       expect(Date.now() - started).toBeLessThan(2000);

@@ -25,6 +25,8 @@ export const FLAGS_WITHOUT_SPAWN = DFLAG_ERLDIST & ~DFLAG.SPAWN;
 export interface FakePeer {
   port: number;
   name: string;
+  /** Connections accepted so far. */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,9 @@ function packet(body: Buffer): Buffer {
 
 export async function startFakePeer(behaviour: FakeBehaviour, name = 'fake@127.0.0.1'): Promise<FakePeer> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server: Server = createServer((socket) => {
+    accepted += 1;
     // As a BEAM does: without it, Nagle's algorithm and delayed ACKs hold back our writes by 40 ms.
     socket.setNoDelay(true);
     sockets.add(socket);
@@ -89,6 +93,9 @@ export async function startFakePeer(behaviour: FakeBehaviour, name = 'fake@127.0
   return {
     port: (server.address() as AddressInfo).port,
     name,
+    get accepted() {
+      return accepted;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -176,7 +183,12 @@ export async function startScriptedPeer(options: {
     options.name,
   );
   scripted = {
-    ...fake,
+    port: fake.port,
+    name: fake.name,
+    get accepted() {
+      return fake.accepted;
+    },
+    close: () => fake.close(),
     received,
     send(control, payload) {
       if (!socket) throw new Error('the scripted peer has no connection yet');
