@@ -8,16 +8,16 @@ import { ErldistError } from '../errors.js';
 import { inspect } from './inspect.js';
 import {
   type Chars,
-  NO_CHAR,
   countCodePoints,
   digitValue,
   isDigit,
   isSpace,
+  NO_CHAR,
   skipCodePoints,
   utf8Length,
   writeUtf8,
 } from './parse-chars.js';
-import { Atom, Float, ImproperList, Pid, type Term, atom } from './types.js';
+import { Atom, atom, Float, ImproperList, Pid, type Term } from './types.js';
 
 /** Deepest nesting of lists, tuples, maps and binaries accepted (as `decode`'s default). */
 export const MAX_DEPTH = 1000;
@@ -124,7 +124,8 @@ export abstract class TermReader {
     const hint = expected === undefined ? '' : `, expected ${expected}`;
     if (at >= this.text.length) return this.fail(`unexpected end of input${hint}`, at);
     const c = this.text.codePointAt(at)!;
-    const shown = c < 32 || c === 127 ? `U+${c.toString(16).toUpperCase().padStart(4, '0')}` : `'${String.fromCodePoint(c)}'`;
+    const shown =
+      c < 32 || c === 127 ? `U+${c.toString(16).toUpperCase().padStart(4, '0')}` : `'${String.fromCodePoint(c)}'`;
     return this.fail(`unexpected ${shown}${hint}`, at);
   }
 
@@ -385,7 +386,8 @@ export abstract class TermReader {
       const obj: { [key: string]: Term } = {};
       for (const [k, v] of entries) {
         const name = k instanceof Atom ? k.name : String(k);
-        if (name === '__proto__') Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
+        if (name === '__proto__')
+          Object.defineProperty(obj, name, { value: v, enumerable: true, writable: true, configurable: true });
         else obj[name] = v;
       }
       return obj;
@@ -445,7 +447,8 @@ export abstract class TermReader {
       const reason = err instanceof Error ? err.message : String(err);
       throw new ErldistError('INVALID_ARGUMENT', `${call} threw: ${reason}`, { offset: at, cause: err });
     }
-    if (!(pid instanceof Pid)) throw new ErldistError('INVALID_ARGUMENT', `${call} did not return a Pid`, { offset: at });
+    if (!(pid instanceof Pid))
+      throw new ErldistError('INVALID_ARGUMENT', `${call} did not return a Pid`, { offset: at });
     return pid;
   }
 

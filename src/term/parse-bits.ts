@@ -3,7 +3,7 @@
  * `<<1, 2::3, "text"::binary>>` in Elixir. This layer reads the segments and builds the bits; each
  * language says how its string literals read and how it writes a segment's size and types.
  */
-import { MAX_DEPTH, TermReader, binaryTerm } from './parse-base.js';
+import { binaryTerm, MAX_DEPTH, TermReader } from './parse-base.js';
 import { type Chars, isDigit } from './parse-chars.js';
 import { BitBinary, Float, type Term } from './types.js';
 
@@ -114,7 +114,8 @@ export abstract class BitSyntaxReader extends TermReader {
 
   /** Room for `n` more bits, within MAX_BINARY_BITS. */
   private reserve(bits: BitWriter, n: number, at: number): void {
-    if (bits.length + n > MAX_BINARY_BITS) throw this.fail(`a binary larger than ${MAX_BINARY_BITS / 8 / 1024 / 1024} MiB`, at);
+    if (bits.length + n > MAX_BINARY_BITS)
+      throw this.fail(`a binary larger than ${MAX_BINARY_BITS / 8 / 1024 / 1024} MiB`, at);
   }
 
   /** A type, endianness or signedness specifier (`word`, read at `at`). */
@@ -155,7 +156,8 @@ export abstract class BitSyntaxReader extends TermReader {
   private pushValue(bits: BitWriter, v: Term, spec: SegmentSpec, at: number): void {
     switch (spec.type) {
       case 'integer': {
-        if (!isInteger(v)) throw this.fail('an integer segment needs an integer (write /float or ::float for a float)', at);
+        if (!isInteger(v))
+          throw this.fail('an integer segment needs an integer (write /float or ::float for a float)', at);
         const size = (spec.size ?? 8) * (spec.unit ?? 1);
         if (spec.little && size % 8 !== 0) throw this.fail('a little-endian segment must be whole bytes', at);
         this.reserve(bits, size, at);
@@ -201,7 +203,8 @@ export abstract class BitSyntaxReader extends TermReader {
         return;
       }
       default: {
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x10ffff) throw this.fail(`a ${spec.type} segment needs a character`, at);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x10ffff)
+          throw this.fail(`a ${spec.type} segment needs a character`, at);
         if (spec.size !== undefined) throw this.fail(`a ${spec.type} segment cannot have a size`, at);
         if (v >= 0xd800 && v <= 0xdfff) throw this.fail(`U+${v.toString(16).toUpperCase()} is not a character`, at);
         let bytes: Buffer;
@@ -247,7 +250,7 @@ class BitWriter {
 
   private pushBit(bit: number): void {
     this.grow(1);
-    if (bit) this.buf[this.length >> 3] |= 0x80 >> this.length % 8;
+    if (bit) this.buf[this.length >> 3] |= 0x80 >> (this.length % 8);
     this.length++;
   }
 

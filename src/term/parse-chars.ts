@@ -52,7 +52,19 @@ export const ERLANG_ESCAPES: Record<string, number> = { b: 8, d: 127, e: 27, f: 
 // --- Elixir ----------------------------------------------------------------------------------------
 
 /** Elixir's one-letter escapes; `\xHH`, `\uHHHH` and line continuations are read apart. */
-export const ELIXIR_ESCAPES: Record<string, number> = { 0: 0, a: 7, b: 8, d: 127, e: 27, f: 12, n: 10, r: 13, s: 32, t: 9, v: 11 };
+export const ELIXIR_ESCAPES: Record<string, number> = {
+  0: 0,
+  a: 7,
+  b: 8,
+  d: 127,
+  e: 27,
+  f: 12,
+  n: 10,
+  r: 13,
+  s: 32,
+  t: 9,
+  v: 11,
+};
 
 /** An Elixir atom name after `:` or before `:` in a keyword. */
 export const ATOM_NAME = /[\p{L}_][\p{L}\p{N}_@]*[?!]?/uy;
@@ -66,7 +78,16 @@ export const ALIAS_PREFIX = /[A-Z][A-Za-z0-9_]*(?:\.[A-Z][A-Za-z0-9_]*)*(?=\.)/y
 export const BARE_ATOM = /(?:true|false|nil)(?![\p{L}\p{N}_@?!])/uy;
 
 /** Elixir sigil delimiters and their closing characters. */
-export const SIGIL_CLOSE: Record<string, string> = { '"': '"', "'": "'", '(': ')', '[': ']', '{': '}', '<': '>', '/': '/', '|': '|' };
+export const SIGIL_CLOSE: Record<string, string> = {
+  '"': '"',
+  "'": "'",
+  '(': ')',
+  '[': ']',
+  '{': '}',
+  '<': '>',
+  '/': '/',
+  '|': '|',
+};
 
 /** The atom an alias names: `Foo.Bar` is `Elixir.Foo.Bar`; `Elixir.Foo` stays as it is. */
 export function aliasAtom(alias: string): string {

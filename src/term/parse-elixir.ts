@@ -2,23 +2,24 @@
  * Elixir syntax for the term reader (parse.ts): `[1, a: 2]`, `%{"k" => 1}`, `%URI{}`, `"binary"`,
  * `~c"charlist"`, `:atom`, `MyApp.Mod`, `0xff`, `?a`, `&:m.f/1` and `#` comments.
  */
-import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
+
 import { ErldistError } from '../errors.js';
 import { binaryTerm, withTail } from './parse-base.js';
+import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
 import {
   ALIAS,
   ALIAS_PREFIX,
   ATOM_NAME,
+  aliasAtom,
   BARE_ATOM,
   type Chars,
   ELIXIR_ESCAPES,
   IDENTIFIER,
+  isDigit,
   NO_CHAR,
   SIGIL_CLOSE,
-  aliasAtom,
-  isDigit,
 } from './parse-chars.js';
-import { type Atom, ExportFun, type Term, Tuple, atom } from './types.js';
+import { type Atom, atom, ExportFun, type Term, Tuple } from './types.js';
 
 export class ElixirReader extends BitSyntaxReader {
   protected readonly charPrefix = '?';
@@ -139,8 +140,10 @@ export class ElixirReader extends BitSyntaxReader {
     const start = this.pos;
     const kind = this.peek(1);
     const close = SIGIL_CLOSE[this.peek(2)];
-    if ((kind !== 'c' && kind !== 's') || close === undefined) throw this.fail('only the ~c and ~s sigils are supported', start);
-    if (this.startsWith(`~${kind}"""`) || this.startsWith(`~${kind}'''`)) throw this.fail('heredocs are not supported', start);
+    if ((kind !== 'c' && kind !== 's') || close === undefined)
+      throw this.fail('only the ~c and ~s sigils are supported', start);
+    if (this.startsWith(`~${kind}"""`) || this.startsWith(`~${kind}'''`))
+      throw this.fail('heredocs are not supported', start);
     this.pos += 3;
     const chars = this.quoted(close, kind === 's');
     if (/[a-zA-Z]/.test(this.peek())) throw this.fail('sigil modifiers are not supported');
@@ -293,7 +296,8 @@ export class ElixirReader extends BitSyntaxReader {
       if (alias !== undefined) module = aliasAtom(alias);
       else module = this.match(BARE_ATOM);
     }
-    if (module === undefined) throw this.unexpected(at, 'a module (only remote captures such as &:m.f/1 are supported)');
+    if (module === undefined)
+      throw this.unexpected(at, 'a module (only remote captures such as &:m.f/1 are supported)');
     if (this.peek() !== '.') throw this.unexpected(this.pos, "'.'");
     this.pos++;
     const nameAt = this.pos;

@@ -2,8 +2,9 @@
  * Erlang syntax for the term reader (parse.ts): `[1, {ok, <<"b">>}]`, `#{k => v}`, `"charlist"`,
  * `'quoted atom'`, `16#ff`, `$a`, `fun m:f/1`, `%` comments and an optional full stop at the end.
  */
-import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
+
 import { withTail } from './parse-base.js';
+import { BitSyntaxReader, type SegmentSpec } from './parse-bits.js';
 import { type Chars, ERLANG_ATOM, ERLANG_ESCAPES, ERLANG_RESERVED, ERLANG_VARIABLE, isDigit } from './parse-chars.js';
 import { type Atom, ExportFun, type Term, Tuple } from './types.js';
 
@@ -189,7 +190,8 @@ export class ErlangReader extends BitSyntaxReader {
     if (this.peek() === "'") name = this.quotedName("'");
     else name = this.match(ERLANG_ATOM);
     if (name === undefined) throw this.unexpected(at, 'an atom');
-    if (ERLANG_RESERVED.has(name) && this.text[at] !== "'") throw this.fail(`'${name}' is a reserved word; quote it to make an atom`, at);
+    if (ERLANG_RESERVED.has(name) && this.text[at] !== "'")
+      throw this.fail(`'${name}' is a reserved word; quote it to make an atom`, at);
     return this.atomOf(name, at);
   }
 

@@ -57,14 +57,18 @@ export function parseTerm(text: string, options: ParseOptions = {}): Term {
     if (reader !== undefined) throw reader.asError(err);
     if (err instanceof ErldistError) throw err;
     // Only the JS stack running out can get here (the caller's stack was already full).
-    throw new ErldistError('PARSE', `cannot read the term (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new ErldistError('PARSE', `cannot read the term (${err instanceof Error ? err.message : String(err)})`, {
+      cause: err,
+    });
   }
 }
 
 function readerFor(text: unknown, options: unknown): TermReader {
   if (typeof text !== 'string') throw invalid('parseTerm(text): text must be a string');
-  if (text.length > MAX_TEXT_LENGTH) throw invalid(`parseTerm(text): text longer than ${MAX_TEXT_LENGTH} UTF-16 code units`);
-  if (typeof options !== 'object' || options === null) throw invalid('parseTerm(text, options): options must be an object');
+  if (text.length > MAX_TEXT_LENGTH)
+    throw invalid(`parseTerm(text): text longer than ${MAX_TEXT_LENGTH} UTF-16 code units`);
+  if (typeof options !== 'object' || options === null)
+    throw invalid('parseTerm(text, options): options must be an object');
   let syntax: unknown;
   let pid: unknown;
   try {
@@ -72,10 +76,13 @@ function readerFor(text: unknown, options: unknown): TermReader {
   } catch (err) {
     throw invalid('parseTerm(text, options): options cannot be read', err);
   }
-  if (pid !== undefined && typeof pid !== 'function') throw invalid('parseTerm(text, options): options.pid must be a function');
+  if (pid !== undefined && typeof pid !== 'function')
+    throw invalid('parseTerm(text, options): options.pid must be a function');
   if (syntax === undefined || syntax === 'erlang') return new ErlangReader(text, options as ParseOptions);
   if (syntax === 'elixir') return new ElixirReader(text, options as ParseOptions);
-  throw invalid(`parseTerm(text, options): options.syntax must be 'erlang' or 'elixir', not ${typeof syntax === 'string' ? JSON.stringify(syntax) : typeof syntax}`);
+  throw invalid(
+    `parseTerm(text, options): options.syntax must be 'erlang' or 'elixir', not ${typeof syntax === 'string' ? JSON.stringify(syntax) : typeof syntax}`,
+  );
 }
 
 function invalid(message: string, cause?: unknown): ErldistError {

@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ErldistError } from '../../src/errors.js';
 import {
+  atom,
   BitBinary,
   ExportFun,
   Float,
   ImproperList,
+  inspect,
   Pid,
   type Term,
-  atom,
-  inspect,
   tuple,
 } from '../../src/term/index.js';
+import { MAX_TEXT_LENGTH, type ParseOptions, parseTerm } from '../../src/term/parse.js';
 import { MAX_INTEGER_BITS } from '../../src/term/parse-base.js';
 import { MAX_BINARY_BITS } from '../../src/term/parse-bits.js';
-import { MAX_TEXT_LENGTH, type ParseOptions, parseTerm } from '../../src/term/parse.js';
 import { rng } from '../support/gen.js';
 import { literalTerms } from '../support/literal.js';
 
@@ -101,8 +101,20 @@ const ERLANG: [string, Term][] = [
   ['#{}', {}],
   ['#{a => 1, b => <<"x">>}', { a: 1, b: 'x' }],
   ["#{'with space' => 1, true => 2}", { 'with space': 1, true: 2 }],
-  ['#{<<"k">> => v, 1 => 2}', new Map<Term, Term>([['k', a('v')], [1, 2]])],
-  ['#{a => 1, 1.0 => 2}', new Map<Term, Term>([[a('a'), 1], [new Float(1), 2]])],
+  [
+    '#{<<"k">> => v, 1 => 2}',
+    new Map<Term, Term>([
+      ['k', a('v')],
+      [1, 2],
+    ]),
+  ],
+  [
+    '#{a => 1, 1.0 => 2}',
+    new Map<Term, Term>([
+      [a('a'), 1],
+      [new Float(1), 2],
+    ]),
+  ],
   ['#{a => 1, a => 2}', { a: 2 }],
   ['#{{a, 1} => x, {a, 1} => y}', new Map<Term, Term>([[tuple(a('a'), 1), a('y')]])],
   ['fun m:f/2', new ExportFun(a('m'), a('f'), 2)],
@@ -192,8 +204,20 @@ const ELIXIR: [string, Term][] = [
   ['%{a: 1}', { a: 1 }],
   ['%{"quoted key": 1}', { 'quoted key': 1 }],
   ['%{:a => 1, b: 2}', { a: 1, b: 2 }],
-  ['%{"k" => 1, a: 2}', new Map<Term, Term>([['k', 1], [a('a'), 2]])],
-  ['%{{:a, 1} => [], 1.0 => 2}', new Map<Term, Term>([[tuple(a('a'), 1), []], [new Float(1), 2]])],
+  [
+    '%{"k" => 1, a: 2}',
+    new Map<Term, Term>([
+      ['k', 1],
+      [a('a'), 2],
+    ]),
+  ],
+  [
+    '%{{:a, 1} => [], 1.0 => 2}',
+    new Map<Term, Term>([
+      [tuple(a('a'), 1), []],
+      [new Float(1), 2],
+    ]),
+  ],
   ['%{true => 1, false => 2}', { true: 1, false: 2 }],
   ['%URI{host: "h", port: 80}', { __struct__: a('Elixir.URI'), host: 'h', port: 80 }],
   ['%URI{}', { __struct__: a('Elixir.URI') }],
@@ -255,7 +279,7 @@ const ERRORS: [Syntax, string, number, string][] = [
   ['elixir', '~r/x/', 1, 'only the ~c and ~s sigils'],
   ['elixir', '&(&1 + 1)', 2, 'only remote captures'],
   ['elixir', '0x', 3, 'expected a base-16 digit'],
-  ['elixir', "ok.", 1, 'variables and calls'],
+  ['elixir', 'ok.', 1, 'variables and calls'],
   ['elixir', ':"\\xff"', 2, 'not valid UTF-8'],
 ];
 
@@ -481,7 +505,9 @@ describe('parseTerm throws ErldistError only (INVALID_ARGUMENT or PARSE)', () =>
     it.each(tooLarge)('%s: beyond Erlang limit: %s', (syntax, _name, text) => {
       const err = thrown(() => parseTerm(text(), { syntax }));
       expect(err.code).toBe('PARSE');
-      expect(err.message).toMatch(/^integer too large \(Erlang's integers have at most 33554368 bits\) at column [12]\n/);
+      expect(err.message).toMatch(
+        /^integer too large \(Erlang's integers have at most 33554368 bits\) at column [12]\n/,
+      );
     });
 
     it('a long number of base 36 is read in less than quadratic time', () => {
@@ -648,7 +674,27 @@ describe('parseTerm throws ErldistError only (INVALID_ARGUMENT or PARSE)', () =>
         ...ERRORS.filter(([s]) => s === syntax).map(([, text]) => text),
         ...literalTerms(syntax === 'erlang' ? 31 : 32, 200, true).map((t) => inspect(t, { syntax })),
       ];
-      const pieces = [...'<>[]{}()#%$?~:,.|/\\-+_=\'"` \n0123456789azAZ@&!é😀', '\ud800', '\udc00', '\u0000', '::', '=>', '<<', '>>', '#{', '%{', '#Pid<', '\\x', '\\u{', 'e+', '16#', '0x', 'unit:', 'size(', '9'.repeat(25)];
+      const pieces = [
+        ...'<>[]{}()#%$?~:,.|/\\-+_=\'"` \n0123456789azAZ@&!é😀',
+        '\ud800',
+        '\udc00',
+        '\u0000',
+        '::',
+        '=>',
+        '<<',
+        '>>',
+        '#{',
+        '%{',
+        '#Pid<',
+        '\\x',
+        '\\u{',
+        'e+',
+        '16#',
+        '0x',
+        'unit:',
+        'size(',
+        '9'.repeat(25),
+      ];
       let parsed = 0;
       for (let i = 0; i < 5_000; i++) {
         let text = pool[pick(pool.length)];
