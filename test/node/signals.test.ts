@@ -53,8 +53,11 @@ for (const direction of ['a links to b', 'b links to a'] as const) {
     it('after unlink, closing sends no exit', async () => {
       const { near, far, back } = sides();
       near.link(far.pid);
+      // Each marker comes after the signal before it: the LINK, then the UNLINK_ID, are in.
+      await nextBeforeMarker(near, far, far.pid.node.name);
       near.unlink(far.pid);
       near.unlink(far.pid); // a second unlink is a no-op
+      await nextBeforeMarker(near, far, far.pid.node.name);
       far.close(atom('gone'));
       const watcher = far.pid.node.name === p.a.name ? p.a.spawn() : p.b.spawn();
       expect(await nextBeforeMarker(watcher, near, back)).toBe(MARK);
@@ -131,14 +134,17 @@ for (const direction of ['a monitors b', 'b monitors a'] as const) {
     it('after demonitor, no DOWN comes', async () => {
       const { farNode, near, far } = sides();
       const m = near.monitor(far.pid);
+      // Each marker comes after the signal before it: the MONITOR_P, then the DEMONITOR_P, are in.
+      await nextBeforeMarker(near, far, far.pid.node.name);
       near.demonitor(m.ref);
       near.demonitor(m.ref); // twice is a no-op
+      await nextBeforeMarker(near, far, far.pid.node.name);
       far.close(atom('quietly'));
       const watcher = farNode.spawn();
       expect(await nextBeforeMarker(watcher, near, near.pid.node.name)).toBe(MARK);
     });
 
-    it('a mailbox that closes drops its monitors; monitors of others stay', async () => {
+    it('a monitoring mailbox that closes leaves the other monitors of its target working', async () => {
       const { farNode, nearNode, near, far } = sides();
       const other = nearNode.spawn();
       near.monitor(far.pid);
