@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // ETF codec benchmark: erldist against erlang_js (and the BEAM's own term_to_binary/binary_to_term).
 //
 //   npm run bench                       (builds dist/ first)
@@ -17,9 +18,9 @@
 // are given the value the decoder produced (for erlang_js: the same value in erlang_js's term types).
 // Erlang encodes with {minor_version, 2}: UTF-8 atoms, the OTP 26+ default and what erldist emits.
 
+import { isUtf8 } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,11 +46,17 @@ function parseArgs(argv) {
     else if (a === '--round-ms') opts.roundMs = num();
     else if (a === '--rounds') opts.rounds = Math.round(num());
     else if (a === '--warmup-ms') opts.warmupMs = num();
-    else if (a === '--cases') opts.cases = val().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (a === '--cases')
+      opts.cases = val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     else if (a === '--erldist') opts.erldist = val();
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: node bench/codec.mjs [--json FILE] [--round-ms N] [--rounds N] ' +
-        '[--warmup-ms N] [--cases id,id] [--erldist PATH]\n');
+      process.stdout.write(
+        'usage: node bench/codec.mjs [--json FILE] [--round-ms N] [--rounds N] ' +
+          '[--warmup-ms N] [--cases id,id] [--erldist PATH]\n',
+      );
       process.exit(0);
     } else die(`unknown option ${a}`);
   }
@@ -220,8 +227,10 @@ async function loadErldist(opts) {
     const TupleClass = mod.tuple(1, 2).constructor;
     return { ...mod, AtomClass, TupleClass, source: target };
   } catch (err) {
-    warn(`erldist codec unavailable (${target}): ${err.message}. Run "npm run build" first; ` +
-      'continuing with the baselines only.');
+    warn(
+      `erldist codec unavailable (${target}): ${err.message}. Run "npm run build" first; ` +
+        'continuing with the baselines only.',
+    );
     return null;
   }
 }
@@ -233,13 +242,19 @@ function loadErlangJs() {
     const version = require('erlang_js/package.json').version;
     const encode = (term) => {
       let err, out;
-      Erlang.term_to_binary(term, (e, b) => { err = e; out = b; }); // synchronous when uncompressed
+      Erlang.term_to_binary(term, (e, b) => {
+        err = e;
+        out = b;
+      }); // synchronous when uncompressed
       if (err) throw err;
       return out;
     };
     const decode = (bytes) => {
       let err, out;
-      Erlang.binary_to_term(bytes, (e, t) => { err = e; out = t; }); // synchronous when uncompressed
+      Erlang.binary_to_term(bytes, (e, t) => {
+        err = e;
+        out = t;
+      }); // synchronous when uncompressed
       if (err) throw err;
       return out;
     };
@@ -269,7 +284,9 @@ function toErlangJs(t, ed, E) {
     return new E.OtpErlangMap(new Map([...t].map(([k, v]) => [toErlangJs(k, ed, E), toErlangJs(v, ed, E)])));
   }
   if (t !== null && typeof t === 'object') {
-    return new E.OtpErlangMap(new Map(Object.entries(t).map(([k, v]) => [new E.OtpErlangAtom(k), toErlangJs(v, ed, E)])));
+    return new E.OtpErlangMap(
+      new Map(Object.entries(t).map(([k, v]) => [new E.OtpErlangAtom(k), toErlangJs(v, ed, E)])),
+    );
   }
   throw new TypeError(`toErlangJs: unexpected ${typeof t}`);
 }
@@ -277,6 +294,7 @@ function toErlangJs(t, ed, E) {
 // ---------------------------------------------------------------------------------------------
 // Timing
 
+// biome-ignore lint/correctness/noUnusedVariables: written, never read, so that no call is optimised away
 let sink; // every result is stored here so no call can be optimised away
 
 function timeN(fn, n) {
@@ -326,7 +344,10 @@ function fmtRatio(x) {
 function printTable(header, rows, rightAlign) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) =>
-    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
@@ -343,8 +364,11 @@ async function main() {
   const ed = await loadErldist(opts);
   const ejs = loadErlangJs();
 
-  log(`erl: building payloads and timing the BEAM's term_to_binary/binary_to_term (~${Math.ceil(
-    (CASES.length * 2 * (opts.warmupMs + opts.roundMs * (opts.rounds + 1))) / 1000)} s)...`);
+  log(
+    `erl: building payloads and timing the BEAM's term_to_binary/binary_to_term (~${Math.ceil(
+      (CASES.length * 2 * (opts.warmupMs + opts.roundMs * (opts.rounds + 1))) / 1000,
+    )} s)...`,
+  );
   const erl = runErlang(opts);
 
   const results = [];
@@ -381,7 +405,9 @@ async function main() {
         const same = Buffer.compare(Buffer.from(re), bytes) === 0;
         if (same) info.checks.push('erldist re-encode == Erlang bytes');
         else if (mapFree) {
-          warn(`${c.id}: erldist encode(decode(bytes)) differs from Erlang's bytes (${re.length} vs ${bytes.length} bytes, first difference at ${firstDiff(re, bytes)})`);
+          warn(
+            `${c.id}: erldist encode(decode(bytes)) differs from Erlang's bytes (${re.length} vs ${bytes.length} bytes, first difference at ${firstDiff(re, bytes)})`,
+          );
           info.checks.push('erldist re-encode DIFFERS from Erlang bytes');
         } else {
           info.checks.push(`erldist re-encode differs (map; ${re.length} vs ${bytes.length} bytes)`);
@@ -409,9 +435,10 @@ async function main() {
           ejsOk = true;
           info.checks.push('erlang_js re-encode == Erlang bytes');
         } else {
-          ejsWhyNot = c.id === 'ints_100k'
-            ? 'erlang_js has no 64-bit integers (decodes them to lossy doubles, encodes bignums with 32-bit ops)'
-            : `erlang_js cannot round-trip this payload (${re.length} vs ${bytes.length} bytes)`;
+          ejsWhyNot =
+            c.id === 'ints_100k'
+              ? 'erlang_js has no 64-bit integers (decodes them to lossy doubles, encodes bignums with 32-bit ops)'
+              : `erlang_js cannot round-trip this payload (${re.length} vs ${bytes.length} bytes)`;
           info.checks.push(ejsWhyNot);
         }
       } catch (err) {
@@ -437,8 +464,10 @@ async function main() {
       row.baselineOpsPerSec = ejsOk ? row.erlang_js.opsPerSec : row.beamOpsPerSec;
       row.erldistOpsPerSec = row.erldist?.opsPerSec ?? null;
       row.erldistMBps = row.erldistOpsPerSec != null ? (row.erldistOpsPerSec * bytes.length) / 1e6 : null;
-      row.ratio = row.erldistOpsPerSec != null && row.baselineOpsPerSec ? row.erldistOpsPerSec / row.baselineOpsPerSec : null;
-      row.ratioVsBeam = row.erldistOpsPerSec != null && row.beamOpsPerSec ? row.erldistOpsPerSec / row.beamOpsPerSec : null;
+      row.ratio =
+        row.erldistOpsPerSec != null && row.baselineOpsPerSec ? row.erldistOpsPerSec / row.baselineOpsPerSec : null;
+      row.ratioVsBeam =
+        row.erldistOpsPerSec != null && row.beamOpsPerSec ? row.erldistOpsPerSec / row.beamOpsPerSec : null;
       results.push(row);
     }
     info.rows = results.filter((r) => r.case === c.id);
@@ -446,18 +475,41 @@ async function main() {
   }
 
   // ------------------------------------------------------------------ report
-  console.log(`erldist codec benchmark - Node ${process.version}, ${erl.otp ?? 'OTP ?'}, erlang_js ${ejs?.version ?? 'n/a'}`);
-  console.log(`ops/s = median of ${opts.rounds} rounds of ~${opts.roundMs} ms after ${opts.warmupMs} ms warm-up; ` +
-    'MB/s = 10^6 bytes of ETF per second; ratio = erldist / baseline (! = below the 2x target)');
+  console.log(
+    `erldist codec benchmark - Node ${process.version}, ${erl.otp ?? 'OTP ?'}, erlang_js ${ejs?.version ?? 'n/a'}`,
+  );
+  console.log(
+    `ops/s = median of ${opts.rounds} rounds of ~${opts.roundMs} ms after ${opts.warmupMs} ms warm-up; ` +
+      'MB/s = 10^6 bytes of ETF per second; ratio = erldist / baseline (! = below the 2x target)',
+  );
   console.log('');
   for (const c of cases) {
-    console.log(`  ${c.id.padEnd(12)} ${String(c.info.etfBytes).padStart(8)} B  ${c.desc}; ${c.info.checks.join('; ')}`);
+    console.log(
+      `  ${c.id.padEnd(12)} ${String(c.info.etfBytes).padStart(8)} B  ${c.desc}; ${c.info.checks.join('; ')}`,
+    );
   }
   console.log('');
-  const header = ['case', 'op', 'erldist ops/s', 'MB/s', 'baseline', 'baseline ops/s', 'ratio', 'BEAM ops/s', 'vs BEAM'];
+  const header = [
+    'case',
+    'op',
+    'erldist ops/s',
+    'MB/s',
+    'baseline',
+    'baseline ops/s',
+    'ratio',
+    'BEAM ops/s',
+    'vs BEAM',
+  ];
   const rows = results.map((r) => [
-    r.case, r.op, fmtOps(r.erldistOpsPerSec), fmtMB(r.erldistMBps), r.baseline, fmtOps(r.baselineOpsPerSec),
-    fmtRatio(r.ratio), fmtOps(r.beamOpsPerSec), r.ratioVsBeam == null ? 'n/a' : `${r.ratioVsBeam.toFixed(2)}x`,
+    r.case,
+    r.op,
+    fmtOps(r.erldistOpsPerSec),
+    fmtMB(r.erldistMBps),
+    r.baseline,
+    fmtOps(r.baselineOpsPerSec),
+    fmtRatio(r.ratio),
+    fmtOps(r.beamOpsPerSec),
+    r.ratioVsBeam == null ? 'n/a' : `${r.ratioVsBeam.toFixed(2)}x`,
   ]);
   printTable(header, rows, [false, false, true, true, false, true, true, true, true]);
   if (notes.length) {
@@ -466,7 +518,9 @@ async function main() {
   }
   const below = results.filter((r) => r.ratio != null && r.ratio < 2);
   if (below.length) {
-    console.log(`note: below the 2x target: ${below.map((r) => `${r.case} ${r.op} (${r.ratio.toFixed(2)}x vs ${r.baseline})`).join(', ')}`);
+    console.log(
+      `note: below the 2x target: ${below.map((r) => `${r.case} ${r.op} (${r.ratio.toFixed(2)}x vs ${r.baseline})`).join(', ')}`,
+    );
   }
   if (!ed) console.log('note: erldist columns are n/a because dist/index.js could not be loaded (build first).');
 

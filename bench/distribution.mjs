@@ -235,15 +235,16 @@ function startErl(label, args, env) {
   });
   child.on('exit', (code, signal) => {
     children.delete(child);
-    exited = new Error(`${label} node exited (${signal ?? `status ${code}`})${lines.length ? `; last output:\n  ${lines.slice(-5).join('\n  ')}` : ''}`);
+    exited = new Error(
+      `${label} node exited (${signal ?? `status ${code}`})${lines.length ? `; last output:\n  ${lines.slice(-5).join('\n  ')}` : ''}`,
+    );
     failAll(exited);
   });
   child.stdin.on('error', () => {}); // EPIPE after the node is gone is reported by 'exit'
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => {
     buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
       lines.push(line);
@@ -340,11 +341,12 @@ const fmtRatio = (r) => `${r.toFixed(2)}x`;
 function table(rows, align) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
   return rows
-    .map((r, i) =>
-      r
-        .map((cell, c) => (align[c] === 'r' ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c])))
-        .join('   ')
-        .trimEnd() + (i === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('   ')}` : ''),
+    .map(
+      (r, i) =>
+        r
+          .map((cell, c) => (align[c] === 'r' ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c])))
+          .join('   ')
+          .trimEnd() + (i === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('   ')}` : ''),
     )
     .join('\n');
 }
@@ -374,9 +376,15 @@ async function main() {
   log(`starting ${serverName} on port ${port} ...`);
   const server = startErl('server', [
     ...common,
-    '-name', serverName,
-    '-kernel', 'inet_dist_listen_min', String(port), 'inet_dist_listen_max', String(port),
-    '-eval', SERVER_EVAL,
+    '-name',
+    serverName,
+    '-kernel',
+    'inet_dist_listen_min',
+    String(port),
+    'inet_dist_listen_max',
+    String(port),
+    '-eval',
+    SERVER_EVAL,
   ]);
   await server.waitLine((l) => l === 'ready', 20_000, '"ready"');
 
@@ -422,7 +430,9 @@ async function main() {
       rpc.erldist.push([percentile(lat, 0.5), percentile(lat, 0.99)]);
       rpc.rpc.push(await erlang(`rpc ${warm} ${opts.rpcCalls}`, 'rpc', 60_000));
       rpc.rex.push(await erlang(`rex ${warm} ${opts.rpcCalls}`, 'rex', 60_000));
-      log(`rpc round ${r}: p50 erldist ${fmtUs(rpc.erldist.at(-1)[0])} us, rpc:call ${fmtUs(rpc.rpc.at(-1)[0])} us, rex ${fmtUs(rpc.rex.at(-1)[0])} us`);
+      log(
+        `rpc round ${r}: p50 erldist ${fmtUs(rpc.erldist.at(-1)[0])} us, rpc:call ${fmtUs(rpc.rpc.at(-1)[0])} us, rex ${fmtUs(rpc.rex.at(-1)[0])} us`,
+      );
     }
 
     // --- report --------------------------------------------------------------------------------
@@ -441,9 +451,13 @@ async function main() {
 
     const cpu = cpus();
     const out = [];
-    out.push(`erldist distribution benchmark: Node ${process.version}, ${otp}, ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, load ${loadavg()[0].toFixed(2)}`);
+    out.push(
+      `erldist distribution benchmark: Node ${process.version}, ${otp}, ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
+    );
     out.push('');
-    out.push(`Echo throughput: ${fmtInt(opts.inFlight)} messages in flight to {echo, Server}, ${opts.echoMs} ms rounds, median of ${opts.echoRounds}`);
+    out.push(
+      `Echo throughput: ${fmtInt(opts.inFlight)} messages in flight to {echo, Server}, ${opts.echoMs} ms rounds, median of ${opts.echoRounds}`,
+    );
     out.push(
       table(
         [
@@ -456,20 +470,27 @@ async function main() {
       ),
     );
     out.push('');
-    out.push(`Sequential rpc erlang:abs(-1): ${fmtInt(opts.rpcCalls)} calls after ${fmtInt(warm)} warm-up, us, median of ${opts.rpcRounds} rounds`);
+    out.push(
+      `Sequential rpc erlang:abs(-1): ${fmtInt(opts.rpcCalls)} calls after ${fmtInt(warm)} warm-up, us, median of ${opts.rpcRounds} rounds`,
+    );
     out.push(
       table(
         [
           ['caller', 'p50 us', 'p99 us', 'p50 ratio'],
           ['erldist peer.rpc (erpc)', fmtUs(lat.erldist.p50), fmtUs(lat.erldist.p99), ''],
-          ['Erlang rpc:call (erpc)', fmtUs(lat.rpc.p50), fmtUs(lat.rpc.p99), `${fmtRatio(rpcRatio)}  target <= 1.50x: ${verdict(rpcRatio <= 1.5)}`],
+          [
+            'Erlang rpc:call (erpc)',
+            fmtUs(lat.rpc.p50),
+            fmtUs(lat.rpc.p99),
+            `${fmtRatio(rpcRatio)}  target <= 1.50x: ${verdict(rpcRatio <= 1.5)}`,
+          ],
           ['Erlang gen_server:call({rex, S})', fmtUs(lat.rex.p50), fmtUs(lat.rex.p99), fmtRatio(rexRatio)],
         ],
         ['l', 'r', 'r', 'l'],
       ),
     );
     out.push('');
-    out.push('p50 ratio = erldist p50 / that row\'s p50 (same server, rounds alternate between the sides).');
+    out.push("p50 ratio = erldist p50 / that row's p50 (same server, rounds alternate between the sides).");
     out.push(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
     process.stdout.write(`${out.join('\n')}\n`);
 
@@ -479,7 +500,13 @@ async function main() {
         otp,
         cpus: cpu.length,
         options: opts,
-        echo: { erldist: echo.erldist, erlang: echo.erlang, medianErldist: echoJs, medianErlang: echoErl, ratio: echoRatio },
+        echo: {
+          erldist: echo.erldist,
+          erlang: echo.erlang,
+          medianErldist: echoJs,
+          medianErlang: echoErl,
+          ratio: echoRatio,
+        },
         rpc: { rounds: rpc, median: lat, ratioVsRpcCall: rpcRatio, ratioVsRexCall: rexRatio },
       };
       writeFileSync(opts.json, `${JSON.stringify(json, null, 2)}\n`);

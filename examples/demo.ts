@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { atom, connect, inspect, tuple, type Peer } from 'erldist';
+import { atom, connect, inspect, type Peer, tuple } from 'erldist';
 
 // A tiny counter gen_server, compiled inside the Erlang node at start.
 const COUNTER = `
@@ -24,7 +24,10 @@ Forms = [F || Ts <- split(Toks), {ok, F} <- [erl_parse:parse_form(Ts)]],
 {module, Mod} = code:load_binary(Mod, "demo_counter.erl", Bin),
 {ok, _} = Mod:start(),
 io:format("ready~n").
-`.replace('split(Toks)', 'lists:reverse(element(2, lists:foldl(fun({dot, L}, {Cur, Acc}) -> {[], [lists:reverse([{dot, L} | Cur]) | Acc]}; (T, {Cur, Acc}) -> {[T | Cur], Acc} end, {[], []}, Toks)))');
+`.replace(
+  'split(Toks)',
+  'lists:reverse(element(2, lists:foldl(fun({dot, L}, {Cur, Acc}) -> {[], [lists:reverse([{dot, L} | Cur]) | Acc]}; (T, {Cur, Acc}) -> {[T | Cur], Acc} end, {[], []}, Toks)))',
+);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -40,7 +43,20 @@ const nodeName = `demo${process.pid}@127.0.0.1`;
 console.log(`starting Erlang node ${nodeName} on port ${port} ...`);
 const erl = spawn(
   'erl',
-  ['-noshell', '-name', nodeName, '-setcookie', cookie, '-kernel', 'inet_dist_listen_min', String(port), 'inet_dist_listen_max', String(port), '-eval', BOOT],
+  [
+    '-noshell',
+    '-name',
+    nodeName,
+    '-setcookie',
+    cookie,
+    '-kernel',
+    'inet_dist_listen_min',
+    String(port),
+    'inet_dist_listen_max',
+    String(port),
+    '-eval',
+    BOOT,
+  ],
   { env: { ...process.env, DEMO_SRC: COUNTER, ERL_CRASH_DUMP_SECONDS: '0' }, stdio: ['ignore', 'pipe', 'inherit'] },
 );
 await new Promise<void>((resolve, reject) => {
@@ -55,9 +71,15 @@ try {
   peer = await connect(`${nodeName}:${port}`, { cookie });
   console.log(`connected as ${peer.node.name} (hidden)`);
   console.log('ping                            ->', await peer.ping());
-  console.log('rpc erlang:system_info(otp_release) ->', inspect(await peer.rpc('erlang', 'system_info', [atom('otp_release')])));
+  console.log(
+    'rpc erlang:system_info(otp_release) ->',
+    inspect(await peer.rpc('erlang', 'system_info', [atom('otp_release')])),
+  );
   console.log('rpc lists:reverse([1,2,3])      ->', inspect(await peer.rpc('lists', 'reverse', [[1, 2, 3]])));
-  console.log('rpc erlang:now_to_datetime      ->', inspect(await peer.rpc('calendar', 'now_to_datetime', [await peer.rpc('erlang', 'timestamp', [])])));
+  console.log(
+    'rpc erlang:now_to_datetime      ->',
+    inspect(await peer.rpc('calendar', 'now_to_datetime', [await peer.rpc('erlang', 'timestamp', [])])),
+  );
   console.log('call counter {add, 5}           ->', inspect(await peer.call('counter', tuple(atom('add'), 5))));
   console.log('call counter {add, 10}          ->', inspect(await peer.call('counter', tuple(atom('add'), 10))));
   peer.cast('counter', atom('reset'));

@@ -1,5 +1,5 @@
 // rpc:call from Node.js: npx tsx examples/rpc.ts app@host[:port]
-import { atom, connect, inspect, ErldistError } from 'erldist';
+import { atom, connect, ErldistError, inspect } from 'erldist';
 
 const target = process.argv[2] ?? process.env.RELEASE_NODE;
 if (!target) {

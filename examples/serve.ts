@@ -10,7 +10,7 @@
 //   :rpc.call(:"ts@127.0.0.1", :ts_math, :add, [1, 2])          #=> 3
 //   :erpc.call(:"ts@127.0.0.1", :ts_math, :upcase, ["hi"])       #=> "HI"
 //   send({:jobs, :"ts@127.0.0.1"}, {:work, 42})                 # printed by the TS side
-import { atom, createNode, inspect, startEpmd, tuple, type Term } from 'erldist';
+import { atom, createNode, inspect, startEpmd, type Term, tuple } from 'erldist';
 
 const name = process.env.ERLDIST_NAME ?? 'ts@127.0.0.1';
 if (process.env.ERLDIST_NO_EPMD === '1') {

@@ -15,7 +15,8 @@ export class ByteReader {
   constructor(
     readonly buf: Buffer,
     start = 0,
-    private readonly short: (what: string) => unknown = (what) => new ErldistError('DECODE', `input ends inside ${what}`),
+    private readonly short: (what: string) => unknown = (what) =>
+      new ErldistError('DECODE', `input ends inside ${what}`),
   ) {
     this.pos = start;
   }

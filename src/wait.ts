@@ -88,9 +88,15 @@ export function waitFor<T>(
     }
     if (settled) return;
     if (timeout !== undefined && Number.isFinite(timeout)) {
-      timer = setTimeout(() => {
-        fail(errors.timeout?.() ?? new ErldistError('TIMEOUT', `${what} timed out after ${timeout} ms`, { step: errors.step }));
-      }, Math.max(0, timeout));
+      timer = setTimeout(
+        () => {
+          fail(
+            errors.timeout?.() ??
+              new ErldistError('TIMEOUT', `${what} timed out after ${timeout} ms`, { step: errors.step }),
+          );
+        },
+        Math.max(0, timeout),
+      );
     }
     stopListening = onAbort(signal, () => fail(abortedError(signal as AbortSignal, what, errors.step)));
   });

@@ -18,12 +18,12 @@ import {
   Float,
   Fun,
   ImproperList,
+  inspect,
   Pid,
   Port,
   Reference,
   type Term,
   Tuple,
-  inspect,
 } from '../index.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -6,17 +6,17 @@
  * 3 connection or authentication failure.
  */
 import {
-  Atom,
-  ErldistError,
-  type Peer,
-  type Term,
-  Tuple,
+  type Atom,
   atom,
   connect,
+  ErldistError,
   inspect,
   names,
+  type Peer,
   parseTerm,
   startEpmd,
+  type Term,
+  Tuple,
 } from '../index.js';
 import { toJson } from './json.js';
 
@@ -216,7 +216,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return EXIT_OK;
   }
   const syntax = options.elixir ? 'elixir' : 'erlang';
-  const show = (t: Term) => io.out((options.json ? JSON.stringify(toJson(t)) : inspect(t, { syntax })) + '\n');
+  const show = (t: Term) => io.out(`${options.json ? JSON.stringify(toJson(t)) : inspect(t, { syntax })}\n`);
   let phase: 'usage' | 'connect' | 'remote' = 'usage';
   let peer: Peer | undefined;
   try {
@@ -234,7 +234,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         const p = await open(node);
         const pong = await p.ping({ timeout: options.timeout });
         const ms = (performance.now() - started).toFixed(1);
-        if (options.json) io.out(JSON.stringify({ node: p.name, pong, ms: Number(ms) }) + '\n');
+        if (options.json) io.out(`${JSON.stringify({ node: p.name, pong, ms: Number(ms) })}\n`);
         else io.out(pong ? `pong from ${p.name} in ${ms} ms\n` : 'pang\n');
         return pong ? EXIT_OK : EXIT_REMOTE;
       }
@@ -244,14 +244,20 @@ export async function main(argv: string[], io: Io): Promise<number> {
         if (mod === undefined || fun === undefined) throw new UsageError('rpc needs MODULE and FUNCTION');
         const args = rest.map((text) => parseTerm(text, { syntax }));
         const p = await open(node);
-        show(await p.rpc(moduleAtom(mod, options.elixir), atom(fun.replace(/^:/, '')), args, { timeout: options.timeout }));
+        show(
+          await p.rpc(moduleAtom(mod, options.elixir), atom(fun.replace(/^:/, '')), args, { timeout: options.timeout }),
+        );
         return EXIT_OK;
       }
       case 'eval': {
         const node = takeNode(positional, io.env);
         if (positional.length !== 1) throw new UsageError('eval takes one EXPR (quote it)');
         const p = await open(node);
-        show(options.elixir ? await evalElixir(p, positional[0], options.timeout) : await evalErlang(p, positional[0], options.timeout));
+        show(
+          options.elixir
+            ? await evalElixir(p, positional[0], options.timeout)
+            : await evalErlang(p, positional[0], options.timeout),
+        );
         return EXIT_OK;
       }
       case 'send': {
@@ -262,14 +268,14 @@ export async function main(argv: string[], io: Io): Promise<number> {
         const p = await open(node);
         p.send(moduleAtom(name, options.elixir), message);
         await p.ping({ timeout: options.timeout }); // a round trip: the message is delivered before we close
-        if (options.json) io.out(JSON.stringify({ sent: true }) + '\n');
+        if (options.json) io.out(`${JSON.stringify({ sent: true })}\n`);
         return EXIT_OK;
       }
       case 'names': {
         if (positional.length > 1) throw new UsageError('names takes at most one HOST');
         phase = 'connect';
         const reply = await names(positional[0] ?? '127.0.0.1', { timeout: options.timeout });
-        if (options.json) io.out(JSON.stringify(reply.nodes) + '\n');
+        if (options.json) io.out(`${JSON.stringify(reply.nodes)}\n`);
         else for (const n of reply.nodes) io.out(`name ${n.name} at port ${n.port}\n`);
         return EXIT_OK;
       }
@@ -308,7 +314,8 @@ function report(err: unknown, phase: 'usage' | 'connect' | 'remote', io: Io): nu
   io.err(`erldist: ${err.code}: ${err.message}${reason}\n`);
   if (err.code === 'PARSE' || err.code === 'INVALID_ARGUMENT' || err.code === 'ENCODE') return EXIT_USAGE;
   if (phase === 'connect') return EXIT_CONNECT;
-  if (['AUTH_FAILED', 'NOT_ALLOWED', 'NODE_NOT_FOUND', 'EPMD_UNREACHABLE', 'CONNECT_FAILED'].includes(err.code)) return EXIT_CONNECT;
+  if (['AUTH_FAILED', 'NOT_ALLOWED', 'NODE_NOT_FOUND', 'EPMD_UNREACHABLE', 'CONNECT_FAILED'].includes(err.code))
+    return EXIT_CONNECT;
   return EXIT_REMOTE;
 }
 

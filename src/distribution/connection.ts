@@ -5,13 +5,13 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { type WaitOptions, waitFor } from '../wait.js';
 import { type Atom, type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
+import { type WaitOptions, waitFor } from '../wait.js';
 import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
 import { DFLAG } from './flags.js';
 import { FrameParser } from './framing.js';
-import { ATOM_CACHE_SIZE, DIST_HEADER, readDistHeader } from './header.js';
 import type { HandshakeResult } from './handshake.js';
+import { ATOM_CACHE_SIZE, DIST_HEADER, readDistHeader } from './header.js';
 
 /** A frame without a distribution header starts with this (PASS_THROUGH). */
 const PASS_THROUGH = 112;
@@ -60,7 +60,8 @@ export class Connection {
     this.peerName = handshake.peerName;
     this.peerCreation = handshake.peerCreation;
     this.flags = handshake.flags;
-    if (this.flags & DFLAG.DIST_HDR_ATOM_CACHE) this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    if (this.flags & DFLAG.DIST_HDR_ATOM_CACHE)
+      this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     this.parser = new FrameParser(
       options.maxFrameSize,
       (frame) => this.onFrame(frame),
@@ -69,8 +70,17 @@ export class Connection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.releaseDrainWaiters());
-    socket.on('error', (err) => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, { node: this.peerName, cause: err })));
-    socket.on('close', () => this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })));
+    socket.on('error', (err) =>
+      this.fail(
+        new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, {
+          node: this.peerName,
+          cause: err,
+        }),
+      ),
+    );
+    socket.on('close', () =>
+      this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })),
+    );
     // Checked often enough to follow a peer whose net_ticktime is shorter than our tickTime.
     const interval = Math.max(10, Math.min(1000, Math.floor(options.tickTime / 4)));
     this.timer = setInterval(() => this.onTickTimer(), interval);
@@ -102,7 +112,8 @@ export class Connection {
    * is above the high-water mark (wait for `drain()`); throws BUFFER_FULL past `maxBuffered`.
    */
   send(control: Control, payload?: Term): boolean {
-    if (this.closed) throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
+    if (this.closed)
+      throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
     if (this.buffered > this.options.maxBuffered) {
       throw new ErldistError(
         'BUFFER_FULL',
@@ -173,7 +184,10 @@ export class Connection {
 
   /** Closes the connection; `onClose` receives `reason`. */
   close(reason?: ErldistError): void {
-    this.fail(reason ?? new ErldistError('NODE_DOWN', `connection to ${this.peerName} was closed locally`, { node: this.peerName }));
+    this.fail(
+      reason ??
+        new ErldistError('NODE_DOWN', `connection to ${this.peerName} was closed locally`, { node: this.peerName }),
+    );
   }
 
   private releaseDrainWaiters(): void {
@@ -205,9 +219,13 @@ export class Connection {
     const silent = Date.now() - this.lastRead;
     if (silent > this.options.tickTime) {
       this.fail(
-        new ErldistError('NODE_DOWN', `${this.peerName} sent nothing for ${silent} ms (tick time ${this.options.tickTime} ms)`, {
-          node: this.peerName,
-        }),
+        new ErldistError(
+          'NODE_DOWN',
+          `${this.peerName} sent nothing for ${silent} ms (tick time ${this.options.tickTime} ms)`,
+          {
+            node: this.peerName,
+          },
+        ),
       );
       return;
     }
@@ -264,5 +282,9 @@ export class Connection {
 function asProtocolError(err: unknown, node: string): ErldistError {
   if (err instanceof ErldistError && err.code === 'PROTOCOL') return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new ErldistError('PROTOCOL', `${node} sent a malformed message: ${message}`, { node, cause: err, step: 'decode' });
+  return new ErldistError('PROTOCOL', `${node} sent a malformed message: ${message}`, {
+    node,
+    cause: err,
+    step: 'decode',
+  });
 }

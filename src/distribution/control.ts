@@ -4,7 +4,7 @@
  * Trace-token variants decode to their base op with `token` set.
  */
 import { ErldistError } from '../errors.js';
-import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
 
 export const Op = {
   LINK: 1,
@@ -175,7 +175,13 @@ export function decodeControl(t: Term): Control {
       return { op, from: pid(e[1], op, 'From'), to: processId(e[2], op, 'To'), ref: ref(e[3], op, 'Ref') };
     case Op.MONITOR_P_EXIT:
       arity(5);
-      return { op, from: processId(e[1], op, 'From'), to: pid(e[2], op, 'To'), ref: ref(e[3], op, 'Ref'), reason: e[4] };
+      return {
+        op,
+        from: processId(e[1], op, 'From'),
+        to: pid(e[2], op, 'To'),
+        ref: ref(e[3], op, 'Ref'),
+        reason: e[4],
+      };
     case Op.SEND_SENDER:
       arity(3);
       return { op, from: pid(e[1], op, 'From'), to: pid(e[2], op, 'To') };

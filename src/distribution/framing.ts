@@ -69,9 +69,13 @@ export class FrameParser {
 
   private checkLength(len: number): number {
     if (len > this.maxFrameSize) {
-      throw new ErldistError('PROTOCOL', `peer announced a frame of ${len} bytes, more than maxFrameSize (${this.maxFrameSize})`, {
-        step: 'framing',
-      });
+      throw new ErldistError(
+        'PROTOCOL',
+        `peer announced a frame of ${len} bytes, more than maxFrameSize (${this.maxFrameSize})`,
+        {
+          step: 'framing',
+        },
+      );
     }
     return len;
   }

@@ -211,7 +211,8 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
 
   async function recvStatus(): Promise<void> {
     const packet = await reader.read();
-    if (packet.length < 1 || packet[0] !== STATUS) throw protocolError('recvStatus', `expected a status ('s'), got tag ${packet[0]}`, node);
+    if (packet.length < 1 || packet[0] !== STATUS)
+      throw protocolError('recvStatus', `expected a status ('s'), got tag ${packet[0]}`, node);
     const status = packet.subarray(1).toString('latin1');
     switch (status) {
       case 'ok':
@@ -221,16 +222,24 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
         // The peer still has a connection from a node of our name: replace it if it is not ours.
         if (opts.replaceAlive?.() === false) {
           writeStatus(socket, 'false');
-          throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, { step: 'recvStatus', node, status });
+          throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, {
+            step: 'recvStatus',
+            node,
+            status,
+          });
         }
         writeStatus(socket, 'true');
         return;
       case 'nok':
-        throw new ErldistError('NOT_ALLOWED', `${node} refused the connection: it is connecting to us at the same time (nok)`, {
-          step: 'recvStatus',
-          node,
-          status,
-        });
+        throw new ErldistError(
+          'NOT_ALLOWED',
+          `${node} refused the connection: it is connecting to us at the same time (nok)`,
+          {
+            step: 'recvStatus',
+            node,
+            status,
+          },
+        );
       case 'not_allowed':
         throw new ErldistError(
           'NOT_ALLOWED',
@@ -251,7 +260,11 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
       });
     }
     if (packet[0] !== CHALLENGE_NEW) {
-      throw protocolError('recvChallenge', `expected a challenge ('N'), got tag ${packet[0]} in ${packet.length} bytes`, node);
+      throw protocolError(
+        'recvChallenge',
+        `expected a challenge ('N'), got tag ${packet[0]} in ${packet.length} bytes`,
+        node,
+      );
     }
     const r = fields(packet, 'recvChallenge', node);
     const flags = r.u64('the flags');
@@ -260,10 +273,14 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
     const name = r.bytes(r.u16('the name length'), 'the name').toString('utf8');
     const missing = DFLAG_MANDATORY_25 & ~flags;
     if (missing !== 0n || (flags & DFLAG.HANDSHAKE_23) === 0n) {
-      throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ')}`, {
-        step: 'recvChallenge',
-        node,
-      });
+      throw new ErldistError(
+        'NOT_ALLOWED',
+        `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ')}`,
+        {
+          step: 'recvChallenge',
+          node,
+        },
+      );
     }
     return { flags, challenge, creation, name };
   }
@@ -277,7 +294,11 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
   async function recvChallengeAck(myChallenge: number): Promise<void> {
     const packet = await reader.read();
     if (packet[0] !== CHALLENGE_ACK || packet.length !== 17) {
-      throw protocolError('recvChallengeAck', `expected a challenge ack ('a'), got tag ${packet[0]} in ${packet.length} bytes`, node);
+      throw protocolError(
+        'recvChallengeAck',
+        `expected a challenge ack ('a'), got tag ${packet[0]} in ${packet.length} bytes`,
+        node,
+      );
     }
     const expected = genDigest(myChallenge, opts.cookie);
     if (!timingSafeEqual(packet.subarray(1, 17), expected)) {
@@ -315,7 +336,12 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
   let node = 'an unnamed node';
   const reader = new PacketReader(
     socket,
-    (cause) => new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, { step, node, cause }),
+    (cause) =>
+      new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, {
+        step,
+        node,
+        cause,
+      }),
   );
   try {
     const name = await recvName();
@@ -324,10 +350,14 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     const missing = DFLAG_MANDATORY_25 & ~name.flags;
     if (missing !== 0n || (name.flags & DFLAG.HANDSHAKE_23) === 0n) {
       writeStatus(socket, 'not_allowed');
-      throw new ErldistError('NOT_ALLOWED', `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ') || 'HANDSHAKE_23'}`, {
-        step,
-        node,
-      });
+      throw new ErldistError(
+        'NOT_ALLOWED',
+        `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ') || 'HANDSHAKE_23'}`,
+        {
+          step,
+          node,
+        },
+      );
     }
     await sendStatus(opts.status(node));
     let { flags, creation } = name;
@@ -347,7 +377,13 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     const theirChallenge = await recvChallengeReply(challenge, cookie);
     step = 'sendChallengeAck';
     socket.write(packet().u8(CHALLENGE_ACK).bytes(genDigest(theirChallenge, cookie)).finish());
-    return { peerName: node, peerCreation: creation, peerFlags: flags, flags: flags & opts.flags, leftover: reader.detach() };
+    return {
+      peerName: node,
+      peerCreation: creation,
+      peerFlags: flags,
+      flags: flags & opts.flags,
+      leftover: reader.detach(),
+    };
   } finally {
     reader.detach();
   }
@@ -377,19 +413,37 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
       const answer = (await reader.read()).toString('latin1');
       // The old connection is dropped only once this one has proved the cookie (when the new
       // connection is added), so an unauthenticated client cannot cut a live one.
-      if (answer !== 'strue') throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, { step: 'sendStatus', node, status });
+      if (answer !== 'strue')
+        throw new ErldistError('NOT_ALLOWED', `${node} is already connected and gave up (${answer})`, {
+          step: 'sendStatus',
+          node,
+          status,
+        });
     }
   }
 
   function sendChallenge(challenge: number): void {
     const name = Buffer.from(opts.localName, 'utf8');
-    socket.write(packet().u8(CHALLENGE_NEW).u64(opts.flags).u32(challenge).u32(opts.creation).u16(name.length).bytes(name).finish());
+    socket.write(
+      packet()
+        .u8(CHALLENGE_NEW)
+        .u64(opts.flags)
+        .u32(challenge)
+        .u32(opts.creation)
+        .u16(name.length)
+        .bytes(name)
+        .finish(),
+    );
   }
 
   async function recvChallengeReply(challenge: number, cookie: string): Promise<number> {
     const p = await reader.read();
     if (p[0] !== CHALLENGE_REPLY || p.length !== 21) {
-      throw protocolError('recvChallengeReply', `expected a challenge reply ('r'), got tag ${p[0]} in ${p.length} bytes`, node);
+      throw protocolError(
+        'recvChallengeReply',
+        `expected a challenge reply ('r'), got tag ${p[0]} in ${p.length} bytes`,
+        node,
+      );
     }
     if (!timingSafeEqual(p.subarray(5, 21), genDigest(challenge, cookie))) {
       // As dist_util does: close without an ack. The cookie itself is never logged.

@@ -13,19 +13,19 @@
  * `INVALID_ARGUMENT`. The socket of a finished request is always destroyed.
  */
 import { EventEmitter } from 'node:events';
-import { Socket, connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
 import { waitFor } from '../wait.js';
 import {
+  alive2Req,
   DIST_VERSION,
   EPMD_DEFAULT_PORT,
-  NodeType,
-  PROTOCOL_TCP,
-  type NodeInfo,
   type NamesResp,
-  type Parsed,
-  alive2Req,
+  type NodeInfo,
+  NodeType,
   namesReq,
+  type Parsed,
+  PROTOCOL_TCP,
   parseNamesResp,
   portPlease2Req,
   tryParseAlive2Resp,
@@ -156,7 +156,12 @@ function exchange<T>(ex: Exchange<T>): Promise<{ reply: T; socket: Socket }> {
           return;
         }
         if (reply !== undefined) succeed(reply);
-        else if (ended) fail(new ErldistError('PROTOCOL', `EPMD ${step}: ${where} closed the connection before a complete reply`, { step }));
+        else if (ended)
+          fail(
+            new ErldistError('PROTOCOL', `EPMD ${step}: ${where} closed the connection before a complete reply`, {
+              step,
+            }),
+          );
       };
 
       function onConnect(): void {
@@ -173,7 +178,12 @@ function exchange<T>(ex: Exchange<T>): Promise<{ reply: T; socket: Socket }> {
       }
       function onError(err: Error): void {
         const what = connected ? 'connection to EPMD lost' : 'cannot reach EPMD';
-        fail(new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: ${what} at ${where}: ${err.message}`, { step, cause: err }));
+        fail(
+          new ErldistError('EPMD_UNREACHABLE', `EPMD ${step}: ${what} at ${where}: ${err.message}`, {
+            step,
+            cause: err,
+          }),
+        );
       }
       function onClose(): void {
         // 'close' without 'end' or 'error' (e.g. destroyed elsewhere): treat as a lost connection.
@@ -208,7 +218,11 @@ function single<T>(step: string, tryParse: (b: Buffer) => Parsed<T> | undefined)
     const parsed = tryParse(bytes);
     if (parsed === undefined) return undefined;
     if (parsed.length !== bytes.length) {
-      throw new ErldistError('PROTOCOL', `EPMD ${step}: ${bytes.length - parsed.length} unexpected bytes after the reply`, { step });
+      throw new ErldistError(
+        'PROTOCOL',
+        `EPMD ${step}: ${bytes.length - parsed.length} unexpected bytes after the reply`,
+        { step },
+      );
     }
     return parsed.reply;
   };
@@ -218,7 +232,11 @@ function single<T>(step: string, tryParse: (b: Buffer) => Parsed<T> | undefined)
  * Asks the EPMD on `host` where node `name` (the part before `@`) listens.
  * Not registered: NODE_NOT_FOUND.
  */
-export async function portPlease2(name: string, host: string, opts: EpmdRequestOptions = {}): Promise<PortPlease2Result> {
+export async function portPlease2(
+  name: string,
+  host: string,
+  opts: EpmdRequestOptions = {},
+): Promise<PortPlease2Result> {
   const step = 'PORT_PLEASE2_REQ';
   const request = portPlease2Req(name);
   const port = epmdPort(opts.port);
@@ -233,10 +251,14 @@ export async function portPlease2(name: string, host: string, opts: EpmdRequestO
     keepOpen: false,
   });
   if (!reply.found) {
-    throw new ErldistError('NODE_NOT_FOUND', `EPMD at ${host}:${port} does not know node ${JSON.stringify(name)} (host ${host}, result ${reply.result})`, {
-      node: `${name}@${host}`,
-      step,
-    });
+    throw new ErldistError(
+      'NODE_NOT_FOUND',
+      `EPMD at ${host}:${port} does not know node ${JSON.stringify(name)} (host ${host}, result ${reply.result})`,
+      {
+        node: `${name}@${host}`,
+        step,
+      },
+    );
   }
   const { found: _found, result: _result, ...info } = reply;
   return info;
@@ -292,7 +314,12 @@ export type EpmdRegistrationEnd = { reason: 'closed' } | { reason: 'lost'; error
  * should. The node that owns it calls `close()` when it stops (or `unref()` to let the process exit
  * while still registered).
  */
-export class EpmdRegistration extends EventEmitter {
+/** The events of an EpmdRegistration. */
+export interface EpmdRegistrationEvents {
+  close: [end: EpmdRegistrationEnd];
+}
+
+export class EpmdRegistration extends EventEmitter<EpmdRegistrationEvents> {
   readonly name: string;
   readonly port: number;
   readonly nodeType: number;
@@ -307,7 +334,15 @@ export class EpmdRegistration extends EventEmitter {
   private closing = false;
 
   /** @internal use `register()`. */
-  constructor(init: { name: string; port: number; nodeType: number; creation: number; host: string; epmdPort: number; socket: Socket }) {
+  constructor(init: {
+    name: string;
+    port: number;
+    nodeType: number;
+    creation: number;
+    host: string;
+    epmdPort: number;
+    socket: Socket;
+  }) {
     super();
     this.name = init.name;
     this.port = init.port;
@@ -322,7 +357,11 @@ export class EpmdRegistration extends EventEmitter {
     let error: Error | undefined;
     this.socket.on('data', (chunk: Buffer) => {
       // EPMD sends nothing after the reply; anything else means this is not a sane EPMD.
-      error = new ErldistError('PROTOCOL', `EPMD sent ${chunk.length} unexpected bytes on the registration of ${this.name}`, { step: 'ALIVE2_REQ' });
+      error = new ErldistError(
+        'PROTOCOL',
+        `EPMD sent ${chunk.length} unexpected bytes on the registration of ${this.name}`,
+        { step: 'ALIVE2_REQ' },
+      );
       this.socket.destroy();
     });
     this.socket.on('end', () => this.socket.destroy());
@@ -365,16 +404,6 @@ export class EpmdRegistration extends EventEmitter {
     this.socket.ref();
     return this;
   }
-
-  override on(event: 'close', listener: (end: EpmdRegistrationEnd) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.on(event, listener);
-  }
-
-  override once(event: 'close', listener: (end: EpmdRegistrationEnd) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.once(event, listener);
-  }
 }
 
 /**
@@ -408,10 +437,22 @@ export async function register(opts: RegisterOptions): Promise<EpmdRegistration>
   });
   if (reply.result !== 0) {
     socket.destroy();
-    throw new ErldistError('NOT_ALLOWED', `EPMD at ${host}:${port} refused to register ${JSON.stringify(opts.name)} (result ${reply.result}; the name is probably taken)`, {
-      node: opts.name,
-      step,
-    });
+    throw new ErldistError(
+      'NOT_ALLOWED',
+      `EPMD at ${host}:${port} refused to register ${JSON.stringify(opts.name)} (result ${reply.result}; the name is probably taken)`,
+      {
+        node: opts.name,
+        step,
+      },
+    );
   }
-  return new EpmdRegistration({ name: opts.name, port: opts.port, nodeType, creation: reply.creation, host, epmdPort: port, socket });
+  return new EpmdRegistration({
+    name: opts.name,
+    port: opts.port,
+    nodeType,
+    creation: reply.creation,
+    host,
+    epmdPort: port,
+    socket,
+  });
 }

@@ -12,8 +12,9 @@
  * bytes after `Len:16`), and `alive2XResp`, `alive2Resp`, `port2Resp`, `port2RespNotFound` and
  * `namesResp` build the replies.
  */
-import { ErldistError } from '../errors.js';
+
 import { ByteReader, ByteWriter } from '../bytes.js';
+import { ErldistError } from '../errors.js';
 
 /** Request and reply tags, named and numbered as in the EPMD protocol. */
 export const EpmdTag = {
@@ -200,7 +201,12 @@ function expectTag(step: string, tag: number, allowed: readonly number[], names:
 
 function readAlive2Resp(r: ByteReader): Alive2Resp {
   const tag = r.u8();
-  expectTag('ALIVE2_REQ', tag, [EpmdTag.ALIVE2_X_RESP, EpmdTag.ALIVE2_RESP], 'ALIVE2_X_RESP (118) or ALIVE2_RESP (121)');
+  expectTag(
+    'ALIVE2_REQ',
+    tag,
+    [EpmdTag.ALIVE2_X_RESP, EpmdTag.ALIVE2_RESP],
+    'ALIVE2_X_RESP (118) or ALIVE2_RESP (121)',
+  );
   const result = r.u8();
   const creation = tag === EpmdTag.ALIVE2_X_RESP ? r.u32() : r.u16();
   return { tag: tag as Alive2Resp['tag'], result, creation };
@@ -334,7 +340,8 @@ function readAlive2Request(body: Buffer): Alive2Request {
   // EPMD wants at least one byte of name or extra beyond the fixed part.
   if (body.length <= ALIVE2_FIXED_BYTES) throw protocolError(step, `request of ${body.length} bytes is too short`);
   const nameLength = body.readUInt16BE(9);
-  if (nameLength + ALIVE2_FIXED_BYTES > body.length) throw protocolError(step, `name length ${nameLength} overruns the request`);
+  if (nameLength + ALIVE2_FIXED_BYTES > body.length)
+    throw protocolError(step, `name length ${nameLength} overruns the request`);
   const extraLength = body.readUInt16BE(11 + nameLength);
   if (extraLength + nameLength + ALIVE2_FIXED_BYTES > body.length) {
     throw protocolError(step, `extra length ${extraLength} overruns the request`);

@@ -37,20 +37,20 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
 import { onAbort, waitFor } from '../wait.js';
 import { epmdPort as defaultEpmdPort } from './client.js';
 import {
+  type Alive2Request,
+  alive2Resp,
+  alive2XResp,
   DIST_VERSION,
+  type EpmdRequest,
   EpmdTag,
   MAX_SERVER_REQUEST_BYTES,
   MAX_SYMLEN_BYTES,
-  type Alive2Request,
-  type EpmdRequest,
   type NodeInfo,
-  alive2Resp,
-  alive2XResp,
   namesResp,
   nodeNameFromBytes,
   parseRequest,
@@ -141,19 +141,31 @@ interface Conn {
   name: string | undefined;
 }
 
-function checkOptions(opts: StartEpmdOptions): { port: number; host: string; requestTimeout: number; maxConnections: number } {
+function checkOptions(opts: StartEpmdOptions): {
+  port: number;
+  host: string;
+  requestTimeout: number;
+  maxConnections: number;
+} {
   let port: number;
   if (opts.port === 0) port = 0;
   else port = defaultEpmdPort(opts.port);
   const host = opts.host ?? DEFAULT_EPMD_HOST;
-  if (typeof host !== 'string' || host === '') throw new ErldistError('INVALID_ARGUMENT', 'EPMD server host must be a non-empty string');
+  if (typeof host !== 'string' || host === '')
+    throw new ErldistError('INVALID_ARGUMENT', 'EPMD server host must be a non-empty string');
   const requestTimeout = opts.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
   if (typeof requestTimeout !== 'number' || !(requestTimeout > 0) || !Number.isFinite(requestTimeout)) {
-    throw new ErldistError('INVALID_ARGUMENT', `requestTimeout must be a positive number of ms, got ${String(requestTimeout)}`);
+    throw new ErldistError(
+      'INVALID_ARGUMENT',
+      `requestTimeout must be a positive number of ms, got ${String(requestTimeout)}`,
+    );
   }
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
-    throw new ErldistError('INVALID_ARGUMENT', `maxConnections must be a positive integer, got ${String(maxConnections)}`);
+    throw new ErldistError(
+      'INVALID_ARGUMENT',
+      `maxConnections must be a positive integer, got ${String(maxConnections)}`,
+    );
   }
   return { port, host, requestTimeout, maxConnections };
 }
@@ -162,7 +174,14 @@ function checkOptions(opts: StartEpmdOptions): { port: number; host: string; req
  * A running EPMD server (see the module comment). Emits `register` and `unregister` with the node
  * name and its entry, and `close` once closed (by `close()`, the signal, or a KILL_REQ).
  */
-export class EpmdServer extends EventEmitter {
+/** The events of an EpmdServer. */
+export interface EpmdServerEvents {
+  register: [name: string, entry: EpmdEntry];
+  unregister: [name: string, entry: EpmdEntry];
+  close: [];
+}
+
+export class EpmdServer extends EventEmitter<EpmdServerEvents> {
   /** The port it listens on (the one the OS chose when started with port 0). */
   readonly port: number;
   readonly host: string;
@@ -180,7 +199,14 @@ export class EpmdServer extends EventEmitter {
   };
 
   /** @internal use `startEpmd()`. */
-  constructor(init: { server: Server; port: number; host: string; requestTimeout: number; maxConnections: number; signal: AbortSignal | undefined }) {
+  constructor(init: {
+    server: Server;
+    port: number;
+    host: string;
+    requestTimeout: number;
+    maxConnections: number;
+    signal: AbortSignal | undefined;
+  }) {
     super();
     this.server = init.server;
     this.port = init.port;
@@ -326,7 +352,13 @@ export class EpmdServer extends EventEmitter {
         return;
       }
       case EpmdTag.NAMES_REQ:
-        this.reply(conn, namesResp(this.port, [...this.registry.values()].map((r) => r.entry)));
+        this.reply(
+          conn,
+          namesResp(
+            this.port,
+            [...this.registry.values()].map((r) => r.entry),
+          ),
+        );
         return;
       case EpmdTag.KILL_REQ:
         this.kill(conn);
@@ -412,18 +444,6 @@ export class EpmdServer extends EventEmitter {
     publish({ event: 'unregister', name });
     this.emit('unregister', name, reg.entry);
   }
-
-  override on(event: 'register' | 'unregister', listener: (name: string, entry: EpmdEntry) => void): this;
-  override on(event: 'close', listener: () => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.on(event, listener);
-  }
-
-  override once(event: 'register' | 'unregister', listener: (name: string, entry: EpmdEntry) => void): this;
-  override once(event: 'close', listener: () => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.once(event, listener);
-  }
 }
 
 /**
@@ -445,7 +465,12 @@ export async function startEpmd(opts: StartEpmdOptions = {}): Promise<EpmdServer
       const onError = (err: Error): void => {
         cleanup();
         server.close();
-        reject(new ErldistError('LISTEN_FAILED', `EPMD server cannot listen on ${host}:${port}: ${err.message}`, { step: 'listen', cause: err }));
+        reject(
+          new ErldistError('LISTEN_FAILED', `EPMD server cannot listen on ${host}:${port}: ${err.message}`, {
+            step: 'listen',
+            cause: err,
+          }),
+        );
       };
       const onListening = (): void => {
         cleanup();

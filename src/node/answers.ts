@@ -4,7 +4,7 @@
  * a spawn request (the spawn reply).
  */
 import { ErldistError } from '../errors.js';
-import { Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import { type Answers, WAIT } from './pending.js';
@@ -54,11 +54,15 @@ export function spawnAnswers(
   node: string,
   reqId: Reference,
   box: Mailbox | undefined,
-  signals: { addLink(box: Mailbox, pid: Pid): void; addMonitor(box: Mailbox, target: Pid, node: string, ref: Reference): Monitor },
+  signals: {
+    addLink(box: Mailbox, pid: Pid): void;
+    addMonitor(box: Mailbox, target: Pid, node: string, ref: Reference): Monitor;
+  },
 ): Answers<Spawned> {
   return {
     spawnReply: (flags, result) => {
-      if (!(result instanceof Pid)) throw new ErldistError('SPAWN_FAILED', `spawn on ${node} failed`, { node, reason: result });
+      if (!(result instanceof Pid))
+        throw new ErldistError('SPAWN_FAILED', `spawn on ${node} failed`, { node, reason: result });
       if (flags & 1 && box) signals.addLink(box, result);
       const spawned: Spawned = { pid: result };
       if (flags & 2 && box) spawned.monitor = signals.addMonitor(box, result, node, reqId);
@@ -73,7 +77,12 @@ export function spawnAnswers(
  */
 function erpcOutcome(reason: Term, tag: Reference): { ok: true; value: Term } | { ok: false; reason: Term } {
   const first = reason instanceof Tuple ? reason.elements[0] : undefined;
-  if (reason instanceof Tuple && first instanceof Reference && first.node === tag.node && refKey(first) === refKey(tag)) {
+  if (
+    reason instanceof Tuple &&
+    first instanceof Reference &&
+    first.node === tag.node &&
+    refKey(first) === refKey(tag)
+  ) {
     const [, kind, a, b] = reason.elements;
     if (kind === RETURN || kind === THROW) return { ok: true, value: a };
     if (kind === EXIT) return { ok: false, reason: new Tuple([EXIT_TAG, a]) };
@@ -102,8 +111,10 @@ function exitError(reason: Term, target: Pid | Atom, node: string): ErldistError
     return new ErldistError('NO_PROC', `${describe(target)} is not alive on ${node}`, { node, reason });
   }
   if (reason === NOCONNECTION) {
-    return new ErldistError('NODE_DOWN', `lost the connection to ${node} during a call to ${describe(target)}`, { node, reason });
+    return new ErldistError('NODE_DOWN', `lost the connection to ${node} during a call to ${describe(target)}`, {
+      node,
+      reason,
+    });
   }
   return new ErldistError('CALL_EXIT', `${describe(target)} on ${node} exited during the call`, { node, reason });
 }
-

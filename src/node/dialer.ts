@@ -3,11 +3,11 @@
  * initiator handshake), simultaneous connects (dist_util's rule: the higher name keeps its own
  * attempt), and aliases for nodes reached under another host name than their own.
  */
-import { type Socket, connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
-import { type WaitOptions, abortedError, deadline, waitFor } from '../wait.js';
+import { abortedError, deadline, type WaitOptions, waitFor } from '../wait.js';
 import { type NodeAddress, parseNodeName } from './names.js';
 import { Peer, type PeerHost } from './peer.js';
 
@@ -135,8 +135,8 @@ export class Dialer<N> {
       queueMicrotask(() => onDown(new ErldistError('NODE_DOWN', `not connected to ${node}`, { node })));
       return () => {};
     }
-    let watchers = this.watchers.get(peer.name);
-    if (!watchers) this.watchers.set(peer.name, (watchers = new Set()));
+    const watchers = this.watchers.get(peer.name) ?? new Set();
+    this.watchers.set(peer.name, watchers);
     watchers.add(onDown);
     return () => watchers.delete(onDown);
   }
@@ -166,28 +166,40 @@ export class Dialer<N> {
     const remaining = deadline(options.timeout ?? 10_000);
     let port = address.port;
     if (port === undefined) {
-      const info = await portPlease2(address.alive, address.host, { timeout: remaining(), signal, port: this.host.epmdPort });
+      const info = await portPlease2(address.alive, address.host, {
+        timeout: remaining(),
+        signal,
+        port: this.host.epmdPort,
+      });
       if (info.highestVersion < 6) {
-        throw new ErldistError('NOT_ALLOWED', `${address.node} speaks distribution version ${info.highestVersion}; erldist needs 6 (OTP 23+)`, {
-          node: address.node,
-        });
+        throw new ErldistError(
+          'NOT_ALLOWED',
+          `${address.node} speaks distribution version ${info.highestVersion}; erldist needs 6 (OTP 23+)`,
+          {
+            node: address.node,
+          },
+        );
       }
       port = info.port;
     }
     const socket = await openSocket(address, port, { timeout: remaining(), signal });
     const handshakeTimeout = options.handshakeTimeout ?? 10_000;
     try {
-      const handshake = await waitFor<HandshakeResult>({ timeout: handshakeTimeout, signal }, `handshake with ${address.node}`, (resolve, reject) => {
-        handshakeInitiator(socket, {
-          localName: this.host.local.name,
-          creation: this.host.local.creation,
-          flags: this.host.local.flags,
-          cookie: this.host.cookieFor(address.node),
-          peerName: address.node,
-          replaceAlive: () => this.peer(address.node) === undefined,
-        }).then(resolve, reject);
-        return () => socket.destroy();
-      });
+      const handshake = await waitFor<HandshakeResult>(
+        { timeout: handshakeTimeout, signal },
+        `handshake with ${address.node}`,
+        (resolve, reject) => {
+          handshakeInitiator(socket, {
+            localName: this.host.local.name,
+            creation: this.host.local.creation,
+            flags: this.host.local.flags,
+            cookie: this.host.cookieFor(address.node),
+            peerName: address.node,
+            replaceAlive: () => this.peer(address.node) === undefined,
+          }).then(resolve, reject);
+          return () => socket.destroy();
+        },
+      );
       if (this.host.local.isClosed) throw new ErldistError('NODE_DOWN', `node ${this.host.local.name} is closed`);
       // The peer names itself in its challenge; a node reached through another host name (a
       // Service's DNS name for a node called app@<pod IP>) is kept under its own name, since its
@@ -209,8 +221,8 @@ export class Dialer<N> {
     const open = this.peer(name);
     if (open) return Promise.resolve(open);
     return waitFor<Peer<N>>({ timeout, signal }, `connect to ${name}`, (resolve) => {
-      let waiting = this.incoming.get(name);
-      if (!waiting) this.incoming.set(name, (waiting = new Set()));
+      const waiting = this.incoming.get(name) ?? new Set();
+      this.incoming.set(name, waiting);
       waiting.add(resolve);
       return () => waiting.delete(resolve);
     }).catch(() => {

@@ -17,7 +17,11 @@ export interface DispatchPeer extends SignalPeer {
 export interface DispatchHost {
   readonly registry: Registry;
   readonly signals: Signals;
-  spawnRequest(peer: DispatchPeer, req: Extract<Control, { op: typeof Op.SPAWN_REQUEST }>, payload: Term | undefined): void;
+  spawnRequest(
+    peer: DispatchPeer,
+    req: Extract<Control, { op: typeof Op.SPAWN_REQUEST }>,
+    payload: Term | undefined,
+  ): void;
 }
 
 export function dispatch(host: DispatchHost, peer: DispatchPeer, control: Control, payload: Term | undefined): void {

@@ -1,11 +1,20 @@
 import { ErldistError } from '../errors.js';
+import type { WaitOptions } from '../wait.js';
 import { Mailbox, type Monitor } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
-import { type ConnectOptions, type ListenOptions, type Listening, LocalNode, type NodeEvents, type NodeOptions, type NodeStats, createNode } from './node.js';
-import { type CallOptions, type Destination, Peer as PeerOf, type SpawnOptions, type Spawned } from './peer.js';
+import {
+  type ConnectOptions,
+  createNode,
+  type Listening,
+  type ListenOptions,
+  LocalNode,
+  type NodeEvents,
+  type NodeOptions,
+  type NodeStats,
+} from './node.js';
+import { type CallOptions, type Destination, Peer as PeerOf, type Spawned, type SpawnOptions } from './peer.js';
 import type { ExposedFunction } from './rpc-server.js';
 import { From, type ServerHandlers } from './server.js';
-import type { WaitOptions } from '../wait.js';
 
 export type ConnectAllOptions = NodeOptions & ConnectOptions;
 
@@ -31,25 +40,25 @@ export async function connect(target: string, options: ConnectAllOptions = {}): 
 }
 
 export {
-  LocalNode,
-  Mailbox,
-  createNode,
-  parseNodeName,
-  resolveCookie,
-  ErldistError,
-  type NodeOptions,
-  type NodeEvents,
-  type ConnectOptions,
   type CallOptions,
+  type ConnectOptions,
+  createNode,
   type Destination,
-  type NodeStats,
-  type WaitOptions,
-  type ListenOptions,
-  type Listening,
-  type Monitor,
-  type SpawnOptions,
-  type Spawned,
+  ErldistError,
   type ExposedFunction,
   From,
+  type Listening,
+  type ListenOptions,
+  LocalNode,
+  Mailbox,
+  type Monitor,
+  type NodeEvents,
+  type NodeOptions,
+  type NodeStats,
+  parseNodeName,
+  resolveCookie,
   type ServerHandlers,
+  type Spawned,
+  type SpawnOptions,
+  type WaitOptions,
 };

@@ -4,11 +4,3 @@ import type { Reference } from '../term/index.js';
 export function refKey(ref: Reference): string {
   return ref.ids.join('.');
 }
-
-/**
- * A map key for something we wait for from one peer: a reply, a DOWN, a spawn reply. Keyed by the
- * peer too, so that another connected node cannot answer in its place.
- */
-export function pendingKey(node: string, ref: Reference): string {
-  return `${node} ${ref.ids.join('.')}`;
-}

@@ -2,7 +2,7 @@
  * A listening node's server side: the distribution port, the acceptor handshakes (bounded in number
  * and time), and the EPMD registration, registered again when EPMD comes back after a restart.
  */
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
@@ -61,7 +61,11 @@ export class Listener {
     server.on('error', () => {});
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
-        reject(new ErldistError('LISTEN_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, { cause: err })),
+        reject(
+          new ErldistError('LISTEN_FAILED', `cannot listen on port ${options.port ?? 0}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
       );
       server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
     });
@@ -91,7 +95,12 @@ export class Listener {
 
   private async register(): Promise<void> {
     const alive = this.host.local.name.slice(0, this.host.local.name.indexOf('@'));
-    const registration = await epmdRegister({ name: alive, port: this.port, hidden: this.host.hidden, epmdPort: this.host.epmdPort });
+    const registration = await epmdRegister({
+      name: alive,
+      port: this.port,
+      hidden: this.host.hidden,
+      epmdPort: this.host.epmdPort,
+    });
     if (this.closed) {
       await registration.close();
       return;
@@ -122,26 +131,34 @@ export class Listener {
 
   private accept(socket: Socket): void {
     socket.on('error', () => {});
-    if (this.closed || this.host.local.isClosed || this.pendingHandshakes >= (this.options.maxPendingHandshakes ?? 64)) {
+    if (
+      this.closed ||
+      this.host.local.isClosed ||
+      this.pendingHandshakes >= (this.options.maxPendingHandshakes ?? 64)
+    ) {
       socket.destroy();
       return;
     }
     this.pendingHandshakes++;
     let peerName = '';
     const host = this.host;
-    waitFor<HandshakeResult>({ timeout: this.options.handshakeTimeout ?? 10_000 }, 'incoming handshake', (resolve, reject) => {
-      handshakeAcceptor(socket, {
-        localName: host.local.name,
-        creation: host.local.creation,
-        flags: host.local.flags,
-        cookieFor: (node) => host.cookieFor(node),
-        status: (node) => {
-          peerName = node;
-          return host.acceptStatus(node);
-        },
-      }).then(resolve, reject);
-      return () => socket.destroy();
-    })
+    waitFor<HandshakeResult>(
+      { timeout: this.options.handshakeTimeout ?? 10_000 },
+      'incoming handshake',
+      (resolve, reject) => {
+        handshakeAcceptor(socket, {
+          localName: host.local.name,
+          creation: host.local.creation,
+          flags: host.local.flags,
+          cookieFor: (node) => host.cookieFor(node),
+          status: (node) => {
+            peerName = node;
+            return host.acceptStatus(node);
+          },
+        }).then(resolve, reject);
+        return () => socket.destroy();
+      },
+    )
       .then((handshake) => {
         if (host.local.isClosed) socket.destroy();
         else host.addPeer(handshake.peerName, socket, handshake);
@@ -149,7 +166,11 @@ export class Listener {
       .catch((err: unknown) => {
         socket.destroy();
         // Reported without the cookie: the message names the node and the step only.
-        host.emit('handshakeError', err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err)), peerName);
+        host.emit(
+          'handshakeError',
+          err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err)),
+          peerName,
+        );
       })
       .finally(() => {
         this.pendingHandshakes--;

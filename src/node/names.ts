@@ -1,11 +1,12 @@
 /**
  * Node names (`name@host`, optionally `name@host:port` to skip EPMD) and cookies.
  */
-import { readFileSync } from 'node:fs';
-import { homedir, hostname, networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
-import { join } from 'node:path';
+
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { homedir, hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { ErldistError } from '../errors.js';
 
 export interface NodeAddress {

@@ -3,26 +3,27 @@
  * registry of mailboxes, the dialer and its peers, the signal tables, the rpc server and the
  * listener. Each part sees the node through a narrow host interface.
  */
-import { EventEmitter } from 'node:events';
+
 import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { DFLAG, DFLAG_ERLDIST } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
-import { type Atom, type Pid, type Reference, atom } from '../term/index.js';
+import { type Atom, atom, type Pid, type Reference } from '../term/index.js';
 import { type ConnectOptions, Dialer } from './dialer.js';
 import { type DispatchHost, dispatch } from './dispatch.js';
 import { Identifiers } from './ids.js';
-import { type ListenOptions, Listener, type ListenerHost, type Listening } from './listener.js';
+import { Listener, type ListenerHost, type Listening, type ListenOptions } from './listener.js';
 import { Mailbox, type MailboxOwner } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
+import { connectionOptions, type NodeEvents, type NodeOptions } from './options.js';
 import type { Peer } from './peer.js';
-import { type NodeEvents, type NodeOptions, connectionOptions } from './options.js';
 import { type NodeStats, Registry } from './registry.js';
 import { Router } from './routing.js';
 import { type ExposedFunction, type RpcHost, RpcServer } from './rpc-server.js';
 import type { ServerHandlers } from './server.js';
 import { Signals } from './signals.js';
 
-export type { ConnectOptions, ListenOptions, Listening, NodeEvents, NodeOptions, NodeStats };
+export type { ConnectOptions, Listening, ListenOptions, NodeEvents, NodeOptions, NodeStats };
 
 export class LocalNode extends EventEmitter<NodeEvents> {
   readonly name: string;
@@ -49,15 +50,19 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     this.#options = rest;
     this.#cookie = resolveCookie(options.cookie);
     const address = parseNodeName(options.name ?? defaultNodeName({ node: '', alive: '', host: '', long: true }));
-    if (address.port !== undefined) throw new ErldistError('INVALID_ARGUMENT', `a local node name has no port: ${options.name}`);
+    if (address.port !== undefined)
+      throw new ErldistError('INVALID_ARGUMENT', `a local node name has no port: ${options.name}`);
     this.name = address.node;
     this.nodeAtom = atom(this.name);
     // A hidden node that has not registered with EPMD picks its own creation (never 0).
     this.creation = randomInt(1, 0xffffffff);
-    const ids = (this.#ids = new Identifiers(this.nodeAtom, this.creation));
-    const registry = (this.#registry = new Registry(ids));
+    const ids = new Identifiers(this.nodeAtom, this.creation);
+    const registry = new Registry(ids);
+    this.#ids = ids;
+    this.#registry = registry;
     const callerPid = ids.makePid();
-    const dialer = (this.#dialer = this.#makeDialer(callerPid));
+    const dialer = this.#makeDialer(callerPid);
+    this.#dialer = dialer;
     this.#signals = new Signals({
       peer: (name) => dialer.peer(name),
       peerFor: (name) => dialer.peerFor(name),
@@ -66,7 +71,8 @@ export class LocalNode extends EventEmitter<NodeEvents> {
       mailbox: (target) => registry.mailbox(target),
       mailboxById: (id) => registry.mailboxById(id),
     });
-    const router = (this.#router = new Router(this.name, this.nodeAtom, callerPid, registry, dialer));
+    const router = new Router(this.name, this.nodeAtom, callerPid, registry, dialer);
+    this.#router = router;
     const rpcHost: RpcHost = {
       reply: (from, reply) => router.reply(from, reply),
       failCall: (server, from, reason) => this.#signals.failCall(server, from, reason),
@@ -74,8 +80,13 @@ export class LocalNode extends EventEmitter<NodeEvents> {
       send: (to, message) => router.sendQuietly(to, message),
       makePid: () => ids.makePid(),
     };
-    const rpc = (this.#rpc = new RpcServer(rpcHost, (name) => this.#spawnRegistered(name)));
-    this.#dispatchHost = { registry, signals: this.#signals, spawnRequest: (peer, req, payload) => rpc.spawnRequest(peer, req, payload) };
+    const rpc = new RpcServer(rpcHost, (name) => this.#spawnRegistered(name));
+    this.#rpc = rpc;
+    this.#dispatchHost = {
+      registry,
+      signals: this.#signals,
+      spawnRequest: (peer, req, payload) => rpc.spawnRequest(peer, req, payload),
+    };
   }
 
   /** The flags we advertise: PUBLISHED only when not hidden. */
@@ -101,7 +112,8 @@ export class LocalNode extends EventEmitter<NodeEvents> {
 
   /** A cookie for one node only, as erlang:set_cookie/2: used both to connect to it and to accept it. */
   setCookie(node: string, cookie: string): void {
-    if (typeof cookie !== 'string' || cookie.length === 0) throw new ErldistError('INVALID_ARGUMENT', 'a cookie is a non-empty string');
+    if (typeof cookie !== 'string' || cookie.length === 0)
+      throw new ErldistError('INVALID_ARGUMENT', 'a cookie is a non-empty string');
     this.#cookies.set(parseNodeName(node).node, cookie);
   }
 

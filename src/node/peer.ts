@@ -9,12 +9,12 @@ import { type Control, Op } from '../distribution/control.js';
 import { DFLAG } from '../distribution/flags.js';
 import type { HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
-import { type Atom, Pid, type Reference, type Term, Tuple, atom } from '../term/index.js';
+import { type Atom, atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
+import { describe, erpcAnswers, genCallAnswers, nameOf, type Spawned, spawnAnswers, toAtom } from './answers.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import { type Answers, type CallSlot, PendingCall } from './pending.js';
-import { type Spawned, describe, erpcAnswers, genCallAnswers, nameOf, spawnAnswers, toAtom } from './answers.js';
 
 /** What a peer needs from its local node. */
 export interface PeerHost<Node> {
@@ -175,7 +175,10 @@ export class Peer<Node = unknown> {
   /** net_adm:ping/1 on an open connection: true when net_kernel answers `yes`. */
   async ping(options: CallOptions = {}): Promise<boolean> {
     try {
-      const reply = await this.#request('net_kernel', new Tuple([IS_AUTH, this.#host.nodeAtom]), false, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
+      const reply = await this.#request('net_kernel', new Tuple([IS_AUTH, this.#host.nodeAtom]), false, {
+        timeout: DEFAULT_CALL_TIMEOUT,
+        ...options,
+      });
       return reply === YES;
     } catch (err) {
       if (err instanceof ErldistError && err.code === 'ABORTED') throw err;
@@ -189,7 +192,8 @@ export class Peer<Node = unknown> {
    * `{badrpc, R}`, TIMEOUT, ABORTED, or NODE_DOWN when the connection ends first.
    */
   async rpc(module: string | Atom, fun: string | Atom, args: Term[] = [], options: CallOptions = {}): Promise<Term> {
-    if (!Array.isArray(args)) throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
+    if (!Array.isArray(args))
+      throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
     const opts = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
     if (this.flags & DFLAG.SPAWN) return this.#erpc(toAtom(module), toAtom(fun), args, opts);
     const request = new Tuple([CALL, toAtom(module), toAtom(fun), args, USER]);
@@ -219,10 +223,19 @@ export class Peer<Node = unknown> {
   spawn(module: string | Atom, fun: string | Atom, args: Term[] = [], options: SpawnOptions = {}): Promise<Spawned> {
     const box = options.box;
     if ((options.link || options.monitor) && !box) {
-      return Promise.reject(new ErldistError('INVALID_ARGUMENT', 'spawn with link or monitor needs the mailbox that links or monitors: { box }'));
+      return Promise.reject(
+        new ErldistError(
+          'INVALID_ARGUMENT',
+          'spawn with link or monitor needs the mailbox that links or monitors: { box }',
+        ),
+      );
     }
     if (!(this.flags & DFLAG.SPAWN)) {
-      return Promise.reject(new ErldistError('NOT_ALLOWED', `${this.name} does not support spawn requests (no DFLAG_SPAWN)`, { node: this.name }));
+      return Promise.reject(
+        new ErldistError('NOT_ALLOWED', `${this.name} does not support spawn requests (no DFLAG_SPAWN)`, {
+          node: this.name,
+        }),
+      );
     }
     const host = this.#host;
     const reqId = host.makeRef();
@@ -232,10 +245,23 @@ export class Peer<Node = unknown> {
     const m = toAtom(module);
     const f = toAtom(fun);
     const answers = spawnAnswers(this.name, reqId, box, host);
-    const control: Control = { op: Op.SPAWN_REQUEST, reqId, from: box?.pid ?? host.callerPid, groupLeader: host.callerPid, mfa: [m, f, args.length], options: opts };
-    return this.#startCall(reqId, `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`, { timeout: DEFAULT_CALL_TIMEOUT, ...options }, answers, () => {
-      this.#connection.send(control, args);
-    });
+    const control: Control = {
+      op: Op.SPAWN_REQUEST,
+      reqId,
+      from: box?.pid ?? host.callerPid,
+      groupLeader: host.callerPid,
+      mfa: [m, f, args.length],
+      options: opts,
+    };
+    return this.#startCall(
+      reqId,
+      `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`,
+      { timeout: DEFAULT_CALL_TIMEOUT, ...options },
+      answers,
+      () => {
+        this.#connection.send(control, args);
+      },
+    );
   }
 
   /** Closes the connection; pending calls reject with NODE_DOWN. */
@@ -254,7 +280,14 @@ export class Peer<Node = unknown> {
     const tag = host.makeRef();
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
     const answers = erpcAnswers(this.name, tag, what);
-    const control: Control = { op: Op.SPAWN_REQUEST, reqId, from: host.callerPid, groupLeader: host.callerPid, mfa: [ERPC, EXECUTE_CALL, 4], options: [MONITOR] };
+    const control: Control = {
+      op: Op.SPAWN_REQUEST,
+      reqId,
+      from: host.callerPid,
+      groupLeader: host.callerPid,
+      mfa: [ERPC, EXECUTE_CALL, 4],
+      options: [MONITOR],
+    };
     return this.#startCall(reqId, what, options, answers, () => {
       this.#connection.send(control, [tag, m, f, args]);
     });
@@ -281,7 +314,13 @@ export class Peer<Node = unknown> {
    * The one lifecycle of a call: registered under `ref` until answered, failed, timed out or
    * aborted; its request waits for the connection to drain below the high-water mark first.
    */
-  #startCall<T>(ref: Reference, what: string, options: CallOptions, answers: Answers<T>, send: (call: PendingCall<T>) => void): Promise<T> {
+  #startCall<T>(
+    ref: Reference,
+    what: string,
+    options: CallOptions,
+    answers: Answers<T>,
+    send: (call: PendingCall<T>) => void,
+  ): Promise<T> {
     if (this.#downError) return Promise.reject(this.#downError);
     const key = refKey(ref);
     return waitFor<T>(options, what, (resolve, reject) => {
@@ -304,7 +343,10 @@ export class Peer<Node = unknown> {
 
   #onClose(error: ErldistError): void {
     if (this.#downError) return;
-    this.#downError = error.code === 'NODE_DOWN' ? error : new ErldistError('NODE_DOWN', error.message, { node: this.name, cause: error });
+    this.#downError =
+      error.code === 'NODE_DOWN'
+        ? error
+        : new ErldistError('NODE_DOWN', error.message, { node: this.name, cause: error });
     const calls = [...this.#calls.values()];
     this.#calls.clear();
     for (const call of calls) call.fail(this.#downError);

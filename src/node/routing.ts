@@ -4,7 +4,7 @@
  * (`{Ref, Reply}`, gen:reply/2) and the io requests of processes we spawned elsewhere.
  */
 import { Op } from '../distribution/control.js';
-import { type Atom, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { type Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import type { Dialer } from './dialer.js';
 import type { Registry } from './registry.js';
 import type { From } from './server.js';
@@ -56,11 +56,21 @@ export class Router<N> {
   }
 
   private deliverToCaller(message: Term, via: string | undefined): void {
-    if (message instanceof Tuple && message.length === 2 && message.elements[0] instanceof Reference && via !== undefined) {
+    if (
+      message instanceof Tuple &&
+      message.length === 2 &&
+      message.elements[0] instanceof Reference &&
+      via !== undefined
+    ) {
       if (this.dialer.connected(via)?.settleReply(message.elements[0], message.elements[1])) return;
     }
     // A process we spawned elsewhere writes to its group leader (us): take the output, say ok.
-    if (message instanceof Tuple && message.length === 4 && message.elements[0] === IO_REQUEST && message.elements[1] instanceof Pid) {
+    if (
+      message instanceof Tuple &&
+      message.length === 4 &&
+      message.elements[0] === IO_REQUEST &&
+      message.elements[1] instanceof Pid
+    ) {
       this.sendQuietly(message.elements[1], new Tuple([IO_REPLY, message.elements[2], OK]));
       return;
     }

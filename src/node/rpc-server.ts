@@ -6,9 +6,16 @@
  */
 import { type Control, Op } from '../distribution/control.js';
 import { ErldistError } from '../errors.js';
-import { Atom, Pid, type Term, Tuple, atom } from '../term/index.js';
+import { Atom, atom, Pid, type Term, Tuple } from '../term/index.js';
 import type { Mailbox } from './mailbox.js';
-import { type ServerHandlers, type ServerHost, handlerErrorReason, parseGenCall, parseGenCast, runServer } from './server.js';
+import {
+  handlerErrorReason,
+  parseGenCall,
+  parseGenCast,
+  runServer,
+  type ServerHandlers,
+  type ServerHost,
+} from './server.js';
 import type { SignalPeer } from './signals.js';
 
 /** A function Erlang may call: it gets the argument list's terms, returns (or resolves to) a term. */
@@ -43,8 +50,8 @@ export class Exposed {
   private readonly modules = new Map<string, Map<string, ExposedFunction>>();
 
   add(module: string, functions: Record<string, ExposedFunction>): void {
-    let table = this.modules.get(module);
-    if (!table) this.modules.set(module, (table = new Map()));
+    const table = this.modules.get(module) ?? new Map<string, ExposedFunction>();
+    this.modules.set(module, table);
     for (const [name, fn] of Object.entries(functions)) {
       if (typeof fn !== 'function') throw new ErldistError('INVALID_ARGUMENT', `${module}:${name} is not a function`);
       table.set(name, fn);
@@ -90,7 +97,10 @@ export async function runRex(box: Mailbox, exposed: Exposed, host: RpcHost): Pro
     const call = parseGenCall(message);
     if (call) {
       const req = parseCall(call.request, CALL);
-      if (req) host.background(exposed.run(req.m, req.f, req.args).then((outcome) => host.reply(call.from, rexResult(outcome))));
+      if (req)
+        host.background(
+          exposed.run(req.m, req.f, req.args).then((outcome) => host.reply(call.from, rexResult(outcome))),
+        );
       continue;
     }
     const cast = parseGenCast(message);
@@ -103,7 +113,10 @@ export async function runRex(box: Mailbox, exposed: Exposed, host: RpcHost): Pro
     if (message instanceof Tuple && message.length === 2 && message.elements[0] instanceof Pid) {
       const pid = message.elements[0];
       const req = parseCall(message.elements[1], CALL);
-      if (req) host.background(exposed.run(req.m, req.f, req.args).then((outcome) => host.send(pid, new Tuple([REX, rexResult(outcome)]))));
+      if (req)
+        host.background(
+          exposed.run(req.m, req.f, req.args).then((outcome) => host.send(pid, new Tuple([REX, rexResult(outcome)]))),
+        );
     }
   }
 }
@@ -123,14 +136,26 @@ type SpawnRequest = Extract<Control, { op: typeof Op.SPAWN_REQUEST }>;
  * `erpc:execute_call(Ref, M, F, A)` exits with `{Ref, return, V}` or `{Ref, error, Reason, Stack}`,
  * which reaches the caller through its monitor.
  */
-export function serveSpawnRequest(peer: SignalPeer, req: SpawnRequest, payload: Term | undefined, exposed: Exposed, host: RpcHost): void {
+export function serveSpawnRequest(
+  peer: SignalPeer,
+  req: SpawnRequest,
+  payload: Term | undefined,
+  exposed: Exposed,
+  host: RpcHost,
+): void {
   const args = Array.isArray(payload) ? payload : [];
   const options = Array.isArray(req.options) ? req.options : [];
   const has = (name: Atom) => options.some((o) => o === name || (o instanceof Tuple && o.elements[0] === name));
   const link = has(LINK);
   const monitor = has(MONITOR);
   const pid = host.makePid();
-  peer.trySend({ op: Op.SPAWN_REPLY, reqId: req.reqId, to: req.from, flags: (link ? 1 : 0) | (monitor ? 2 : 0), result: pid });
+  peer.trySend({
+    op: Op.SPAWN_REPLY,
+    reqId: req.reqId,
+    to: req.from,
+    flags: (link ? 1 : 0) | (monitor ? 2 : 0),
+    result: pid,
+  });
   const exit = (reason: Term) => {
     if (monitor) peer.trySend({ op: Op.MONITOR_P_EXIT, from: pid, to: req.from, ref: req.reqId, reason });
     if (link) peer.trySend({ op: Op.EXIT, from: pid, to: req.from, reason });

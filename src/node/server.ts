@@ -2,7 +2,7 @@
  * gen_server on the TS side: `node.serve(name, handlers)` answers `gen_server:call/cast` and
  * `GenServer.call/cast` from Erlang and Elixir (the `$gen_call` / `$gen_cast` protocol of gen.erl).
  */
-import { ImproperList, Pid, Reference, type Term, Tuple, atom } from '../term/index.js';
+import { atom, ImproperList, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import type { Mailbox } from './mailbox.js';
 
 const GEN_CALL = atom('$gen_call');
@@ -19,7 +19,8 @@ export class From {
   /** The monitor reference gen:call put in its tag, if any (the call fails through it). */
   get monitorRef(): Reference | undefined {
     if (this.tag instanceof Reference) return this.tag;
-    if (this.tag instanceof ImproperList && this.tag.elements[0] === ALIAS && this.tag.tail instanceof Reference) return this.tag.tail;
+    if (this.tag instanceof ImproperList && this.tag.elements[0] === ALIAS && this.tag.tail instanceof Reference)
+      return this.tag.tail;
     if (Array.isArray(this.tag) && this.tag[0] === ALIAS && this.tag[1] instanceof Reference) return this.tag[1];
     return undefined;
   }
@@ -81,4 +82,3 @@ export async function runServer(box: Mailbox, handlers: ServerHandlers, host: Se
     }
   }
 }
-

@@ -4,7 +4,7 @@
  * exits: exit signals become `{'EXIT', From, Reason}` messages, and only `kill` closes a mailbox.
  */
 import { type Control, Op } from '../distribution/control.js';
-import { type Atom, Pid, type Reference, type Term, Tuple, atom } from '../term/index.js';
+import { type Atom, atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import type { From } from './server.js';
@@ -200,7 +200,10 @@ export class Signals {
   failCall(server: Mailbox, from: From, reason: Term): void {
     const ref = from.monitorRef;
     const list = this.remoteMonitors.get(server.pid.id);
-    const i = ref === undefined || !list ? -1 : list.findIndex((m) => refKey(m.ref) === refKey(ref) && samePid(m.from, from.pid));
+    const i =
+      ref === undefined || !list
+        ? -1
+        : list.findIndex((m) => refKey(m.ref) === refKey(ref) && samePid(m.from, from.pid));
     if (i < 0 || !list) return;
     const [m] = list.splice(i, 1);
     m.peer.trySend({ op: Op.MONITOR_P_EXIT, from: server.pid, to: m.from, ref: m.ref, reason });

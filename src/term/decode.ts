@@ -16,13 +16,13 @@ import {
   Float,
   Fun,
   ImproperList,
+  internAtom,
   MAX_ATOM_CHARS,
   Pid,
   Port,
   Reference,
   type Term,
   Tuple,
-  internAtom,
 } from './types.js';
 
 export interface DecodeOptions {
@@ -343,7 +343,7 @@ export class TermDecoder {
       if (top === 0) return 0;
       const be = Buffer.allocUnsafe(top);
       for (let i = 0; i < top; i++) be[i] = buf[p + top - 1 - i];
-      magnitude = BigInt('0x' + be.toString('hex'));
+      magnitude = BigInt(`0x${be.toString('hex')}`);
       if (magnitude <= BigInt(Number.MAX_SAFE_INTEGER)) {
         const v = Number(magnitude);
         return negative ? -v : v;
@@ -584,7 +584,10 @@ export class TermDecoder {
     const freeVars = new Array<Term>(numFree);
     for (let i = 0; i < numFree; i++) freeVars[i] = this.readTerm(depth + 1);
     if (this.pos !== stop) throw this.error('NEW_FUN_EXT size does not match its contents', start);
-    const bytes = refs && refs.length > 0 ? spellOutCacheRefs(this.buf, start, stop, refs) : Buffer.from(this.buf.subarray(start, stop));
+    const bytes =
+      refs && refs.length > 0
+        ? spellOutCacheRefs(this.buf, start, stop, refs)
+        : Buffer.from(this.buf.subarray(start, stop));
     return new Fun(bytes, module, arity, index, uniq, freeVars);
   }
 
@@ -755,7 +758,10 @@ function spellOutCacheRefs(buf: Buffer, start: number, stop: number, refs: { at:
   for (const { at, atom } of [...refs].sort((a, b) => a.at - b.at)) {
     parts.push(buf.subarray(from, at));
     const text = Buffer.from(atom.name, 'utf8');
-    const head = text.length <= 255 ? Buffer.from([Tag.SMALL_ATOM_UTF8_EXT, text.length]) : Buffer.from([Tag.ATOM_UTF8_EXT, text.length >> 8, text.length & 0xff]);
+    const head =
+      text.length <= 255
+        ? Buffer.from([Tag.SMALL_ATOM_UTF8_EXT, text.length])
+        : Buffer.from([Tag.ATOM_UTF8_EXT, text.length >> 8, text.length & 0xff]);
     parts.push(head, text);
     from = at + 2;
   }

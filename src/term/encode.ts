@@ -15,13 +15,13 @@ import {
   Float,
   Fun,
   ImproperList,
+  internAtom,
   MAX_ATOM_CHARS,
   Pid,
   Port,
   Reference,
   type Term,
   Tuple,
-  internAtom,
 } from './types.js';
 
 export interface EncodeOptions {
@@ -239,7 +239,7 @@ export class TermEncoder {
     const negative = v < 0n;
     const m = negative ? -v : v;
     let hex = m.toString(16);
-    if (hex.length & 1) hex = '0' + hex;
+    if (hex.length & 1) hex = `0${hex}`;
     const n = hex.length / 2;
     const big = Buffer.from(hex, 'hex').reverse();
     if (n <= 255) {
@@ -512,7 +512,8 @@ export class TermEncoder {
   }
 
   private checkU32(v: number, what: string, owner: unknown): void {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EncodeFault(`${what} ${v} is not a 32-bit unsigned integer`, owner);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new EncodeFault(`${what} ${v} is not a 32-bit unsigned integer`, owner);
   }
 }
 
@@ -578,10 +579,10 @@ function toEncodeError(err: unknown): unknown {
     return new ErldistError('ENCODE', 'nesting too deep for the JS stack (lower maxDepth)', { path: '$', cause: err });
   }
   if (!(err instanceof EncodeFault)) return err;
-  const path = '$' + [...err.segments].reverse().join('');
+  const path = `$${[...err.segments].reverse().join('')}`;
   if (err.cycleDepth >= 0) {
     // The outermost container that the too-deep value was found in again: a cycle, not depth.
-    const cycleAt = '$' + err.segments.slice(err.cycleDepth).reverse().join('');
+    const cycleAt = `$${err.segments.slice(err.cycleDepth).reverse().join('')}`;
     return new ErldistError('ENCODE', `cyclic value: the value at ${cycleAt} contains itself`, { path: cycleAt });
   }
   return new ErldistError('ENCODE', `${err.message} at ${path}`, { path });

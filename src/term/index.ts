@@ -1,6 +1,6 @@
-export * from './types.js';
-export { decode, decodeAt, TermDecoder, type DecodeOptions } from './decode.js';
-export { encode, TermEncoder, type EncodeOptions } from './encode.js';
+export { type DecodeOptions, decode, decodeAt, TermDecoder } from './decode.js';
+export { type EncodeOptions, encode, TermEncoder } from './encode.js';
+export { formatFloat, type InspectOptions, inspect } from './inspect.js';
+export { type ParseOptions, parseTerm } from './parse.js';
 export { Tag, VERSION_MAGIC } from './tags.js';
-export { inspect, formatFloat, type InspectOptions } from './inspect.js';
-export { parseTerm, type ParseOptions } from './parse.js';
+export * from './types.js';

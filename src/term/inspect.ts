@@ -122,17 +122,18 @@ class ErlangPrinter extends Printer {
 
   protected atom(name: string): string {
     if (/^[a-z][A-Za-z0-9_@]*$/.test(name) && !ERLANG_RESERVED.has(name)) return name;
-    return `'${escape(name, "'")}'`;
+    return `'${escapeText(name, "'")}'`;
   }
 
   protected text(s: string): string {
     if (s.length > this.limit) return this.text(s.slice(0, this.limit)).replace(/>>$/, '...>>');
-    const quoted = `"${escape(s, '"')}"`;
+    const quoted = `"${escapeText(s, '"')}"`;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII, NUL included
     return /[^\x00-\x7f]/.test(s) ? `<<${quoted}/utf8>>` : `<<${quoted}>>`;
   }
 
   protected charlist(s: string): string {
-    return `"${escape(s, '"')}"`;
+    return `"${escapeText(s, '"')}"`;
   }
 
   protected map(entries: [unknown, unknown][]): string {
@@ -168,7 +169,7 @@ class ElixirPrinter extends Printer {
   }
 
   protected text(s: string): string {
-    if (s.length > this.limit) return this.text(s.slice(0, this.limit)) + ' <> ...';
+    if (s.length > this.limit) return `${this.text(s.slice(0, this.limit))} <> ...`;
     return `"${elixirEscape(s)}"`;
   }
 
@@ -188,7 +189,8 @@ class ElixirPrinter extends Printer {
     if (struct instanceof Atom && elixirAlias(struct.name) !== undefined) {
       return `%${elixirAlias(struct.name)}{${parts.join(', ')}}`;
     }
-    if (struct !== undefined) return `%{${this.key('__struct__')} ${this.print(struct)}${parts.length ? ', ' : ''}${parts.join(', ')}}`;
+    if (struct !== undefined)
+      return `%{${this.key('__struct__')} ${this.print(struct)}${parts.length ? ', ' : ''}${parts.join(', ')}}`;
     return `%{${parts.join(', ')}}`;
   }
 
@@ -225,14 +227,14 @@ function isPrintableCharlist(items: readonly unknown[]): boolean {
 
 /** Elixir string escapes: `\u{H}` for control characters, and `#{` kept from interpolating. */
 function elixirEscape(s: string): string {
-  return escape(s, '"', (c) => `\\u{${c.toString(16).toUpperCase()}}`).replace(/#\{/g, '\\#{');
+  return escapeText(s, '"', (c) => `\\u{${c.toString(16).toUpperCase()}}`).replace(/#\{/g, '\\#{');
 }
 
-function escape(s: string, quote: string, control = (c: number) => `\\x{${c.toString(16).toUpperCase()}}`): string {
+function escapeText(s: string, quote: string, control = (c: number) => `\\x{${c.toString(16).toUpperCase()}}`): string {
   let out = '';
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    if (ch === quote || ch === '\\') out += '\\' + ch;
+    if (ch === quote || ch === '\\') out += `\\${ch}`;
     else if (c === 10) out += '\\n';
     else if (c === 13) out += '\\r';
     else if (c === 9) out += '\\t';
@@ -251,5 +253,5 @@ export function formatFloat(v: number): string {
   const e = s.indexOf('e');
   const mantissa = e < 0 ? s : s.slice(0, e);
   const exponent = e < 0 ? '' : s.slice(e);
-  return (mantissa.includes('.') ? mantissa : mantissa + '.0') + exponent;
+  return (mantissa.includes('.') ? mantissa : `${mantissa}.0`) + exponent;
 }

@@ -3,9 +3,17 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
-import { freePort } from '../support/net.js';
 import { CLI, runCli } from '../support/cli.js';
+import { freePort } from '../support/net.js';
+import {
+  type BeamNode,
+  ERLANG_MAILBOX_ECHO,
+  randomCookie,
+  startElixirNode,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
 
@@ -19,7 +27,13 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
     epmdPort = (await startEpmd(rt)).port;
     const cookie = randomCookie();
     [erl, ex] = await Promise.all([
-      startErlangNode(rt, { epmdPort, cookie, eval: ERLANG_MAILBOX_ECHO + ', register(sink, spawn(fun S() -> receive {get, F} -> F ! sink_empty, S(); M -> receive {get, F} -> F ! M end, S() end end))' }),
+      startErlangNode(rt, {
+        epmdPort,
+        cookie,
+        eval:
+          ERLANG_MAILBOX_ECHO +
+          ', register(sink, spawn(fun S() -> receive {get, F} -> F ! sink_empty, S(); M -> receive {get, F} -> F ! M end, S() end end))',
+      }),
       startElixirNode(rt, { epmdPort, cookie }),
     ]);
     env = { ERLANG_COOKIE: cookie, ERL_EPMD_PORT: String(epmdPort) };
@@ -52,7 +66,10 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
   });
 
   it('rpc with Erlang-syntax arguments and output', async () => {
-    const r = await runCli(['rpc', erl.name, 'erlang', 'list_to_tuple', '[a, 1, <<"b">>, "cd", 1.0, 123456789012345678901234567890]'], env);
+    const r = await runCli(
+      ['rpc', erl.name, 'erlang', 'list_to_tuple', '[a, 1, <<"b">>, "cd", 1.0, 123456789012345678901234567890]'],
+      env,
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('{a,1,<<"b">>,"cd",1.0,123456789012345678901234567890}\n');
     const map = await runCli(['rpc', erl.name, 'maps', 'get', 'k', '#{k => [1, 2 | 3]}'], env);
@@ -72,7 +89,10 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
   });
 
   it('rpc --json', async () => {
-    const r = await runCli(['rpc', erl.name, 'erlang', 'list_to_tuple', '[ok, 1, <<"s">>, 18446744073709551616]', '--json'], env);
+    const r = await runCli(
+      ['rpc', erl.name, 'erlang', 'list_to_tuple', '[ok, 1, <<"s">>, 18446744073709551616]', '--json'],
+      env,
+    );
     expect(JSON.parse(r.stdout)).toEqual({ $tuple: [{ $atom: 'ok' }, 1, 's', { $bigint: '18446744073709551616' }] });
   });
 

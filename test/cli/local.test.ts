@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EpmdServer, type LocalNode, type Term, createNode, startEpmd, tuple, atom } from '../../src/index.js';
+import { atom, createNode, type EpmdServer, type LocalNode, startEpmd, type Term, tuple } from '../../src/index.js';
 import { CLI, runCli } from '../support/cli.js';
 import { freePort } from '../support/net.js';
 import { randomTestCookie, uniqueName } from '../support/pair.js';

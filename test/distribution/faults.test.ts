@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErldistError, connect, createNode } from '../../src/index.js';
-import { type FakePeer, distFrame, startFakePeer } from '../support/fake-peer.js';
+import { connect, createNode, type ErldistError } from '../../src/index.js';
+import { distFrame, type FakePeer, startFakePeer } from '../support/fake-peer.js';
 import { rejection } from '../support/rejection.js';
 import { eventually, nextEvent, pause } from '../support/wait.js';
 
-const COOKIE = 'fake-peer-cookie-' + Math.random().toString(36).slice(2);
+const COOKIE = `fake-peer-cookie-${Math.random().toString(36).slice(2)}`;
 let peer: FakePeer | undefined;
 afterEach(async () => {
   await peer?.close();
@@ -123,11 +123,11 @@ describe('hostile or broken peers', () => {
 describe('the cookie stays secret', () => {
   it('util.inspect and JSON of a node and a peer never show it', async () => {
     const { inspect: show } = await import('node:util');
-    const secret = 'never-print-this-' + Math.random().toString(36).slice(2);
+    const secret = `never-print-this-${Math.random().toString(36).slice(2)}`;
     const peerFake = await startFakePeer({ kind: 'handshake', cookie: secret, after: () => {} });
     try {
       const p = await connect(`fake@127.0.0.1:${peerFake.port}`, { cookie: secret });
-      p.node.setCookie('other@127.0.0.1', secret + '-2');
+      p.node.setCookie('other@127.0.0.1', `${secret}-2`);
       for (const text of [
         show(p, { depth: 20, showHidden: true }),
         show(p.node, { depth: 20, showHidden: true }),

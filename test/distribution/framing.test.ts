@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { decodeControl, encodeControl, Op } from '../../src/distribution/control.js';
+import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/distribution/flags.js';
 import { FrameParser } from '../../src/distribution/framing.js';
 import { genDigest } from '../../src/distribution/handshake.js';
-import { Op, decodeControl, encodeControl } from '../../src/distribution/control.js';
-import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/distribution/flags.js';
-import { ErldistError, Pid, Reference, atom, tuple } from '../../src/index.js';
+import { atom, ErldistError, Pid, Reference, tuple } from '../../src/index.js';
 
 function frames(...bodies: Buffer[]): Buffer {
   return Buffer.concat(
@@ -17,7 +17,14 @@ function frames(...bodies: Buffer[]): Buffer {
 }
 
 describe('FrameParser', () => {
-  const stream = frames(Buffer.from('a'), Buffer.alloc(0), Buffer.from('hello'), Buffer.alloc(300, 7), Buffer.alloc(0), Buffer.from('z'));
+  const stream = frames(
+    Buffer.from('a'),
+    Buffer.alloc(0),
+    Buffer.from('hello'),
+    Buffer.alloc(300, 7),
+    Buffer.alloc(0),
+    Buffer.from('z'),
+  );
   const expected = ['61', '68656c6c6f', Buffer.alloc(300, 7).toString('hex'), '7a'];
 
   it('splits at every offset, in two and three pieces', () => {
@@ -25,7 +32,11 @@ describe('FrameParser', () => {
       for (const j of [i, Math.min(stream.length, i + 3), Math.min(stream.length, i + 200)]) {
         const got: string[] = [];
         let ticks = 0;
-        const p = new FrameParser(1 << 20, (f) => got.push(f.toString('hex')), () => ticks++);
+        const p = new FrameParser(
+          1 << 20,
+          (f) => got.push(f.toString('hex')),
+          () => ticks++,
+        );
         p.push(stream.subarray(0, i));
         p.push(stream.subarray(i, j));
         p.push(stream.subarray(j));
@@ -37,20 +48,32 @@ describe('FrameParser', () => {
 
   it('byte by byte', () => {
     const got: string[] = [];
-    const p = new FrameParser(1 << 20, (f) => got.push(f.toString('hex')), () => {});
+    const p = new FrameParser(
+      1 << 20,
+      (f) => got.push(f.toString('hex')),
+      () => {},
+    );
     for (const b of stream) p.push(Buffer.from([b]));
     expect(got).toEqual(expected);
   });
 
   it('frames inside one chunk are views, not copies', () => {
     const seen: Buffer[] = [];
-    const p = new FrameParser(1 << 20, (f) => seen.push(f), () => {});
+    const p = new FrameParser(
+      1 << 20,
+      (f) => seen.push(f),
+      () => {},
+    );
     p.push(stream);
     expect(seen.every((f) => f.buffer === stream.buffer)).toBe(true);
   });
 
   it('a frame longer than maxFrameSize throws PROTOCOL before buffering it', () => {
-    const p = new FrameParser(1000, () => {}, () => {});
+    const p = new FrameParser(
+      1000,
+      () => {},
+      () => {},
+    );
     expect(() => p.push(Buffer.from([0, 0, 0x10, 0]))).toThrow(ErldistError);
   });
 });
@@ -95,7 +118,12 @@ describe('control messages', () => {
     for (const c of cases) expect(decodeControl(encodeControl(c))).toEqual(c);
   });
   it('trace-token variants decode to their base op', () => {
-    expect(decodeControl(tuple(16, a, atom(''), atom('rex'), atom('tok')))).toEqual({ op: Op.REG_SEND, from: a, toName: atom('rex'), token: atom('tok') });
+    expect(decodeControl(tuple(16, a, atom(''), atom('rex'), atom('tok')))).toEqual({
+      op: Op.REG_SEND,
+      from: a,
+      toName: atom('rex'),
+      token: atom('tok'),
+    });
   });
   it('malformed ones are PROTOCOL errors', () => {
     for (const t of [tuple(), tuple(99), tuple(2, atom(''), 5), tuple(atom('x')), tuple(19, a, 5, r)]) {
@@ -119,7 +147,12 @@ describe('distribution header (DIST_HDR_ATOM_CACHE)', () => {
     const again = readDistHeader(Buffer.from([131, 68, 1, 0x11, 5]), cache);
     expect(again.refs).toEqual([atom('echo')]);
     // An empty slot, a truncated header, fragments: PROTOCOL.
-    for (const bad of [[131, 68, 1, 0x02, 9], [131, 68, 1, 0x08], [131, 69, 0], [131, 68, 1, 0x08, 1, 200, 65]]) {
+    for (const bad of [
+      [131, 68, 1, 0x02, 9],
+      [131, 68, 1, 0x08],
+      [131, 69, 0],
+      [131, 68, 1, 0x08, 1, 200, 65],
+    ]) {
       expect(() => readDistHeader(Buffer.from(bad), cache)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
     }
   });

@@ -3,12 +3,12 @@
  * must never throw: each connection either keeps going or ends with PROTOCOL/NODE_DOWN.
  */
 import { describe, expect, it } from 'vitest';
-import { Op, encodeControl } from '../../src/distribution/control.js';
-import { ErldistError, Pid, Reference, type Term, atom, connect, tuple } from '../../src/index.js';
-import { rng } from '../support/gen.js';
+import { encodeControl, Op } from '../../src/distribution/control.js';
+import { atom, connect, type ErldistError, Pid, Reference, type Term, tuple } from '../../src/index.js';
 import { distFrame as frame, startFakePeer } from '../support/fake-peer.js';
+import { rng } from '../support/gen.js';
 
-const COOKIE = 'fuzz-frames-' + Math.random().toString(36).slice(2);
+const COOKIE = `fuzz-frames-${Math.random().toString(36).slice(2)}`;
 
 describe('mutated frames from a peer', () => {
   it('never crash the host (60 connections x 60 frames)', async () => {

@@ -3,12 +3,12 @@
  * chunked replies, garbage, timeouts, aborts, unreachable hosts, registration lifetime.
  */
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { epmdPort, MAX_NAMES_REPLY_BYTES, names, portPlease2, register } from '../../src/epmd/client.js';
 import { ErldistError } from '../../src/errors.js';
-import { MAX_NAMES_REPLY_BYTES, epmdPort, names, portPlease2, register } from '../../src/epmd/client.js';
-import { rejection } from '../support/rejection.js';
 import { hex } from '../support/bytes.js';
+import { rejection } from '../support/rejection.js';
 import { eventually, pause } from '../support/wait.js';
 
 const FOUND = hex('77 00 9d6c 4d 00 0006 0006 0003 666f6f 0000');
@@ -95,7 +95,6 @@ function trackListeners(signal: AbortSignal): { count: number; added: number } {
   };
   return live;
 }
-
 
 describe('portPlease2', () => {
   it('sends PORT_PLEASE2_REQ and reads a reply that arrives a byte at a time', async () => {
@@ -335,12 +334,18 @@ describe('register', () => {
   });
 
   it('failures: refused, timeout, abort, garbage', async () => {
-    expect((await rejection(register({ name: 'a', port: 1, epmdPort: await closedPort() }))).code).toBe('EPMD_UNREACHABLE');
+    expect((await rejection(register({ name: 'a', port: 1, epmdPort: await closedPort() }))).code).toBe(
+      'EPMD_UNREACHABLE',
+    );
     const silent = await fake(() => {});
-    expect((await rejection(register({ name: 'a', port: 1, epmdPort: silent.port, timeout: 100 }))).code).toBe('TIMEOUT');
+    expect((await rejection(register({ name: 'a', port: 1, epmdPort: silent.port, timeout: 100 }))).code).toBe(
+      'TIMEOUT',
+    );
     const ac = new AbortController();
     ac.abort();
-    expect((await rejection(register({ name: 'a', port: 1, epmdPort: silent.port, signal: ac.signal }))).code).toBe('ABORTED');
+    expect((await rejection(register({ name: 'a', port: 1, epmdPort: silent.port, signal: ac.signal }))).code).toBe(
+      'ABORTED',
+    );
     const garbage = await fake((s) => void s.write(hex('77 00')));
     expect((await rejection(register({ name: 'a', port: 1, epmdPort: garbage.port }))).code).toBe('PROTOCOL');
     expect((await rejection(register({ name: 'a', port: 0, epmdPort: 1 }))).code).toBe('INVALID_ARGUMENT');

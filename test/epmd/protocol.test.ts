@@ -3,20 +3,20 @@
  * protocol-notes §1), replies split at every offset, and garbage.
  */
 import { describe, expect, it } from 'vitest';
-import { ErldistError } from '../../src/errors.js';
 import {
+  alive2Req,
   EpmdTag,
   NodeType,
-  alive2Req,
   namesReq,
+  type Parsed,
   parseAlive2Resp,
   parseNamesResp,
   parsePort2Resp,
   portPlease2Req,
   tryParseAlive2Resp,
   tryParsePort2Resp,
-  type Parsed,
 } from '../../src/epmd/protocol.js';
+import { ErldistError } from '../../src/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -103,7 +103,15 @@ describe('requests', () => {
     expectCode(() => portPlease2Req('ø'.repeat(128)), 'INVALID_ARGUMENT', /256 bytes/);
     expectCode(() => portPlease2Req('a@b'), 'INVALID_ARGUMENT');
     expectCode(() => portPlease2Req('a\0b'), 'INVALID_ARGUMENT');
-    const base = { port: 1, nodeType: 77, protocol: 0, highestVersion: 6, lowestVersion: 6, name: 'x', extra: Buffer.alloc(0) };
+    const base = {
+      port: 1,
+      nodeType: 77,
+      protocol: 0,
+      highestVersion: 6,
+      lowestVersion: 6,
+      name: 'x',
+      extra: Buffer.alloc(0),
+    };
     expectCode(() => alive2Req({ ...base, port: 65536 }), 'INVALID_ARGUMENT');
     expectCode(() => alive2Req({ ...base, port: -1 }), 'INVALID_ARGUMENT');
     expectCode(() => alive2Req({ ...base, port: 1.5 }), 'INVALID_ARGUMENT');

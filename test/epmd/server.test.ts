@@ -4,17 +4,16 @@
  * rule for ALIVE2_REQ, KILL_REQ, close and abort. Real Erlang nodes: test/interop/epmd-server.test.ts.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ErldistError } from '../../src/errors.js';
-import { names, portPlease2, register, type EpmdRegistration } from '../../src/epmd/client.js';
+import { type EpmdRegistration, names, portPlease2, register } from '../../src/epmd/client.js';
 import {
-  EpmdTag,
-  MAX_SERVER_REQUEST_BYTES,
   alive2Req,
   alive2Resp,
   alive2XResp,
+  EpmdTag,
+  MAX_SERVER_REQUEST_BYTES,
   namesReq,
   namesResp,
   nodeNameFromBytes,
@@ -26,8 +25,15 @@ import {
   port2RespNotFound,
   portPlease2Req,
 } from '../../src/epmd/protocol.js';
-import { EpmdServer, isLocalPeer, startEpmd, type EpmdEntry, type StartEpmdOptions } from '../../src/epmd/server.js';
-import { hex, u16Framed as framed } from '../support/bytes.js';
+import {
+  type EpmdEntry,
+  type EpmdServer,
+  isLocalPeer,
+  type StartEpmdOptions,
+  startEpmd,
+} from '../../src/epmd/server.js';
+import { ErldistError } from '../../src/errors.js';
+import { u16Framed as framed, hex } from '../support/bytes.js';
 import { rejection } from '../support/rejection.js';
 import { isCI } from '../support/runtimes.js';
 import { eventually, pause } from '../support/wait.js';

@@ -3,18 +3,21 @@
  * reconnects under the same name (alive), and rex's $gen_call form.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type Socket, connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
-import { type LocalNode, createNode } from '../../src/index.js';
-import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
-import { freePort } from '../support/net.js';
+import { createNode, type LocalNode } from '../../src/index.js';
 import { u16Framed } from '../support/bytes.js';
+import { freePort } from '../support/net.js';
+import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 import { eventually, pause } from '../support/wait.js';
 
 function digest(challenge: number, cookie: string): Buffer {
-  return createHash('md5').update(cookie).update(String(challenge >>> 0)).digest();
+  return createHash('md5')
+    .update(cookie)
+    .update(String(challenge >>> 0))
+    .digest();
 }
 
 /** Reads `Len:16` packets from a socket (handshake packets). */
@@ -128,7 +131,9 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     ts.expose('ts_math', { add: (x, y) => (x as number) + (y as number) });
     await ts.listen();
     expect(await erl.eval(`gen_server:call({rex, '${ts.name}'}, {call, ts_math, add, [2, 3], user})`)).toBe('5');
-    expect(await erl.eval(`gen_server:call({rex, '${ts.name}'}, {call, ts_math, nope, [], user})`)).toBe("{badrpc,{'EXIT',{undef,[{ts_math,nope,[],[]}]}}}");
+    expect(await erl.eval(`gen_server:call({rex, '${ts.name}'}, {call, ts_math, nope, [], user})`)).toBe(
+      "{badrpc,{'EXIT',{undef,[{ts_math,nope,[],[]}]}}}",
+    );
   });
 
   it('a pinned port that is taken: LISTEN_FAILED from listen', async () => {

@@ -5,10 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, type Term } from '../../src/index.js';
-import { TermGen } from '../support/gen.js';
-import { goldenCases } from '../term/golden-cases.js';
 import { ErlPort } from '../support/erl-port.js';
+import { TermGen } from '../support/gen.js';
 import { runtimes } from '../support/runtimes.js';
+import { goldenCases } from '../term/golden-cases.js';
 
 const TERMS_PER_RUNTIME = 3000;
 const BATCH = 500;
@@ -73,7 +73,10 @@ describe.each(runtimes())('codec interop on $label', (rt) => {
       const ours = encode(c.js());
       expect(decode(theirs, { exact: true }), c.name).toStrictEqual(c.js());
       if (c.newestOnly && release < 26) continue;
-      if (!ours.equals(theirs)) mismatches.push(`${c.name}: erl ${theirs.toString('hex').slice(0, 80)} ours ${ours.toString('hex').slice(0, 80)}`);
+      if (!ours.equals(theirs))
+        mismatches.push(
+          `${c.name}: erl ${theirs.toString('hex').slice(0, 80)} ours ${ours.toString('hex').slice(0, 80)}`,
+        );
     }
     expect(mismatches).toEqual([]);
     if (release > newestGolden.release) Object.assign(newestGolden, { release, bytes: bytesByName });
@@ -132,6 +135,9 @@ describe.each(runtimes())('codec interop on $label', (rt) => {
 afterAll(() => {
   // ERLDIST_UPDATE_GOLDEN=1 refreshes test/fixtures/golden.json from the newest runtime that ran.
   if (process.env.ERLDIST_UPDATE_GOLDEN === '1' && newestGolden.release > 0) {
-    writeFileSync(new URL('../fixtures/golden.json', import.meta.url), JSON.stringify(newestGolden.bytes, null, 1) + '\n');
+    writeFileSync(
+      new URL('../fixtures/golden.json', import.meta.url),
+      `${JSON.stringify(newestGolden.bytes, null, 1)}\n`,
+    );
   }
 });

@@ -3,14 +3,22 @@
  * every test runs on every runtime of the matrix, against Erlang and Elixir nodes started here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImproperList, type Peer, type Term, atom, connect, createNode, tuple } from '../../src/index.js';
+import { atom, connect, createNode, ImproperList, type Peer, type Term, tuple } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, isStopped, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
+import {
+  type BeamNode,
+  ERLANG_MAILBOX_ECHO,
+  isStopped,
+  randomCookie,
+  startElixirNode,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
+import { rejection } from '../support/rejection.js';
 import { runtimes } from '../support/runtimes.js';
 import { eventually, pause } from '../support/wait.js';
-import { rejection } from '../support/rejection.js';
-
 
 describe.each(runtimes())('hidden node on $label', (rt) => {
   let epmdPort: number;
@@ -58,7 +66,9 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       }
       expect(await peer.rpc('erlang', 'node', [])).toBe(atom(erl.name));
       expect(await peer.rpc('lists', 'seq', [1, 3])).toStrictEqual([1, 2, 3]);
-      expect(await peer.rpc('erlang', 'list_to_tuple', [[atom('a'), 1n << 70n]])).toStrictEqual(tuple(atom('a'), 1n << 70n));
+      expect(await peer.rpc('erlang', 'list_to_tuple', [[atom('a'), 1n << 70n]])).toStrictEqual(
+        tuple(atom('a'), 1n << 70n),
+      );
       expect(await peer.rpc('erlang', 'make_ref', [])).toHaveProperty('ids');
     });
 
@@ -91,7 +101,9 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       const big = Buffer.alloc(16 * 1024 * 1024, 0xab);
       big[0] = 0xff; // not UTF-8: stays a Buffer
       expect(await peer.rpc('erlang', 'byte_size', [big], { timeout: 30_000 })).toBe(big.length);
-      const back = (await peer.rpc('binary', 'copy', [Buffer.from([0xfe]), 16 * 1024 * 1024], { timeout: 30_000 })) as Buffer;
+      const back = (await peer.rpc('binary', 'copy', [Buffer.from([0xfe]), 16 * 1024 * 1024], {
+        timeout: 30_000,
+      })) as Buffer;
       expect(back.length).toBe(16 * 1024 * 1024);
       expect(back[123456]).toBe(0xfe);
     });
@@ -158,7 +170,10 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
   describe('Erlang node pinned to one port, without EPMD', () => {
     it('connects with name@host:port, and outlives 3 tick periods of net_ticktime 4', async () => {
       // No EPMD for this one: a port nothing listens on proves it is not asked.
-      const peer = await connect(`${pinned.name}:${pinned.distPort}`, { cookie: pinned.cookie, epmdPort: await freePort() });
+      const peer = await connect(`${pinned.name}:${pinned.distPort}`, {
+        cookie: pinned.cookie,
+        epmdPort: await freePort(),
+      });
       try {
         expect(await peer.ping()).toBe(true);
         // Letting three tick periods pass is the point: the connection must survive them.
@@ -240,7 +255,11 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
     });
 
     it('GenServer call and cast', async () => {
-      expect(await peer.call('echo_server', tuple(atom('echo'), [1, 'two', atom('three')]))).toStrictEqual([1, 'two', atom('three')]);
+      expect(await peer.call('echo_server', tuple(atom('echo'), [1, 'two', atom('three')]))).toStrictEqual([
+        1,
+        'two',
+        atom('three'),
+      ]);
       peer.cast('echo_server', tuple(atom('store'), 'kept'));
       expect(await peer.call('echo_server', atom('get'))).toBe('kept');
     });
@@ -250,14 +269,19 @@ describe.each(runtimes())('hidden node on $label', (rt) => {
       expect(err.code).toBe('CALL_EXIT');
       expect(err.reason).toBeDefined();
       // The supervisor restarts it.
-      await eventually(async () => (await peer.call('echo_server', tuple(atom('echo'), 1)).catch(() => undefined)) === 1, {
-        timeout: 5000,
-        what: 'echo_server is back',
-      });
+      await eventually(
+        async () => (await peer.call('echo_server', tuple(atom('echo'), 1)).catch(() => undefined)) === 1,
+        {
+          timeout: 5000,
+          what: 'echo_server is back',
+        },
+      );
     });
 
     it('concurrent GenServer calls', async () => {
-      const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => peer.call('echo_server', tuple(atom('echo'), i))));
+      const replies = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => peer.call('echo_server', tuple(atom('echo'), i))),
+      );
       expect(replies).toStrictEqual(Array.from({ length: 500 }, (_, i) => i));
     });
   });

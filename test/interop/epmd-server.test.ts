@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names as epmdNames } from '../../src/epmd/client.js';
-import { startEpmd, type EpmdServer } from '../../src/epmd/server.js';
-import { randomCookie, startElixirNode, startErlangNode, stopAll, type BeamNode } from '../support/nodes.js';
-import { runtimes, type Runtime } from '../support/runtimes.js';
+import { type EpmdServer, startEpmd } from '../../src/epmd/server.js';
+import { type BeamNode, randomCookie, startElixirNode, startErlangNode, stopAll } from '../support/nodes.js';
+import { type Runtime, runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
 
 describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime) => {
@@ -43,10 +43,12 @@ describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime)
     }
     const listed = await epmdNames('127.0.0.1', { port: epmd.port });
     expect(listed.epmdPort).toBe(epmd.port);
-    expect(listed.nodes).toEqual(expect.arrayContaining([
-      { name: a.shortName, port: a.distPort },
-      { name: b.shortName, port: b.distPort },
-    ]));
+    expect(listed.nodes).toEqual(
+      expect.arrayContaining([
+        { name: a.shortName, port: a.distPort },
+        { name: b.shortName, port: b.distPort },
+      ]),
+    );
   });
 
   it('erl_epmd:names() and net_adm:names() on a node list both', async () => {
@@ -103,7 +105,9 @@ describe.each(runtimes())('embedded EPMD serving nodes on $label', (rt: Runtime)
   });
 
   it('a node whose name is taken does not start', async () => {
-    await expect(startErlangNode(rt, { epmdPort: epmd.port, cookie, name: a.shortName, timeout: 30_000 })).rejects.toThrow();
+    await expect(
+      startErlangNode(rt, { epmdPort: epmd.port, cookie, name: a.shortName, timeout: 30_000 }),
+    ).rejects.toThrow();
     expect(epmd.names().find((e) => e.name === a.shortName)?.port).toBe(a.distPort);
     expect(await b.eval(`net_adm:ping('${a.name}')`)).toBe('pong');
   });

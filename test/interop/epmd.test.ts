@@ -2,14 +2,21 @@
  * The EPMD client against the real `epmd` and real nodes on every runtime (runtimes.ts): each
  * runtime gets its own private EPMD and an `erl -name` node registered with it.
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { names, portPlease2, register, type EpmdRegistration } from '../../src/epmd/client.js';
-import { randomNodeName, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess } from '../support/nodes.js';
+import { type EpmdRegistration, names, portPlease2, register } from '../../src/epmd/client.js';
 import { freePort } from '../support/net.js';
-import { runtimes, type Runtime } from '../support/runtimes.js';
-import { eventually } from '../support/wait.js';
+import {
+  type BeamNode,
+  type EpmdProcess,
+  randomNodeName,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
 import { rejection } from '../support/rejection.js';
+import { type Runtime, runtimes } from '../support/runtimes.js';
+import { eventually } from '../support/wait.js';
 
 const HOST = '127.0.0.1';
 
@@ -59,7 +66,9 @@ describe.each(runtimes())('EPMD on $label', (rt: Runtime) => {
     } finally {
       await other.stop();
     }
-    await eventually(async () => !(await names(HOST, { port: epmd.port })).nodes.some((n) => n.name === other.shortName));
+    await eventually(
+      async () => !(await names(HOST, { port: epmd.port })).nodes.some((n) => n.name === other.shortName),
+    );
   });
 
   it('names lists the node', async () => {

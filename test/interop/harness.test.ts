@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErlPort, frame } from '../support/erl-port.js';
-import { otpRelease, runtimes, type Runtime } from '../support/runtimes.js';
+import { otpRelease, type Runtime, runtimes } from '../support/runtimes.js';
 
 const NO_MAPS = 1;
 const NO_FUNS = 2;
@@ -65,9 +65,7 @@ describe.each(runtimes())('term server on $label', (rt: Runtime) => {
   it('generated terms are =:= to themselves', async () => {
     const terms = await generate(port, 1n, 200, 0);
     expect(terms.length).toBe(200);
-    const replies = await Promise.all(
-      terms.map((t) => port.request('q', Buffer.concat([frame(t), t]))),
-    );
+    const replies = await Promise.all(terms.map((t) => port.request('q', Buffer.concat([frame(t), t]))));
     for (const [i, r] of replies.entries()) {
       expect(r.toString('latin1'), `term #${i}`).toBe('\x01');
     }
@@ -116,8 +114,10 @@ describe.each(runtimes())('term server on $label', (rt: Runtime) => {
     const terms = await generate(port, 3n, 1000, 0);
     const ms = performance.now() - t0;
     expect(terms.length).toBe(1000);
-    console.log(`[${rt.label}] OTP ${port.release}: g 1000 terms in ${ms.toFixed(0)} ms, ` +
-      `${terms.reduce((n, t) => n + t.length, 0)} bytes`);
+    console.log(
+      `[${rt.label}] OTP ${port.release}: g 1000 terms in ${ms.toFixed(0)} ms, ` +
+        `${terms.reduce((n, t) => n + t.length, 0)} bytes`,
+    );
     expect(ms).toBeLessThan(10_000);
   });
 

@@ -2,8 +2,16 @@
  * Links and monitors across the connection, both directions, and spawning on the remote node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalNode, Pid, type Peer, type Term, Tuple, atom, createNode, encode } from '../../src/index.js';
-import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { atom, createNode, encode, type LocalNode, type Peer, Pid, type Term, Tuple } from '../../src/index.js';
+import {
+  type BeamNode,
+  randomCookie,
+  randomNodeName,
+  startElixirNode,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 
 const EXIT = atom('EXIT');
@@ -96,7 +104,11 @@ describe.each(runtimes())('links and monitors on $label', (rt) => {
     expect(await probe.receive({ timeout: 5000 })).toBe(atom('monitoring'));
     box.close();
     expect(await reply).toBe('normal');
-    expect(await erl.eval(`Ref = monitor(process, {watched, '${tsName}'}), receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`)).toBe('noproc');
+    expect(
+      await erl.eval(
+        `Ref = monitor(process, {watched, '${tsName}'}), receive {'DOWN', Ref, process, _, R} -> R after 5000 -> timeout end`,
+      ),
+    ).toBe('noproc');
   });
 
   it('Elixir: Process.monitor and Process.link on a TS mailbox', async () => {

@@ -1,14 +1,22 @@
 /**
  * erldist as a full node: Erlang and Elixir nodes reach it by name, on every runtime.
  */
-import { type Socket, connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErldistError, type LocalNode, atom, createNode, tuple } from '../../src/index.js';
-import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { portPlease2 } from '../../src/epmd/index.js';
+import { atom, createNode, type ErldistError, type LocalNode, tuple } from '../../src/index.js';
 import { freePort } from '../support/net.js';
+import {
+  type BeamNode,
+  randomCookie,
+  randomNodeName,
+  startElixirNode,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
-import { portPlease2 } from '../../src/epmd/index.js';
 
 describe.each(runtimes())('listening node on $label', (rt) => {
   let epmdPort: number;
@@ -42,8 +50,16 @@ describe.each(runtimes())('listening node on $label', (rt) => {
         return tuple(atom('ok'), req);
       },
     });
-    ts.expose('ts_math', { add: (a, b) => (a as number) + (b as number), fail: () => { throw new Error('nope'); } });
-    [erl, ex] = await Promise.all([startErlangNode(rt, { epmdPort, cookie }), startElixirNode(rt, { epmdPort, cookie })]);
+    ts.expose('ts_math', {
+      add: (a, b) => (a as number) + (b as number),
+      fail: () => {
+        throw new Error('nope');
+      },
+    });
+    [erl, ex] = await Promise.all([
+      startErlangNode(rt, { epmdPort, cookie }),
+      startElixirNode(rt, { epmdPort, cookie }),
+    ]);
   });
   afterAll(async () => {
     await ts?.close();
@@ -73,16 +89,26 @@ describe.each(runtimes())('listening node on $label', (rt) => {
   it('Erlang: rpc:call and erpc:call reach exposed functions; unknown ones are undef', async () => {
     expect(await erl.eval(`rpc:call('${tsName}', ts_math, add, [1, 2])`)).toBe('3');
     expect(await erl.eval(`erpc:call('${tsName}', ts_math, add, [40, 2])`)).toBe('42');
-    expect(await erl.eval(`rpc:call('${tsName}', ts_math, nope, [1])`)).toBe("{badrpc,{'EXIT',{undef,[{ts_math,nope,[1],[]}]}}}");
-    expect(await erl.eval(`try erpc:call('${tsName}', nomod, f, []) catch error:{exception, R, _} -> R end`)).toBe('undef');
+    expect(await erl.eval(`rpc:call('${tsName}', ts_math, nope, [1])`)).toBe(
+      "{badrpc,{'EXIT',{undef,[{ts_math,nope,[1],[]}]}}}",
+    );
+    expect(await erl.eval(`try erpc:call('${tsName}', nomod, f, []) catch error:{exception, R, _} -> R end`)).toBe(
+      'undef',
+    );
     expect(await erl.eval(`rpc:call('${tsName}', ts_math, fail, [])`)).toContain('nope');
     // The C interface's rex form, {Pid, {call, M, F, A, GL}} answered {rex, Result}.
-    expect(await erl.eval(`{rex, '${tsName}'} ! {self(), {call, ts_math, add, [2, 2], user}}, receive R -> R after 5000 -> timeout end`)).toBe('{rex,4}');
+    expect(
+      await erl.eval(
+        `{rex, '${tsName}'} ! {self(), {call, ts_math, add, [2, 2], user}}, receive R -> R after 5000 -> timeout end`,
+      ),
+    ).toBe('{rex,4}');
   });
 
   it('Elixir: ping, send, GenServer.call into TS, :rpc.call', async () => {
     expect(await ex.evalElixir(`Node.ping(:"${tsName}")`)).toBe(':pong');
-    expect(await ex.evalElixir(`send({:jobs, :"${tsName}"}, {self(), :hi}); receive do r -> r after 5000 -> :timeout end`)).toBe('{:jobs_got, :hi}');
+    expect(
+      await ex.evalElixir(`send({:jobs, :"${tsName}"}, {self(), :hi}); receive do r -> r after 5000 -> :timeout end`),
+    ).toBe('{:jobs_got, :hi}');
     expect(await ex.evalElixir(`GenServer.call({:calc, :"${tsName}"}, %{a: 1})`)).toBe('{:ok, %{a: 1}}');
     expect(await ex.evalElixir(`:rpc.call(:"${tsName}", :ts_math, :add, [5, 6])`)).toBe('11');
   });
@@ -100,7 +126,7 @@ describe.each(runtimes())('listening node on $label', (rt) => {
   });
 
   it('a client that sends nothing is closed after the handshake timeout', async () => {
-    const port = Number((await erl.eval(`element(2, erl_epmd:port_please("${tsName.split('@')[0]}", "127.0.0.1"))`)));
+    const port = Number(await erl.eval(`element(2, erl_epmd:port_please("${tsName.split('@')[0]}", "127.0.0.1"))`));
     const socket: Socket = netConnect({ host: '127.0.0.1', port });
     socket.on('error', () => {});
     const closedAfter = await new Promise<number>((resolve) => {
@@ -112,7 +138,7 @@ describe.each(runtimes())('listening node on $label', (rt) => {
   });
 
   it('garbage and floods: bounded, and the node keeps serving', async () => {
-    const port = Number((await erl.eval(`element(2, erl_epmd:port_please("${tsName.split('@')[0]}", "127.0.0.1"))`)));
+    const port = Number(await erl.eval(`element(2, erl_epmd:port_please("${tsName.split('@')[0]}", "127.0.0.1"))`));
     const sockets: Socket[] = [];
     for (let i = 0; i < 40; i++) {
       const s = netConnect({ host: '127.0.0.1', port });

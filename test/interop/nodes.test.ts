@@ -4,9 +4,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, portPlease2 } from '../../src/epmd/client.js';
-import { ERLANG_MAILBOX_ECHO, randomCookie, startElixirNode, startEpmd, startErlangNode, stopAll, type BeamNode, type EpmdProcess, isAlive } from '../support/nodes.js';
 import { freePort } from '../support/net.js';
-import { runtimes, type Runtime } from '../support/runtimes.js';
+import {
+  type BeamNode,
+  type EpmdProcess,
+  ERLANG_MAILBOX_ECHO,
+  isAlive,
+  randomCookie,
+  startElixirNode,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
+import { type Runtime, runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
 
 /** Resolves true once the OS process `pid` is gone, false if it is still there after `ms`. */
@@ -38,7 +48,10 @@ describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
     expect(await node.eval('erlang:system_info(otp_release)')).toBe(`"${node.otpRelease}"`);
     const info = await portPlease2(node.shortName, '127.0.0.1', { port: epmd.port });
     expect(info.port).toBe(node.distPort);
-    expect((await names('127.0.0.1', { port: epmd.port })).nodes).toContainEqual({ name: node.shortName, port: node.distPort });
+    expect((await names('127.0.0.1', { port: epmd.port })).nodes).toContainEqual({
+      name: node.shortName,
+      port: node.distPort,
+    });
     await node.stop();
     expect(await gone(node.pid)).toBe(true);
   });
@@ -67,7 +80,7 @@ describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
     // ~p: Latin-1 text prints as a string, other code points as integers.
     expect(await node.eval('unicode:characters_to_list(<<"h\\303\\251">>)')).toBe('"hé"');
     expect(await node.eval('[104, 8364]')).toBe('[104,8364]');
-    expect(await node.eval('atom_to_list(\'hé€\')')).toBe('[104,233,8364]');
+    expect(await node.eval("atom_to_list('hé€')")).toBe('[104,233,8364]');
     expect(await node.eval('io:format("ERLDIST-REPLY 999 ok 00~nnoise~n"), ok')).toBe('ok');
     const many = await Promise.all(Array.from({ length: 20 }, (_, i) => node.eval(`${i} * 2`)));
     expect(many).toEqual(Array.from({ length: 20 }, (_, i) => String(i * 2)));
@@ -75,7 +88,9 @@ describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
   });
 
   it('a failing start-up reports the error and leaves nothing behind', async () => {
-    await expect(startErlangNode(rt, { epmdPort: epmd.port, eval: 'erlang:error(boom_at_start)' })).rejects.toThrow(/boom_at_start/);
+    await expect(startErlangNode(rt, { epmdPort: epmd.port, eval: 'erlang:error(boom_at_start)' })).rejects.toThrow(
+      /boom_at_start/,
+    );
     const closed = await freePort();
     await expect(startErlangNode(rt, { epmdPort: closed, timeout: 30_000 })).rejects.toThrow(/exited/);
   });
@@ -105,13 +120,21 @@ describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
     expect(await node.eval('node()')).toBe(`'${node.name}'`);
     expect(await node.eval("'Elixir.GenServer':call(echo_server, {echo, 1})")).toBe('1');
     expect(await node.evalElixir('GenServer.call(:echo_server, {:echo, "héllo"})')).toBe('"héllo"');
-    expect(await node.evalElixir('GenServer.cast(:echo_server, {:store, [1, 2]}); GenServer.call(:echo_server, :get)')).toBe('[1, 2]');
-    expect(await node.evalElixir('try do GenServer.call(:echo_server, :crash) catch :exit, _ -> :exited end')).toBe(':exited');
+    expect(
+      await node.evalElixir('GenServer.cast(:echo_server, {:store, [1, 2]}); GenServer.call(:echo_server, :get)'),
+    ).toBe('[1, 2]');
+    expect(await node.evalElixir('try do GenServer.call(:echo_server, :crash) catch :exit, _ -> :exited end')).toBe(
+      ':exited',
+    );
     // The supervisor restarts it.
     expect(
-      await node.evalElixir('Enum.find_value(1..100, fn _ -> Process.sleep(20); GenServer.whereis(:echo_server) && GenServer.call(:echo_server, {:echo, :back}) end)'),
+      await node.evalElixir(
+        'Enum.find_value(1..100, fn _ -> Process.sleep(20); GenServer.whereis(:echo_server) && GenServer.call(:echo_server, {:echo, :back}) end)',
+      ),
     ).toBe(':back');
-    expect(await node.evalElixir('send(:mailbox_echo, {self(), :ping}); receive do m -> m after 1000 -> :timeout end')).toBe('{:echo, :ping}');
+    expect(
+      await node.evalElixir('send(:mailbox_echo, {self(), :ping}); receive do m -> m after 1000 -> :timeout end'),
+    ).toBe('{:echo, :ping}');
     const info = await portPlease2(node.shortName, '127.0.0.1', { port: epmd.port });
     expect(info.port).toBe(node.distPort);
     await node.stop();

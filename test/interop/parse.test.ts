@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, inspect, type Term } from '../../src/index.js';
 import { parseTerm } from '../../src/term/parse.js';
-import { literalTerms } from '../support/literal.js';
 import { ErlPort } from '../support/erl-port.js';
+import { literalTerms } from '../support/literal.js';
 import { runtimes } from '../support/runtimes.js';
 
 const TEXTS_PER_RUNTIME = 300;
@@ -54,7 +54,7 @@ describe.each(runtimes())('parseTerm agrees with Erlang on $label', (rt) => {
     // Erlang has no literal for pids: leave them out.
     const texts = literalTerms(7, TEXTS_PER_RUNTIME, false).map((t) => inspect(t));
     const values = await Promise.all(texts.map((text) => erlangValue(text)));
-    texts.forEach((text, i) => expect(parseTerm(text), text).toStrictEqual(values[i]));
+    for (const [i, text] of texts.entries()) expect(parseTerm(text), text).toStrictEqual(values[i]);
   });
 
   it('hand-written texts', async () => {

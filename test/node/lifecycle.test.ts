@@ -7,7 +7,7 @@ import { atom, createNode } from '../../src/index.js';
 import { startFakePeer } from '../support/fake-peer.js';
 import { eventually } from '../support/wait.js';
 
-const cookie = 'lifecycle-' + Math.random().toString(36).slice(2);
+const cookie = `lifecycle-${Math.random().toString(36).slice(2)}`;
 
 describe('node lifecycle', () => {
   it('a node reached under another host name is kept under its own name', async () => {

@@ -2,9 +2,9 @@
  * The listening side without a BEAM: registering with erldist's own EPMD server, being found
  * through it, getting the name back when EPMD restarts, and refused or stalled handshakes.
  */
-import { connect as netConnect, createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type EpmdServer, type ErldistError, type LocalNode, createNode, startEpmd } from '../../src/index.js';
+import { createNode, type EpmdServer, type ErldistError, type LocalNode, startEpmd } from '../../src/index.js';
 import { randomTestCookie, uniqueName } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
 import { eventually, nextEvent } from '../support/wait.js';

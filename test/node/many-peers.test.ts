@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LocalNode, createNode, startEpmd, type EpmdServer } from '../../src/index.js';
+import { createNode, type EpmdServer, type LocalNode, startEpmd } from '../../src/index.js';
 
-const COOKIE = 'many-peers-' + Math.random().toString(36).slice(2);
+const COOKIE = `many-peers-${Math.random().toString(36).slice(2)}`;
 const open: LocalNode[] = [];
 let epmd: EpmdServer | undefined;
 

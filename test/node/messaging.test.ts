@@ -4,10 +4,10 @@
  * calls when a node closes (NODE_DOWN), and back-pressure (`send` returns false, `drain()`).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Pid, atom, createNode, tuple, type Term } from '../../src/index.js';
+import { atom, createNode, Pid, type Term, tuple } from '../../src/index.js';
+import { FLAGS_WITHOUT_SPAWN, startFakePeer } from '../support/fake-peer.js';
 import { type NodePair, nodePair, uniqueName } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
-import { FLAGS_WITHOUT_SPAWN, startFakePeer } from '../support/fake-peer.js';
 import { deferred, nextEvent } from '../support/wait.js';
 
 let p: NodePair;

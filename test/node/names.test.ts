@@ -3,7 +3,13 @@ import { parseNodeName, resolveCookie } from '../../src/node/names.js';
 
 describe('parseNodeName', () => {
   it('short, long, FQDN, IP, with and without port', () => {
-    expect(parseNodeName('app@host')).toMatchObject({ node: 'app@host', alive: 'app', host: 'host', long: false, port: undefined });
+    expect(parseNodeName('app@host')).toMatchObject({
+      node: 'app@host',
+      alive: 'app',
+      host: 'host',
+      long: false,
+      port: undefined,
+    });
     expect(parseNodeName('app@svc.project.svc.cluster.local:43691')).toMatchObject({
       node: 'app@svc.project.svc.cluster.local',
       host: 'svc.project.svc.cluster.local',
@@ -14,7 +20,19 @@ describe('parseNodeName', () => {
     expect(parseNodeName('x@[::1]:4000')).toMatchObject({ host: '::1', port: 4000, long: true });
   });
   it('rejects what is not a node name', () => {
-    for (const bad of ['', 'nohost', '@host', 'a@', 'a b@host', 'a@host:0', 'a@host:99999', 'a@host:x', 'a@ho st', 'a@[::1', 'a@-bad']) {
+    for (const bad of [
+      '',
+      'nohost',
+      '@host',
+      'a@',
+      'a b@host',
+      'a@host:0',
+      'a@host:99999',
+      'a@host:x',
+      'a@ho st',
+      'a@[::1',
+      'a@-bad',
+    ]) {
       expect(() => parseNodeName(bad), bad).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
   });

@@ -4,7 +4,7 @@
  * the C interface's `{Pid, {call, ...}}`), plus ping and the node's own `rex` and `net_kernel`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Tuple, atom, tuple, type Term } from '../../src/index.js';
+import { atom, type Term, Tuple, tuple } from '../../src/index.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
 import { deferred } from '../support/wait.js';

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Control, Op } from '../../src/distribution/control.js';
-import { type LocalNode, Pid, type Term, type Tuple, atom, createNode, tuple } from '../../src/index.js';
+import { atom, createNode, type LocalNode, Pid, type Term, type Tuple, tuple } from '../../src/index.js';
 import {
   FLAGS_WITHOUT_SPAWN,
   type ScriptedMessage,

@@ -3,7 +3,7 @@
  * throw or answer later, and the `From` tags gen:call uses.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { From, ImproperList, Tuple, atom, tuple, type Term } from '../../src/index.js';
+import { atom, From, ImproperList, type Term, Tuple, tuple } from '../../src/index.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
 import { deferred } from '../support/wait.js';

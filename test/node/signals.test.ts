@@ -5,8 +5,8 @@
  * keeps order, so the marker arriving first (and alone) proves the signal was not sent.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ErldistError, type Mailbox, Pid, atom, tuple, type Term } from '../../src/index.js';
-import { type NodePair, listeningNode, nodePair } from '../support/pair.js';
+import { atom, type ErldistError, type Mailbox, Pid, type Term, tuple } from '../../src/index.js';
+import { listeningNode, type NodePair, nodePair } from '../support/pair.js';
 import { nextEvent } from '../support/wait.js';
 
 let p: NodePair;

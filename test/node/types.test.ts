@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { type ErldistError, type LocalNode, type Peer, type Term, createNode } from '../../src/index.js';
+import { createNode, type ErldistError, type LocalNode, type Peer, type Term } from '../../src/index.js';
 
 // These lines are checked by `npm run typecheck` (tsc over test/): a misspelt event or a listener
 // with the wrong arguments must not compile.

@@ -5,11 +5,11 @@
  * Always `close()` it (in `afterAll`), also when a test fails; a runtime whose stdin closes halts
  * on its own, and live processes are killed when the Node process exits.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { u32Framed } from './bytes.js';
 import { ERL_TERM_SERVER_SOURCE } from './erl-term-server.js';
-import { command, runtimeEnv, runtimeError, type Runtime } from './runtimes.js';
+import { command, type Runtime, runtimeEnv, runtimeError } from './runtimes.js';
 
 /**
  * The `-eval` expression: opens fd 0/1 as a `{packet, 4}` port, reads the module source from the

@@ -2,11 +2,11 @@
  * A scripted distribution acceptor for fault tests: it speaks just enough of the handshake to
  * misbehave at a chosen step. Real-node behaviour is tested against real nodes (test/interop).
  */
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { genDigest } from '../../src/distribution/handshake.js';
-import { DFLAG, DFLAG_ERLDIST } from '../../src/distribution/flags.js';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { type Control, decodeControl, encodeControl } from '../../src/distribution/control.js';
-import { type Term, decodeAt } from '../../src/index.js';
+import { DFLAG, DFLAG_ERLDIST } from '../../src/distribution/flags.js';
+import { genDigest } from '../../src/distribution/handshake.js';
+import { decodeAt, type Term } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 
 export type FakeBehaviour =

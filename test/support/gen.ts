@@ -1,5 +1,6 @@
 /** A seeded generator of JS terms in erldist's normal form (what `decode(…, { exact: true })` gives). */
 import {
+  atom,
   BitBinary,
   ExportFun,
   Float,
@@ -8,7 +9,6 @@ import {
   Port,
   Reference,
   type Term,
-  atom,
   tuple,
 } from '../../src/index.js';
 
@@ -65,7 +65,17 @@ export class TermGen {
         return this.next() < 0.5 ? -v : v;
       }
       default:
-        return this.pick([0, -1, 255, 256, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]);
+        return this.pick([
+          0,
+          -1,
+          255,
+          256,
+          2 ** 31 - 1,
+          -(2 ** 31),
+          2 ** 31,
+          Number.MAX_SAFE_INTEGER,
+          -Number.MAX_SAFE_INTEGER,
+        ]);
     }
   }
   float(exact: boolean): number | Float {
@@ -74,7 +84,18 @@ export class TermGen {
     return v;
   }
   atom(): Term {
-    const a = this.pick(['ok', 'error', '', 'with space', 'é', 'λ😀', 'Elixir.Foo.Bar', 'nil', 'a'.repeat(255), 'λ'.repeat(255)]);
+    const a = this.pick([
+      'ok',
+      'error',
+      '',
+      'with space',
+      'é',
+      'λ😀',
+      'Elixir.Foo.Bar',
+      'nil',
+      'a'.repeat(255),
+      'λ'.repeat(255),
+    ]);
     if (this.next() < 0.1) return this.next() < 0.5;
     return atom(a);
   }
@@ -107,9 +128,17 @@ export class TermGen {
       case 8:
         return new Pid(this.node(), this.int(2 ** 32), this.int(2 ** 32), this.int(2 ** 32));
       case 9:
-        return new Reference(this.node(), this.int(2 ** 32), Array.from({ length: 1 + this.int(5) }, () => this.int(2 ** 32)));
+        return new Reference(
+          this.node(),
+          this.int(2 ** 32),
+          Array.from({ length: 1 + this.int(5) }, () => this.int(2 ** 32)),
+        );
       case 10:
-        return new Port(this.node(), this.next() < 0.5 ? this.int(2 ** 32) : (1n << 60n) + BigInt(this.int(2 ** 32)), this.int(2 ** 32));
+        return new Port(
+          this.node(),
+          this.next() < 0.5 ? this.int(2 ** 32) : (1n << 60n) + BigInt(this.int(2 ** 32)),
+          this.int(2 ** 32),
+        );
       case 11:
         return new ExportFun(atom('lists'), atom('map'), this.int(256));
       default:
@@ -132,13 +161,15 @@ export class TermGen {
       }
       case 3: {
         const o: { [k: string]: Term } = {};
-        for (let i = 0; i < n; i++) o[this.pick(['id', 'name', 'with space', 'é', 'Elixir.X', `k${i}`])] = this.term(depth + 1, exact);
+        for (let i = 0; i < n; i++)
+          o[this.pick(['id', 'name', 'with space', 'é', 'Elixir.X', `k${i}`])] = this.term(depth + 1, exact);
         return o;
       }
       case 4: {
         const m = new Map<Term, Term>();
         m.set(`s${this.int(100)}`, this.term(depth + 1, exact));
-        for (let i = 0; i < n; i++) m.set(this.pick<Term>([i, `k${i}`, BigInt(2 ** 60) + BigInt(i), atom(`a${i}`)]), this.term(depth + 1, exact));
+        for (let i = 0; i < n; i++)
+          m.set(this.pick<Term>([i, `k${i}`, BigInt(2 ** 60) + BigInt(i), atom(`a${i}`)]), this.term(depth + 1, exact));
         return m;
       }
       default:

@@ -1,5 +1,5 @@
 /** Seeded terms that have a literal syntax, for the parser's round-trip tests. */
-import { ImproperList, Pid, Port, Reference, type Term, Tuple, atom } from '../../src/index.js';
+import { atom, ImproperList, Pid, Port, Reference, type Term, Tuple } from '../../src/index.js';
 import { TermGen } from './gen.js';
 
 /**
@@ -11,7 +11,11 @@ function literal(t: Term, pids: boolean): Term {
   if (t instanceof Pid) return pids ? new Pid(t.node, t.id, t.serial, 0) : atom('no_literal');
   if (Array.isArray(t)) return t.map((x) => literal(x, pids));
   if (t instanceof Tuple) return new Tuple(t.elements.map((x) => literal(x, pids)));
-  if (t instanceof ImproperList) return new ImproperList(t.elements.map((x) => literal(x, pids)), literal(t.tail, pids));
+  if (t instanceof ImproperList)
+    return new ImproperList(
+      t.elements.map((x) => literal(x, pids)),
+      literal(t.tail, pids),
+    );
   if (t instanceof Map) return new Map([...t].map(([k, v]) => [literal(k, pids), literal(v, pids)]));
   if (typeof t === 'object' && t !== null && Object.getPrototypeOf(t) === Object.prototype) {
     const out: { [k: string]: Term } = {};
@@ -26,4 +30,3 @@ export function literalTerms(seed: number, count: number, pids: boolean): Term[]
   const gen = new TermGen(seed);
   return Array.from({ length: count }, () => literal(gen.term(0, true), pids));
 }
-

@@ -20,13 +20,13 @@
  * Runtimes (runtimes.ts) are command prefixes such as `chroot /opt/erldist-otp/trixie`: EPMD and the
  * nodes run inside the same runtime and share the host's loopback, so host-side clients reach them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { freePort } from './net.js';
-import { command, runtimeEnv, runtimeError, type Runtime } from './runtimes.js';
+import { command, type Runtime, runtimeEnv, runtimeError } from './runtimes.js';
 import { pause } from './wait.js';
 
 export const NODE_HOST = '127.0.0.1';
@@ -75,7 +75,6 @@ function canConnect(port: number): Promise<boolean> {
     });
   });
 }
-
 
 function hex(text: string): string {
   return Buffer.from(text, 'utf8').toString('hex');
@@ -265,8 +264,12 @@ async function startEpmdOnce(rt: Runtime, port: number, timeout: number): Promis
   const describe = (what: string): Error =>
     runtimeError(rt, `epmd -port ${port} ${what}${log.toString() ? `\nstderr:\n${log}` : ''}`);
   try {
-    const started = await Promise.race([pidLine.then(() => true), exited.then(() => false), pause(timeout).then(() => false)]);
-    if (!started) throw describe('did not start (is epmd on the runtime\'s PATH?)');
+    const started = await Promise.race([
+      pidLine.then(() => true),
+      exited.then(() => false),
+      pause(timeout).then(() => false),
+    ]);
+    if (!started) throw describe("did not start (is epmd on the runtime's PATH?)");
     handle.pid = epmdPid;
     for (;;) {
       if (child.exitCode !== null || !isAlive(epmdPid)) throw describe('exited (port in use?)');
@@ -501,7 +504,14 @@ class NodeProcess implements BeamNode, Tracked {
   private stopping: Promise<void> | undefined;
   private onReady: ((err: Error | null) => void) | undefined;
 
-  constructor(kind: 'erlang' | 'elixir', rt: Runtime, opts: StartNodeOptions, file: string, args: string[], env: NodeJS.ProcessEnv) {
+  constructor(
+    kind: 'erlang' | 'elixir',
+    rt: Runtime,
+    opts: StartNodeOptions,
+    file: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+  ) {
     this.kind = kind;
     this.runtime = rt;
     this.shortName = opts.name ?? '';
@@ -671,7 +681,13 @@ class NodeProcess implements BeamNode, Tracked {
 function nodeArgs(opts: StartNodeOptions): string[] {
   const args: string[] = [];
   if (opts.pinnedPort !== undefined) {
-    args.push('-kernel', 'inet_dist_listen_min', String(opts.pinnedPort), 'inet_dist_listen_max', String(opts.pinnedPort));
+    args.push(
+      '-kernel',
+      'inet_dist_listen_min',
+      String(opts.pinnedPort),
+      'inet_dist_listen_max',
+      String(opts.pinnedPort),
+    );
   }
   if (opts.netTicktime !== undefined) args.push('-kernel', 'net_ticktime', String(opts.netTicktime));
   // Our EPMD must already run; never let erl start a daemon that outlives the test.
@@ -688,7 +704,14 @@ function nodeEnv(opts: StartNodeOptions, extra: NodeJS.ProcessEnv): NodeJS.Proce
     LC_ALL: 'C.UTF-8',
     ...extra,
   };
-  for (const key of ['ERL_AFLAGS', 'ERL_FLAGS', 'ERL_ZFLAGS', 'ELIXIR_ERL_OPTIONS', 'ERLDIST_INIT_EVAL', 'ERLDIST_INIT_ELIXIR']) {
+  for (const key of [
+    'ERL_AFLAGS',
+    'ERL_FLAGS',
+    'ERL_ZFLAGS',
+    'ELIXIR_ERL_OPTIONS',
+    'ERLDIST_INIT_EVAL',
+    'ERLDIST_INIT_ELIXIR',
+  ]) {
     if (!(key in extra)) delete env[key];
   }
   return env;
@@ -725,7 +748,8 @@ export async function startErlangNode(rt: Runtime, options: StartNodeOptions): P
   args.push(...nodeArgs(opts), '-eval', CONTROL_LOOP);
   const [file, argv] = command(rt, 'erl', args);
   const extra: NodeJS.ProcessEnv = {};
-  if (opts.eval !== undefined) extra.ERLDIST_INIT_EVAL = hex(opts.eval.trim().endsWith('.') ? opts.eval : `${opts.eval}.`);
+  if (opts.eval !== undefined)
+    extra.ERLDIST_INIT_EVAL = hex(opts.eval.trim().endsWith('.') ? opts.eval : `${opts.eval}.`);
   const node = new NodeProcess('erlang', rt, opts, file, argv, nodeEnv(opts, extra));
   return startNode(node, opts.timeout ?? DEFAULT_START_TIMEOUT);
 }

@@ -2,7 +2,7 @@
  * Two erldist nodes talking over loopback, no EPMD and no BEAM: `b` listens on a port, `a` dials
  * `b@127.0.0.1:port`. `ab` is a's connection to b, `ba` b's connection to a.
  */
-import { type LocalNode, type NodeOptions, type Peer, createNode } from '../../src/index.js';
+import { createNode, type LocalNode, type NodeOptions, type Peer } from '../../src/index.js';
 import { nextEvent } from './wait.js';
 
 export interface NodePair {

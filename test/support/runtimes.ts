@@ -24,7 +24,10 @@ export function parseRuntimes(value: string | undefined): Runtime[] {
   const entries = value === undefined || value.trim() === '' ? [''] : value.split(';');
   const out: Runtime[] = [];
   for (const entry of entries) {
-    const prefix = entry.trim().split(/\s+/).filter((s) => s !== '');
+    const prefix = entry
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '');
     const label = prefix.length === 0 ? 'host' : prefix.join(' ');
     if (!out.some((rt) => rt.label === label)) out.push({ label, prefix });
   }

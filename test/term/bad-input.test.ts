@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ErldistError, decode, encode } from '../../src/index.js';
+import { decode, ErldistError, encode } from '../../src/index.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -34,12 +34,12 @@ describe('bad input throws DECODE with the offset', () => {
     ['nested compressed term', '83 6c 00000001 50 00000001 00 6a', 6],
     ['version byte inside a term', '83 68 01 83', 3],
     ['invalid UTF-8 in an atom', '83 77 02 c3 28', 1],
-    ['atom of 256 Latin-1 characters', '83 64 0100' + '61'.repeat(256), 1],
+    ['atom of 256 Latin-1 characters', `83 64 0100${'61'.repeat(256)}`, 1],
     ['trailing bytes', '83 61 01 00', 3],
     ['NaN float', '83 46 7ff8000000000000', 1],
     ['infinite float', '83 46 7ff0000000000000', 1],
-    ['FLOAT_EXT with garbage text', '83 63' + '78'.repeat(31), 1],
-    ['reference with 6 words', '83 5a 0006 7703613362 00000001' + '00000000'.repeat(6), 1],
+    ['FLOAT_EXT with garbage text', `83 63${'78'.repeat(31)}`, 1],
+    ['reference with 6 words', `83 5a 0006 7703613362 00000001${'00000000'.repeat(6)}`, 1],
     ['reference with 0 words', '83 5a 0000 7703613362 00000001', 1],
     ['pid whose node is not an atom', '83 58 6101 00000001 00000002 00000003', 2],
     ['BIT_BINARY with 0 bits', '83 4d 00000001 00 ff', 1],
@@ -62,7 +62,12 @@ describe('bad input throws DECODE with the offset', () => {
   it('a deeply nested list stops at maxDepth', () => {
     const depth = 2000;
     // [[[...]]]: each level is LIST_EXT 1, then the next level, then NIL.
-    const levels = Buffer.concat([hex('83'), ...Array.from({ length: depth }, () => hex('6c00000001')), hex('6a'), Buffer.alloc(depth, 0x6a)]);
+    const levels = Buffer.concat([
+      hex('83'),
+      ...Array.from({ length: depth }, () => hex('6c00000001')),
+      hex('6a'),
+      Buffer.alloc(depth, 0x6a),
+    ]);
     expect(decodeError(levels).message).toMatch(/nesting deeper than 1000/);
     expect(decodeError(levels, { maxDepth: 10 }).message).toMatch(/nesting deeper than 10 /);
     expect(() => decode(levels, { maxDepth: 3000 })).not.toThrow();
@@ -70,7 +75,12 @@ describe('bad input throws DECODE with the offset', () => {
 
   it('nesting beyond what the JS stack holds is DECODE, not RangeError', () => {
     const depth = 200_000;
-    const levels = Buffer.concat([hex('83'), Buffer.from('6c00000001'.repeat(depth), 'hex'), hex('6a'), Buffer.alloc(depth, 0x6a)]);
+    const levels = Buffer.concat([
+      hex('83'),
+      Buffer.from('6c00000001'.repeat(depth), 'hex'),
+      hex('6a'),
+      Buffer.alloc(depth, 0x6a),
+    ]);
     expect(decodeError(levels, { maxDepth: Infinity }).message).toMatch(/stack/);
   });
 
@@ -99,7 +109,8 @@ describe('bad input throws DECODE with the offset', () => {
 
   it('huge declared sizes allocate nothing up front', () => {
     const before = process.memoryUsage().arrayBuffers;
-    for (const h of ['836c ffffffff 6a', '836f ffffffff 00', '836d ffffffff', '8374 ffffffff', '8369 ffffffff']) decodeError(hex(h));
+    for (const h of ['836c ffffffff 6a', '836f ffffffff 00', '836d ffffffff', '8374 ffffffff', '8369 ffffffff'])
+      decodeError(hex(h));
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1_000_000);
   });
 

@@ -1,6 +1,6 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErldistError, Float, atom, decode, encode, tuple, type Term } from '../../src/index.js';
+import { atom, decode, ErldistError, encode, Float, type Term, tuple } from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
 import { expectSame, expectSameBytes } from '../support/same.js';
 import { decodeOnlyCases, goldenCases } from './golden-cases.js';
@@ -39,8 +39,20 @@ describe('default mapping', () => {
   });
   it('maps: atom keys give plain objects, other keys a Map; maps: "map" always gives a Map', () => {
     expect(decode(encode({ a: 1, b: [] }))).toStrictEqual({ a: 1, b: [] });
-    const mixed = decode(encode(new Map<Term, Term>([[atom('a'), 1], ['b', 2]])));
-    expect(mixed).toStrictEqual(new Map<Term, Term>([[atom('a'), 1], ['b', 2]]));
+    const mixed = decode(
+      encode(
+        new Map<Term, Term>([
+          [atom('a'), 1],
+          ['b', 2],
+        ]),
+      ),
+    );
+    expect(mixed).toStrictEqual(
+      new Map<Term, Term>([
+        [atom('a'), 1],
+        ['b', 2],
+      ]),
+    );
     expect(decode(encode({ a: 1 }), { maps: 'map' })).toStrictEqual(new Map([[atom('a'), 1]]));
     expect(decode(encode(new Map([[true, 1]])))).toStrictEqual({ true: 1 });
   });
@@ -117,6 +129,7 @@ describe('property: decode(encode(x)) deep-equals x (seeded)', () => {
 describe('encode errors carry the path', () => {
   const cases: [string, () => unknown, string][] = [
     ['function', () => ({ a: [1, () => 1] }), '$.a[1]'],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the path the encoder reports for a tuple element
     ['symbol', () => tuple(1, Symbol('s') as unknown as Term), '${1}'],
     ['undefined', () => ({ x: undefined }), '$.x'],
     ['NaN', () => [NaN], '$[0]'],

@@ -5,6 +5,7 @@
  * interop test re-checks every expression against each live runtime.
  */
 import {
+  atom,
   BitBinary,
   ExportFun,
   Float,
@@ -13,7 +14,6 @@ import {
   Port,
   Reference,
   type Term,
-  atom,
   tuple,
 } from '../../src/index.js';
 
@@ -27,8 +27,12 @@ export interface GoldenCase {
   newestOnly?: boolean;
 }
 
-const ext = (hex: string) => `binary_to_term(<<${hex.match(/../g)!.map((b) => parseInt(b, 16)).join(',')}>>)`;
-const nodeAtomHex = '7703' + Buffer.from('a@b').toString('hex'); // SMALL_ATOM_UTF8 'a@b'
+const ext = (hex: string) =>
+  `binary_to_term(<<${hex
+    .match(/../g)!
+    .map((b) => parseInt(b, 16))
+    .join(',')}>>)`;
+const nodeAtomHex = `7703${Buffer.from('a@b').toString('hex')}`; // SMALL_ATOM_UTF8 'a@b'
 const range = (n: number, f: (i: number) => Term) => Array.from({ length: n }, (_, i) => f(i));
 
 export const goldenCases: GoldenCase[] = [
@@ -65,9 +69,13 @@ export const goldenCases: GoldenCase[] = [
   { name: 'atom false', erl: 'false', js: () => false },
   { name: 'atom latin-1', erl: "'caf\\x{e9}'", js: () => atom('café') },
   { name: 'atom unicode', erl: "'\\x{3bb}x'", js: () => atom('λx') },
-  { name: 'atom 255 bytes', erl: "list_to_atom(lists:duplicate(255, $a))", js: () => atom('a'.repeat(255)) },
-  { name: 'atom 256 bytes', erl: "list_to_atom(lists:duplicate(128, 16#e9))", js: () => atom('é'.repeat(128)) },
-  { name: 'atom 255 chars 510 bytes', erl: "list_to_atom(lists:duplicate(255, 16#3bb))", js: () => atom('λ'.repeat(255)) },
+  { name: 'atom 255 bytes', erl: 'list_to_atom(lists:duplicate(255, $a))', js: () => atom('a'.repeat(255)) },
+  { name: 'atom 256 bytes', erl: 'list_to_atom(lists:duplicate(128, 16#e9))', js: () => atom('é'.repeat(128)) },
+  {
+    name: 'atom 255 chars 510 bytes',
+    erl: 'list_to_atom(lists:duplicate(255, 16#3bb))',
+    js: () => atom('λ'.repeat(255)),
+  },
   // binaries and bitstrings
   { name: 'binary empty', erl: '<<>>', js: () => '' },
   { name: 'binary text', erl: '<<"hello">>', js: () => 'hello' },
@@ -99,27 +107,27 @@ export const goldenCases: GoldenCase[] = [
   // pids, references, ports, funs
   {
     name: 'pid',
-    erl: ext('8358' + nodeAtomHex + '00000001' + '00000002' + '00000003'),
+    erl: ext(`8358${nodeAtomHex}000000010000000200000003`),
     js: () => new Pid(atom('a@b'), 1, 2, 3),
   },
   {
     name: 'reference 3 words',
-    erl: ext('835a0003' + nodeAtomHex + '00000007' + '00000001' + '00000002' + '00000003'),
+    erl: ext(`835a0003${nodeAtomHex}00000007000000010000000200000003`),
     js: () => new Reference(atom('a@b'), 7, [1, 2, 3]),
   },
   {
     name: 'reference 5 words',
-    erl: ext('835a0005' + nodeAtomHex + '00000007' + '00000001000000020000000300000004ffffffff'),
+    erl: ext(`835a0005${nodeAtomHex}0000000700000001000000020000000300000004ffffffff`),
     js: () => new Reference(atom('a@b'), 7, [1, 2, 3, 4, 0xffffffff]),
   },
   {
     name: 'port 64-bit id',
-    erl: ext('8378' + nodeAtomHex + '0000000500000006' + '00000009'),
+    erl: ext(`8378${nodeAtomHex}000000050000000600000009`),
     js: () => new Port(atom('a@b'), 0x500000006, 9),
   },
   {
     name: 'port small id',
-    erl: ext('8378' + nodeAtomHex + '0000000000000006' + '00000009'),
+    erl: ext(`8378${nodeAtomHex}000000000000000600000009`),
     js: () => new Port(atom('a@b'), 6, 9),
     newestOnly: true,
   },
@@ -148,7 +156,7 @@ export const decodeOnlyCases: DecodeOnlyCase[] = [
   { name: 'ATOM_EXT true', hex: '83640004' + '74727565', js: () => true, canonical: '83770474727565' },
   {
     name: 'FLOAT_EXT',
-    hex: '8363' + Buffer.from('1.50000000000000000000e+00').toString('hex') + '0000000000',
+    hex: `8363${Buffer.from('1.50000000000000000000e+00').toString('hex')}0000000000`,
     js: () => 1.5,
     canonical: '83463ff8000000000000',
   },
@@ -156,35 +164,40 @@ export const decodeOnlyCases: DecodeOnlyCase[] = [
   { name: 'LARGE_BIG small value', hex: '836f00000001' + '01' + '05', js: () => -5, canonical: '8362fffffffb' },
   {
     name: 'PID_EXT',
-    hex: '8367' + nodeAtomHex + '00000001' + '00000002' + '03',
+    hex: `8367${nodeAtomHex}000000010000000203`,
     js: () => new Pid(atom('a@b'), 1, 2, 3),
-    canonical: '8358' + nodeAtomHex + '000000010000000200000003',
+    canonical: `8358${nodeAtomHex}000000010000000200000003`,
   },
   {
     name: 'PORT_EXT',
-    hex: '8366' + nodeAtomHex + '00000006' + '02',
+    hex: `8366${nodeAtomHex}0000000602`,
     js: () => new Port(atom('a@b'), 6, 2),
-    canonical: '8378' + nodeAtomHex + '0000000000000006' + '00000002',
+    canonical: `8378${nodeAtomHex}000000000000000600000002`,
   },
   {
     name: 'NEW_PORT_EXT',
-    hex: '8359' + nodeAtomHex + '00000006' + '00000009',
+    hex: `8359${nodeAtomHex}0000000600000009`,
     js: () => new Port(atom('a@b'), 6, 9),
-    canonical: '8378' + nodeAtomHex + '0000000000000006' + '00000009',
+    canonical: `8378${nodeAtomHex}000000000000000600000009`,
   },
   {
     name: 'REFERENCE_EXT',
-    hex: '8365' + nodeAtomHex + '00000004' + '01',
+    hex: `8365${nodeAtomHex}0000000401`,
     js: () => new Reference(atom('a@b'), 1, [4]),
-    canonical: '835a0001' + nodeAtomHex + '00000001' + '00000004',
+    canonical: `835a0001${nodeAtomHex}0000000100000004`,
   },
   {
     name: 'NEW_REFERENCE_EXT',
-    hex: '83720002' + nodeAtomHex + '01' + '0000000400000005',
+    hex: `83720002${nodeAtomHex}010000000400000005`,
     js: () => new Reference(atom('a@b'), 1, [4, 5]),
-    canonical: '835a0002' + nodeAtomHex + '00000001' + '0000000400000005',
+    canonical: `835a0002${nodeAtomHex}000000010000000400000005`,
   },
-  { name: 'BIT_BINARY whole bytes', hex: '834d0000000208' + 'ff02', js: () => Buffer.from([255, 2]), canonical: '836d00000002ff02' },
+  {
+    name: 'BIT_BINARY whole bytes',
+    hex: '834d0000000208' + 'ff02',
+    js: () => Buffer.from([255, 2]),
+    canonical: '836d00000002ff02',
+  },
   { name: 'BIT_BINARY empty', hex: '834d0000000000', js: () => '', canonical: '836d00000000' },
   {
     name: 'BIT_BINARY stray low bits',
@@ -193,7 +206,12 @@ export const decodeOnlyCases: DecodeOnlyCase[] = [
     canonical: '834d000000010180',
   },
   { name: 'LIST_EXT of bytes', hex: '836c00000002' + '61016102' + '6a', js: () => [1, 2], canonical: '836b00020102' },
-  { name: 'LIST_EXT list tail', hex: '836c00000001' + '6101' + '6b000102', js: () => [1, 2], canonical: '836b00020102' },
+  {
+    name: 'LIST_EXT list tail',
+    hex: '836c00000001' + '6101' + '6b000102',
+    js: () => [1, 2],
+    canonical: '836b00020102',
+  },
   { name: 'LIST_EXT no elements', hex: '836c00000000' + '6101', js: () => 1, canonical: '836101' },
   { name: 'LARGE_TUPLE_EXT small', hex: '836900000001' + '6101', js: () => tuple(1), canonical: '83680161' + '01' },
 ];

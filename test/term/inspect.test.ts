@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BitBinary, ExportFun, Float, ImproperList, Pid, atom, inspect, tuple, type Term } from '../../src/index.js';
+import { atom, BitBinary, ExportFun, Float, ImproperList, inspect, Pid, type Term, tuple } from '../../src/index.js';
 
 const both = (t: Term) => [inspect(t), inspect(t, { syntax: 'elixir' })];
 
@@ -41,6 +41,11 @@ describe('inspect', () => {
   });
   it('limit', () => {
     expect(inspect(Buffer.alloc(10, 255), { limit: 3 })).toBe('<<255,255,255,...>>');
-    expect(inspect(Array.from({ length: 10 }, () => 300), { limit: 2 })).toBe('[300,300,...]');
+    expect(
+      inspect(
+        Array.from({ length: 10 }, () => 300),
+        { limit: 2 },
+      ),
+    ).toBe('[300,300,...]');
   });
 });
