@@ -1,6 +1,24 @@
 export { type EpmdEntry, EpmdServer, names, portPlease2, type StartEpmdOptions, startEpmd } from './epmd/index.js';
 export { ErldistError, type ErldistErrorOptions, type ErrorCode, isErldistError } from './errors.js';
 export {
+  type DiscoverOptions,
+  Discovery,
+  type DiscoveryEvents,
+  type DiscoveryNode,
+  type DiscoveryPeer,
+  discover,
+  type LeaveReason,
+} from './node/discovery.js';
+export { type AnyCallOptions, anyCall, type CallablePeer, multicall, type NodeResult } from './node/discovery-calls.js';
+export type {
+  DiscoveryResolver,
+  DiscoverySource,
+  DnsSource,
+  EpmdSource,
+  SrvRecord,
+  SrvSource,
+} from './node/discovery-sources.js';
+export {
   type CallOptions,
   type ConnectAllOptions,
   type ConnectOptions,
