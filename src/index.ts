@@ -37,6 +37,7 @@ export {
   type NodeStats,
   Peer,
   parseNodeName,
+  type ReconnectOptions,
   type ServerHandlers,
   type Spawned,
   type SpawnOptions,

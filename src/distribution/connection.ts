@@ -43,8 +43,9 @@ export class Connection {
   private readonly timer: NodeJS.Timeout;
   private lastRead = Date.now();
   private lastWrite = Date.now();
-  /** When the peer's last tick arrived, and the shortest gap seen between its ticks. */
+  /** When the peer's last tick arrived, and the last gaps between its ticks (its tick period). */
   private lastPeerTick = Date.now();
+  private readonly tickGaps: number[] = [];
   private peerTickGap = Infinity;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
@@ -82,7 +83,8 @@ export class Connection {
       this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })),
     );
     // Checked often enough to follow a peer whose net_ticktime is shorter than our tickTime.
-    const interval = Math.max(10, Math.min(1000, Math.floor(options.tickTime / 4)));
+    // Often enough to notice a peer whose net_ticktime is much shorter than our tickTime in time.
+    const interval = Math.max(10, Math.min(250, Math.floor(options.tickTime / 4)));
     this.timer = setInterval(() => this.onTickTimer(), interval);
     this.timer.unref();
     // Frames that came with the handshake are read once the owner has this connection in hand.
@@ -217,16 +219,12 @@ export class Connection {
   private onTickTimer(): void {
     if (this.closed) return;
     const silent = Date.now() - this.lastRead;
-    if (silent > this.options.tickTime) {
-      this.fail(
-        new ErldistError(
-          'NODE_DOWN',
-          `${this.peerName} sent nothing for ${silent} ms (tick time ${this.options.tickTime} ms)`,
-          {
-            node: this.peerName,
-          },
-        ),
-      );
+    // Down after the shorter of our tick time and the peer's own: it ticks every quarter of its
+    // net_ticktime when idle, and the BEAM gives up after 4 to 5 of its tick periods.
+    const limit = Math.min(this.options.tickTime, 5 * this.peerTickGap);
+    if (silent > limit) {
+      const why = `${this.peerName} sent nothing for ${silent} ms (limit ${Math.round(limit)} ms)`;
+      this.fail(new ErldistError('NODE_DOWN', why, { node: this.peerName }));
       return;
     }
     // We tick after a quarter of our tick time, or as often as the peer ticks if that is more
@@ -238,10 +236,34 @@ export class Connection {
     }
   }
 
+  /**
+   * The peer's tick period. An idle BEAM ticks on every period of its ticker, a busy one skips
+   * ticks, so gaps between ticks are whole multiples of the period: the shortest of the last five
+   * is it. Gaps under 100 ms are ticks that TCP delivered together, not a period.
+   */
   private onPeerTick(): void {
     const now = Date.now();
-    this.peerTickGap = Math.min(this.peerTickGap, now - this.lastPeerTick);
+    const gap = now - this.lastPeerTick;
     this.lastPeerTick = now;
+    if (gap < 100) return;
+    this.tickGaps.push(gap);
+    if (this.tickGaps.length > 5) this.tickGaps.shift();
+    if (this.tickGaps.length >= 2) this.peerTickGap = Math.min(...this.tickGaps);
+  }
+
+  /** Ms since the peer last sent anything. */
+  get silentFor(): number {
+    return Date.now() - this.lastRead;
+  }
+
+  /** How often the peer ticks when idle (its tick period once seen, else a quarter of ours). */
+  get peerTickInterval(): number {
+    return Number.isFinite(this.peerTickGap) ? this.peerTickGap : this.options.tickTime / 4;
+  }
+
+  /** The peer's IP address. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
   }
 
   private onFrame(frame: Buffer): void {

@@ -1,49 +1,72 @@
 /**
- * The connections of one local node: the open peers by name, dialling out (EPMD, TCP, the
- * initiator handshake), simultaneous connects (dist_util's rule: the higher name keeps its own
- * attempt), and aliases for nodes reached under another host name than their own.
+ * The peers of one local node and how they connect: dialling out (EPMD, TCP, the initiator
+ * handshake), incoming connections handed over by the listener, simultaneous connects
+ * (dist_util's rule: the higher name keeps its own attempt), aliases for nodes reached under
+ * another host name, reconnection with jittered exponential backoff, and connecting on demand
+ * when a message is sent to a node that is not connected (as Erlang does).
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { type AcceptStatus, type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
-import { portPlease2 } from '../epmd/client.js';
+import { lookup } from 'node:dns/promises';
+import { isIP, type Socket } from 'node:net';
+import type { AcceptStatus, HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
-import { abortedError, deadline, type WaitOptions, waitFor } from '../wait.js';
+import { abortedError, type WaitOptions } from '../wait.js';
+import { dialOnce, type LocalIdentity } from './dial.js';
+
+export type { LocalIdentity };
+
 import { type NodeAddress, parseNodeName } from './names.js';
 import { Peer, type PeerHost } from './peer.js';
+
+export interface ReconnectOptions {
+  /** Ms before the first attempt after a connection drops (default 100); doubles per failure. */
+  initialDelay?: number;
+  /** Longest wait between attempts, ms (default 5000). Each wait is jittered (half to all of it). */
+  maxDelay?: number;
+}
 
 export interface ConnectOptions extends WaitOptions {
   /** Ms for the handshake alone (default 10000). `timeout` covers EPMD and TCP (default 10000). */
   handshakeTimeout?: number;
-}
-
-/** The local node as the handshakes see it (the node itself). */
-export interface LocalIdentity {
-  readonly name: string;
-  readonly creation: number;
-  readonly flags: bigint;
-  readonly isClosed: boolean;
+  /** Reconnect when the connection drops (default: the node's `reconnect`, on). */
+  reconnect?: false | ReconnectOptions;
 }
 
 /** What the dialer needs from its node. */
 export interface DialerHost<N> {
   readonly local: LocalIdentity;
   readonly epmdPort: number | undefined;
+  /** The node's default for peers that do not say. */
+  readonly reconnect: false | ReconnectOptions;
   cookieFor(node: string): string;
-  nodeUp(name: string): void;
-  /** What each peer needs; its `peerDown` runs once the dialer has forgotten the peer. */
-  readonly peer: PeerHost<N>;
+  nodeUp(peer: Peer<N>): void;
+  nodeDown(peer: Peer<N>, error: ErldistError): void;
+  /** What each peer needs of the node; the dialer adds its own part. */
+  readonly peer: Omit<PeerHost<N>, 'connectionUp' | 'connectionDown' | 'wanted' | 'closed'>;
+}
+
+/** How to reach a peer again, and where its attempts stand. */
+interface DialState {
+  address: NodeAddress;
+  timeout: number;
+  handshakeTimeout: number;
+  reconnect: Required<ReconnectOptions> | undefined;
+  /** Connected at least once: a handle that never was is closed by its first failure. */
+  established: boolean;
+  failures: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** The attempt in progress; resolves with its error, or undefined once connected. */
+  attempt: Promise<ErldistError | undefined> | undefined;
+  /** When the dialled host was last resolved to check that the node has not moved. */
+  checkedAddress: number;
 }
 
 export class Dialer<N> {
   private readonly peers = new Map<string, Peer<N>>();
-  private readonly connecting = new Map<string, Promise<Peer<N>>>();
   /** Names we dialled that the node answered to under another name (`a@svc-dns` -> `a@10.0.0.7`). */
   private readonly aliases = new Map<string, string>();
-  /** Dials in progress, aborted when the node closes (one controller each: no shared signal). */
-  private readonly dials = new Set<AbortController>();
-  /** Dials that lost a simultaneous connect, waiting for the peer's connection to us. */
-  private readonly incoming = new Map<string, Set<(peer: Peer<N>) => void>>();
-
+  private readonly dials = new Map<Peer<N>, DialState>();
+  /** Attempts in progress, aborted when the node closes (one controller each: no shared signal). */
+  private readonly aborts = new Set<AbortController>();
   /** erlang:monitor_node/2 callbacks by node name. */
   private readonly watchers = new Map<string, Set<(error: ErldistError) => void>>();
   private readonly peerHost: PeerHost<N>;
@@ -51,37 +74,45 @@ export class Dialer<N> {
   constructor(private readonly host: DialerHost<N>) {
     this.peerHost = {
       ...host.peer,
-      peerDown: (peer, error) => {
-        if (this.peers.get(peer.name) === peer) this.peers.delete(peer.name);
-        host.peer.peerDown(peer, error);
-        const watchers = this.watchers.get(peer.name);
-        this.watchers.delete(peer.name);
-        for (const onDown of watchers ?? []) onDown(error);
-      },
+      connectionUp: (peer) => this.up(peer),
+      connectionDown: (peer, error, replaced) => this.down(peer, error, replaced),
+      wanted: (peer) => this.wanted(peer),
+      closed: (peer) => this.forget(peer),
     };
   }
 
-  /** The open connection to `name` (or an alias of it), if there is one. */
+  /** The peer of `name` (or of a name it was dialled under), connected or reconnecting. */
   peer(name: string): Peer<N> | undefined {
+    const exact = this.peers.get(name);
+    if (exact) return exact;
     const node = parseNodeName(name).node;
-    const peer = this.peers.get(this.aliases.get(node) ?? node);
-    return peer && !peer.isClosed ? peer : undefined;
+    return this.peers.get(this.aliases.get(node) ?? node);
   }
 
-  /** The open connection to the node named exactly `name` (no parsing, no alias: hot paths). */
+  /** The connected peer named exactly `name` (no parsing, no alias: hot paths). */
   connected(name: string): Peer<N> | undefined {
     const peer = this.peers.get(name);
-    return peer && !peer.isClosed ? peer : undefined;
+    return peer?.connected ? peer : undefined;
   }
 
-  /** The open connection to `name`; throws NODE_DOWN. */
+  /** The peer of `name`; throws NODE_DOWN when there is none. */
   peerFor(name: string): Peer<N> {
-    const peer = this.peers.get(name);
-    if (!peer || peer.isClosed) throw new ErldistError('NODE_DOWN', `not connected to ${name}`, { node: name });
+    const peer = this.peer(name);
+    if (!peer) throw new ErldistError('NODE_DOWN', `not connected to ${name}`, { node: name });
     return peer;
   }
 
-  /** The only connected node, for a registered name given without one. */
+  /** The peer of `name`, made on demand (and dialled) for a message to a node not connected. */
+  handle(name: string): Peer<N> {
+    const known = this.peer(name);
+    if (known) return known;
+    const address = parseNodeName(name);
+    const peer = this.create(address, {});
+    void this.attempt(peer);
+    return peer;
+  }
+
+  /** The only peer, for a registered name given without a node. */
   onlyPeerName(name: string): string {
     const open = this.open();
     if (open.length === 1) return open[0].name;
@@ -89,38 +120,56 @@ export class Dialer<N> {
   }
 
   open(): Peer<N>[] {
-    return [...this.peers.values()].filter((p) => !p.isClosed);
+    return [...this.peers.values()];
   }
 
-  connect(target: string, options: ConnectOptions): Promise<Peer<N>> {
+  async connect(target: string, options: ConnectOptions): Promise<Peer<N>> {
+    if (options.signal?.aborted) throw abortedError(options.signal, `connect to ${target}`);
     const address = parseNodeName(target);
-    const open = this.peer(address.node);
-    if (open) return Promise.resolve(open);
-    const pending = this.connecting.get(address.node);
-    if (pending) return pending;
-    const attempt = this.dial(address, options).finally(() => this.connecting.delete(address.node));
-    this.connecting.set(address.node, attempt);
-    return attempt;
+    const known = this.peer(address.node);
+    if (known) {
+      let state = this.dials.get(known);
+      if (!state) {
+        // A node that connected to us, now dialled: from here on it is reconnected too.
+        state = this.state(address, options);
+        state.established = true;
+        this.dials.set(known, state);
+      }
+      if (!known.connected) {
+        void this.attempt(known);
+        await known.ready({ timeout: options.timeout ?? 10_000, signal: options.signal });
+        return known;
+      }
+      if (await this.healthy(known, state)) return known;
+      // Silent and not answering, or moved: dial again; the new connection replaces the old one.
+      const error = await this.attempt(known, options.signal, true);
+      if (error) throw error;
+      return known;
+    }
+    const peer = this.create(address, options);
+    const error = await this.attempt(peer, options.signal);
+    if (error) throw error;
+    return peer;
   }
 
   /** The status an incoming handshake from `node` gets (protocol-notes §3, dist_util). */
   acceptStatus(node: string): AcceptStatus {
     if (this.host.local.isClosed) return 'not_allowed';
-    if (this.peer(node)) return 'alive';
-    if (this.connecting.has(node)) return this.host.local.name > node ? 'nok' : 'ok_simultaneous';
+    const peer = this.peers.get(node);
+    if (peer?.connected) return 'alive';
+    if (peer && this.dials.get(peer)?.attempt) return this.host.local.name > node ? 'nok' : 'ok_simultaneous';
     return 'ok';
   }
 
-  /** A connection that completed its handshake, in either direction; replaces an older one. */
-  add(name: string, socket: Socket, handshake: HandshakeResult): Peer<N> {
-    const peer = new Peer(this.peerHost, name, socket, handshake);
-    const old = this.peers.get(name);
-    if (old && !old.isClosed) void old.close();
+  /** A connection that completed its handshake, in either direction; it replaces an older one. */
+  add(name: string, socket: Socket, handshake: HandshakeResult, dialled?: Peer<N>): Peer<N> {
+    let peer = dialled ?? this.peers.get(name);
+    if (!peer || peer.isClosed) peer = new Peer(this.peerHost, name);
+    if (this.peers.get(peer.name) === peer) this.peers.delete(peer.name);
+    const other = this.peers.get(name);
+    if (other && other !== peer) other.shutdown(new ErldistError('NODE_DOWN', `${name} reconnected`, { node: name }));
     this.peers.set(name, peer);
-    this.host.nodeUp(name);
-    const waiting = this.incoming.get(name);
-    this.incoming.delete(name);
-    for (const resolve of waiting ?? []) resolve(peer);
+    peer.attach(name, socket, handshake);
     return peer;
   }
 
@@ -131,7 +180,7 @@ export class Dialer<N> {
   monitorNode(name: string, onDown: (error: ErldistError) => void): () => void {
     const node = parseNodeName(name).node;
     const peer = this.peer(node);
-    if (!peer) {
+    if (!peer?.connected) {
       queueMicrotask(() => onDown(new ErldistError('NODE_DOWN', `not connected to ${node}`, { node })));
       return () => {};
     }
@@ -141,116 +190,156 @@ export class Dialer<N> {
     return () => watchers.delete(onDown);
   }
 
-  /** Aborts dials in progress and closes every connection. */
+  /** Aborts attempts in progress and closes every peer. */
   close(): void {
-    for (const dial of this.dials) dial.abort(new ErldistError('NODE_DOWN', `node ${this.host.local.name} is closed`));
-    for (const peer of [...this.peers.values()]) void peer.close();
+    const closed = new ErldistError('NODE_DOWN', `node ${this.host.local.name} is closed`);
+    for (const abort of this.aborts) abort.abort(closed);
+    for (const peer of [...this.peers.values()]) peer.shutdown(closed);
   }
 
-  private async dial(address: NodeAddress, options: ConnectOptions): Promise<Peer<N>> {
-    const what = `connect to ${address.node}`;
-    if (options.signal?.aborted) throw abortedError(options.signal, what);
-    const dial = new AbortController();
-    // AbortSignal.any adds no listener to the caller's signal: one signal shared by many dials
-    // (a deadline for a whole cluster) never reaches Node's MaxListeners warning.
-    const signal = options.signal ? AbortSignal.any([options.signal, dial.signal]) : dial.signal;
-    this.dials.add(dial);
-    try {
-      return await this.dialWith(address, options, signal);
-    } finally {
-      this.dials.delete(dial);
-    }
+  private create(address: NodeAddress, options: ConnectOptions): Peer<N> {
+    const peer = new Peer(this.peerHost, address.node);
+    this.peers.set(address.node, peer);
+    this.dials.set(peer, this.state(address, options));
+    return peer;
   }
 
-  private async dialWith(address: NodeAddress, options: ConnectOptions, signal: AbortSignal): Promise<Peer<N>> {
-    const remaining = deadline(options.timeout ?? 10_000);
-    let port = address.port;
-    if (port === undefined) {
-      const info = await portPlease2(address.alive, address.host, {
-        timeout: remaining(),
-        signal,
-        port: this.host.epmdPort,
-      });
-      if (info.highestVersion < 6) {
-        throw new ErldistError(
-          'NOT_ALLOWED',
-          `${address.node} speaks distribution version ${info.highestVersion}; erldist needs 6 (OTP 23+)`,
-          {
-            node: address.node,
-          },
-        );
-      }
-      port = info.port;
-    }
-    const socket = await openSocket(address, port, { timeout: remaining(), signal });
-    const handshakeTimeout = options.handshakeTimeout ?? 10_000;
-    try {
-      const handshake = await waitFor<HandshakeResult>(
-        { timeout: handshakeTimeout, signal },
-        `handshake with ${address.node}`,
-        (resolve, reject) => {
-          handshakeInitiator(socket, {
-            localName: this.host.local.name,
-            creation: this.host.local.creation,
-            flags: this.host.local.flags,
-            cookie: this.host.cookieFor(address.node),
-            peerName: address.node,
-            replaceAlive: () => this.peer(address.node) === undefined,
-          }).then(resolve, reject);
-          return () => socket.destroy();
-        },
-      );
-      if (this.host.local.isClosed) throw new ErldistError('NODE_DOWN', `node ${this.host.local.name} is closed`);
-      // The peer names itself in its challenge; a node reached through another host name (a
-      // Service's DNS name for a node called app@<pod IP>) is kept under its own name, since its
-      // pids carry that one.
-      if (handshake.peerName !== address.node) this.aliases.set(address.node, handshake.peerName);
-      return this.add(handshake.peerName, socket, handshake);
-    } catch (err) {
-      socket.destroy();
-      // We lost a simultaneous connect (nok), or the peer's connection to us came up first
-      // (alive): use that connection.
-      if (err instanceof ErldistError && (err.status === 'nok' || err.status === 'alive')) {
-        return this.awaitIncoming(address.node, handshakeTimeout, signal, err);
-      }
-      throw err;
-    }
-  }
-
-  private awaitIncoming(name: string, timeout: number, signal: AbortSignal, original: ErldistError): Promise<Peer<N>> {
-    const open = this.peer(name);
-    if (open) return Promise.resolve(open);
-    return waitFor<Peer<N>>({ timeout, signal }, `connect to ${name}`, (resolve) => {
-      const waiting = this.incoming.get(name) ?? new Set();
-      this.incoming.set(name, waiting);
-      waiting.add(resolve);
-      return () => waiting.delete(resolve);
-    }).catch(() => {
-      throw original;
-    });
-  }
-}
-
-function openSocket(address: NodeAddress, port: number, options: WaitOptions): Promise<Socket> {
-  return waitFor<Socket>(options, `TCP connect to ${address.host}:${port}`, (resolve, reject) => {
-    const socket = netConnect({ host: address.host, port });
-    const onError = (err: Error) => {
-      socket.destroy();
-      reject(
-        new ErldistError('CONNECT_FAILED', `cannot reach ${address.node} at ${address.host}:${port}: ${err.message}`, {
-          node: address.node,
-          cause: err,
-        }),
-      );
+  private state(address: NodeAddress, options: ConnectOptions): DialState {
+    const reconnect = options.reconnect ?? this.host.reconnect;
+    return {
+      address,
+      timeout: options.timeout ?? 10_000,
+      handshakeTimeout: options.handshakeTimeout ?? 10_000,
+      reconnect: reconnect === false ? undefined : { initialDelay: 100, maxDelay: 5000, ...reconnect },
+      established: false,
+      failures: 0,
+      timer: undefined,
+      attempt: undefined,
+      checkedAddress: Date.now(),
     };
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      socket.off('error', onError);
-      // From here the handshake, then the connection, report errors through 'close'; this keeps an
-      // error that lands between the two from being an unhandled 'error' event.
-      socket.on('error', () => {});
-      resolve(socket);
-    });
-    return () => socket.destroy();
-  });
+  }
+
+  /** Starts an attempt now (or joins the one in progress); never rejects. */
+  private attempt(peer: Peer<N>, signal?: AbortSignal, replace = false): Promise<ErldistError | undefined> {
+    const state = this.dials.get(peer);
+    if (!state) return Promise.resolve(new ErldistError('NODE_DOWN', `${peer.name} cannot be dialled`));
+    if (state.attempt) return state.attempt;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const options = {
+      signal: signal ? AbortSignal.any([signal, abort.signal]) : abort.signal,
+      timeout: state.timeout,
+      handshakeTimeout: state.handshakeTimeout,
+      epmdPort: this.host.epmdPort,
+      local: this.host.local,
+      cookie: this.host.cookieFor(state.address.node),
+      // The node still has a connection from us: replace it only when we mean to.
+      replaceAlive: () => replace || !peer.connected,
+    };
+    state.attempt = dialOnce(state.address, options)
+      .then(async (result) => {
+        if (peer.isClosed) {
+          result.socket?.destroy();
+          return new ErldistError('NODE_DOWN', `peer ${peer.name} was closed`, { node: peer.name });
+        }
+        if (result.socket && result.handshake) {
+          this.add(result.handshake.peerName, result.socket, result.handshake, peer);
+          if (result.handshake.peerName !== state.address.node) {
+            this.aliases.set(state.address.node, result.handshake.peerName);
+          }
+          return undefined;
+        }
+        // We lost a simultaneous connect, or the node's connection to us came up first: use that one.
+        await peer.ready({ timeout: state.handshakeTimeout, signal: options.signal });
+        return undefined;
+      })
+      .catch((err: unknown) => {
+        const error =
+          err instanceof ErldistError ? err : new ErldistError('CONNECT_FAILED', String(err), { cause: err });
+        this.failed(peer, state, error);
+        return error;
+      })
+      .finally(() => {
+        state.attempt = undefined;
+        this.aborts.delete(abort);
+      });
+    return state.attempt;
+  }
+
+  private failed(peer: Peer<N>, state: DialState, error: ErldistError): void {
+    if (peer.isClosed || peer.connected) return;
+    if (!state.established || !state.reconnect) peer.shutdown(error);
+    else this.schedule(peer, state);
+  }
+
+  private schedule(peer: Peer<N>, state: DialState): void {
+    if (!state.reconnect || state.timer || peer.isClosed) return;
+    const { initialDelay, maxDelay } = state.reconnect;
+    const ceiling = Math.min(maxDelay, initialDelay * 2 ** Math.min(state.failures++, 30));
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.attempt(peer);
+    }, delay);
+  }
+
+  /** A call or message waits for this peer: an attempt starts at once, even during a backoff. */
+  private wanted(peer: Peer<N>): void {
+    const state = this.dials.get(peer);
+    if (state && !state.attempt && !peer.connected && !peer.isClosed) void this.attempt(peer);
+  }
+
+  private up(peer: Peer<N>): void {
+    const state = this.dials.get(peer);
+    if (state) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+      state.established = true;
+      state.failures = 0;
+    }
+    this.host.nodeUp(peer);
+  }
+
+  private down(peer: Peer<N>, error: ErldistError, replaced: boolean): void {
+    this.host.nodeDown(peer, error);
+    const watchers = this.watchers.get(peer.name);
+    this.watchers.delete(peer.name);
+    for (const onDown of watchers ?? []) onDown(error);
+    if (replaced || peer.isClosed) return;
+    const state = this.dials.get(peer);
+    if (state?.reconnect && !this.host.local.isClosed) this.schedule(peer, state);
+    else peer.shutdown(new ErldistError('NODE_DOWN', error.message, { node: peer.name, cause: error }));
+  }
+
+  private forget(peer: Peer<N>): void {
+    const state = this.dials.get(peer);
+    if (state) clearTimeout(state.timer);
+    this.dials.delete(peer);
+    if (this.peers.get(peer.name) === peer) this.peers.delete(peer.name);
+  }
+
+  /**
+   * Whether a connection may be handed back as it is. One silent for longer than the node ticks
+   * (a partition the tick timer has not seen yet) must answer a ping within a tick period; one
+   * whose host name now resolves elsewhere (the pod behind the name was replaced) is not. Names
+   * are resolved at most once a second.
+   */
+  private async healthy(peer: Peer<N>, state: DialState): Promise<boolean> {
+    const connection = peer.connection;
+    if (!connection) return false;
+    const tick = connection.peerTickInterval;
+    if (connection.silentFor > tick && !(await peer.ping({ timeout: Math.min(tick, 2000) }))) return false;
+    const host = state.address.host;
+    if (isIP(host) !== 0 || Date.now() - state.checkedAddress < 1000) return true;
+    state.checkedAddress = Date.now();
+    try {
+      const addresses = await lookup(host, { all: true });
+      const remote = connection.remoteAddress;
+      return remote === undefined || addresses.some((a) => a.address === remote);
+    } catch {
+      return true;
+    }
+  }
 }

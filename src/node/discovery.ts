@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { ErldistError } from '../errors.js';
 import type { Term } from '../term/index.js';
-import { deadline, type WaitOptions, waitFor } from '../wait.js';
+import { deadline, onAbort, type WaitOptions, waitFor } from '../wait.js';
 import { type AnyCallOptions, anyCallOn, type CallablePeer, multicallOn, type NodeResult } from './discovery-calls.js';
 import {
   type Candidate,
@@ -120,9 +120,7 @@ export class Discovery<P extends DiscoveryPeer = DiscoveryPeer> extends EventEmi
       this.#firstPoll = Promise.resolve();
       return;
     }
-    const onAbort = () => void this.stop();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#stopListening = () => signal?.removeEventListener('abort', onAbort);
+    this.#stopListening = onAbort(signal, () => void this.stop());
     this.#firstPoll = this.refresh();
   }
 

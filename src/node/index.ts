@@ -1,5 +1,6 @@
 import { ErldistError } from '../errors.js';
 import type { WaitOptions } from '../wait.js';
+import type { ReconnectOptions } from './dialer.js';
 import { Mailbox, type Monitor } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
 import {
@@ -56,6 +57,7 @@ export {
   type NodeOptions,
   type NodeStats,
   parseNodeName,
+  type ReconnectOptions,
   resolveCookie,
   type ServerHandlers,
   type Spawned,

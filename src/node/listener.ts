@@ -1,13 +1,32 @@
 /**
  * A listening node's server side: the distribution port, the acceptor handshakes (bounded in number
  * and time), and the EPMD registration, registered again when EPMD comes back after a restart.
+ *
+ * Incoming handshakes cannot be starved by sockets that need no cookie to open (idle sockets,
+ * slowloris, send_name then silence), even from the legitimate peer's own address:
+ * - Two deadlines. The first packet (send_name) must be complete within `firstPacketTimeout`
+ *   (default 2 s; a BEAM sends it as soon as TCP is up), the whole handshake within
+ *   `handshakeTimeout` (default 10 s) from the accept.
+ * - A bounded table, the slowest out first. At most `maxPendingHandshakes` (default 64) handshakes
+ *   are pending. When the table is full, a new connection evicts the handshake that has waited
+ *   longest for its initiator's next packet: since the accept for one without a send_name (idle,
+ *   slowloris), since our challenge for one that sent its send_name and went silent (which needs no
+ *   cookie either). The newcomer always gets a slot (only `maxPendingHandshakes: 0` refuses it). A
+ *   real initiator sends its send_name at once and answers the challenge within a round trip, so at
+ *   each step it is the most recent waiter, the last to go: pushing it out takes
+ *   `maxPendingHandshakes` new connections within that round trip. (Evicting handshakes without a
+ *   send_name first would not do: a storm of silent named handshakes would then evict every
+ *   newcomer before its send_name is read.) Each entry is a socket and at most one handshake packet
+ *   (2 KiB), so memory stays bounded whatever arrives.
+ * - Few events. A storm of evictions or timeouts must not flood the host with `handshakeError`: the
+ *   first failure of a kind is reported at once, further ones of that kind within 10 s are counted and
+ *   reported as one event when the 10 s end (see `Reports`).
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
-import { waitFor } from '../wait.js';
-import type { LocalIdentity } from './dialer.js';
+import type { LocalIdentity } from './dial.js';
 
 export interface ListenOptions {
   /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
@@ -16,10 +35,120 @@ export interface ListenOptions {
   host?: string;
   /** Register with EPMD (default true); `false` serves a fixed port without EPMD. */
   epmd?: boolean;
-  /** Ms an incoming handshake may take (default 10000). */
+  /** Ms an incoming handshake may take in all, from the accept (default 10000). */
   handshakeTimeout?: number;
-  /** Incoming handshakes in progress at once; more connections are closed at once (default 64). */
+  /**
+   * Ms from the accept until the initiator's first packet (send_name) is complete (default 2000;
+   * never more than `handshakeTimeout`). Idle and slowloris sockets are closed after it.
+   */
+  firstPacketTimeout?: number;
+  /**
+   * Incoming handshakes in progress at once (default 64). When all are taken, a new connection
+   * evicts the one that has waited longest for its initiator's next packet; 0 refuses every one.
+   */
   maxPendingHandshakes?: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+const DEFAULT_FIRST_PACKET_TIMEOUT = 2000;
+const DEFAULT_MAX_PENDING_HANDSHAKES = 64;
+/** Further failures of a kind within this many ms after one is reported make one summary event. */
+const REPORT_INTERVAL = 10_000;
+/** The longest delay a Node.js timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The listener's bounds, checked. */
+interface Bounds {
+  handshakeTimeout: number;
+  firstPacketTimeout: number;
+  maxPending: number;
+}
+
+function checkBounds(options: ListenOptions): Bounds {
+  const ms = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (typeof v !== 'number' || !(v > 0) || v > MAX_TIMER_MS) {
+      throw new ErldistError('INVALID_ARGUMENT', `${name} must be a positive number of ms, got ${String(v)}`);
+    }
+    return v;
+  };
+  const handshakeTimeout = ms('handshakeTimeout', options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT);
+  const firstPacket = ms('firstPacketTimeout', options.firstPacketTimeout, DEFAULT_FIRST_PACKET_TIMEOUT);
+  const maxPending = options.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
+  if (!Number.isInteger(maxPending) || maxPending < 0) {
+    throw new ErldistError(
+      'INVALID_ARGUMENT',
+      `maxPendingHandshakes must be an integer of 0 or more, got ${String(maxPending)}`,
+    );
+  }
+  return { handshakeTimeout, firstPacketTimeout: Math.min(firstPacket, handshakeTimeout), maxPending };
+}
+
+/** An incoming handshake in progress. */
+interface Pending {
+  readonly socket: Socket;
+  /** Date.now() at the accept. */
+  readonly started: number;
+  /** The initiator's name, once its send_name is in. */
+  peer: string | undefined;
+  /** The deadline of the current stage (first packet, then the whole handshake). */
+  timer: NodeJS.Timeout | undefined;
+  /** Why the listener ended it (a deadline, an eviction, close), if it did: `kind` groups reports. */
+  ended: { kind: string; error: ErldistError } | undefined;
+}
+
+/**
+ * `handshakeError` events, a few per kind of failure: the first of a kind (eviction, first-packet
+ * timeout, timeout, or code and step) is emitted at once; more of that kind within REPORT_INTERVAL
+ * are counted and emitted as one summary when it ends, and so on while they keep coming. The kind
+ * never includes the peer's name, which the initiator chooses: the number of kinds is fixed.
+ */
+class Reports {
+  private readonly windows = new Map<
+    string,
+    { count: number; last: ErldistError | undefined; peer: string; timer: NodeJS.Timeout }
+  >();
+
+  constructor(private readonly emit: (error: ErldistError, peer: string) => void) {}
+
+  add(kind: string, error: ErldistError, peer: string): void {
+    const window = this.windows.get(kind);
+    if (window) {
+      window.count++;
+      window.last = error;
+      window.peer = peer;
+      return;
+    }
+    this.emit(error, peer);
+    this.open(kind);
+  }
+
+  close(): void {
+    for (const window of this.windows.values()) clearTimeout(window.timer);
+    this.windows.clear();
+  }
+
+  private open(kind: string): void {
+    const timer = setTimeout(() => this.end(kind), REPORT_INTERVAL);
+    timer.unref();
+    this.windows.set(kind, { count: 0, last: undefined, peer: '', timer });
+  }
+
+  private end(kind: string): void {
+    const window = this.windows.get(kind);
+    this.windows.delete(kind);
+    if (!window?.last || window.count === 0) return;
+    const last = window.last;
+    this.emit(
+      new ErldistError(
+        last.code,
+        `${window.count} more incoming handshakes failed this way in the last ${REPORT_INTERVAL / 1000} s; the last: ${last.message}`,
+        { step: last.step, node: last.node, cause: last },
+      ),
+      window.peer,
+    );
+    this.open(kind);
+  }
 }
 
 export interface Listening {
@@ -42,17 +171,25 @@ export interface ListenerHost {
 
 export class Listener {
   private registration: EpmdRegistration | undefined;
-  private pendingHandshakes = 0;
+  /**
+   * Pending handshakes, the one that has waited longest for its initiator's next packet first: an
+   * entry waits from the accept for the send_name, then from our challenge for the reply.
+   */
+  private readonly pending = new Set<Pending>();
+  private readonly reports: Reports;
   private closed = false;
 
   private constructor(
     private readonly host: ListenerHost,
     private readonly server: Server,
-    private readonly options: ListenOptions,
+    private readonly bounds: Bounds,
     readonly port: number,
-  ) {}
+  ) {
+    this.reports = new Reports((error, peer) => host.emit('handshakeError', error, peer));
+  }
 
   static async start(host: ListenerHost, options: ListenOptions): Promise<Listener> {
+    const bounds = checkBounds(options);
     let listener: Listener | undefined;
     const server = createServer((socket) => {
       if (listener) listener.accept(socket);
@@ -69,7 +206,7 @@ export class Listener {
       );
       server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
     });
-    listener = new Listener(host, server, options, (server.address() as AddressInfo).port);
+    listener = new Listener(host, server, bounds, (server.address() as AddressInfo).port);
     if (options.epmd !== false) {
       try {
         await listener.register();
@@ -88,6 +225,9 @@ export class Listener {
   async close(): Promise<void> {
     this.closed = true;
     this.server.close();
+    this.reports.close();
+    const closing = new ErldistError('NODE_DOWN', 'the listener is closed', { step: 'recvName' });
+    for (const pending of [...this.pending]) this.end(pending, 'closed', closing);
     const registration = this.registration;
     this.registration = undefined;
     await registration?.close().catch(() => {});
@@ -129,51 +269,125 @@ export class Listener {
     }
   }
 
+  /**
+   * Starts an incoming handshake, making room first when the table is full (see the module
+   * comment): the handshake that has waited longest for its initiator's next packet goes.
+   */
   private accept(socket: Socket): void {
     socket.on('error', () => {});
-    if (
-      this.closed ||
-      this.host.local.isClosed ||
-      this.pendingHandshakes >= (this.options.maxPendingHandshakes ?? 64)
-    ) {
+    if (this.closed || this.host.local.isClosed) {
       socket.destroy();
       return;
     }
-    this.pendingHandshakes++;
-    let peerName = '';
-    const host = this.host;
-    waitFor<HandshakeResult>(
-      { timeout: this.options.handshakeTimeout ?? 10_000 },
-      'incoming handshake',
-      (resolve, reject) => {
-        handshakeAcceptor(socket, {
-          localName: host.local.name,
-          creation: host.local.creation,
-          flags: host.local.flags,
-          cookieFor: (node) => host.cookieFor(node),
-          status: (node) => {
-            peerName = node;
-            return host.acceptStatus(node);
-          },
-        }).then(resolve, reject);
-        return () => socket.destroy();
-      },
-    )
-      .then((handshake) => {
-        if (host.local.isClosed) socket.destroy();
-        else host.addPeer(handshake.peerName, socket, handshake);
-      })
-      .catch((err: unknown) => {
+    if (this.pending.size >= this.bounds.maxPending) {
+      const oldest = first(this.pending);
+      if (oldest === undefined) {
         socket.destroy();
+        return;
+      }
+      this.evict(oldest);
+    }
+    const pending: Pending = { socket, started: Date.now(), peer: undefined, timer: undefined, ended: undefined };
+    this.pending.add(pending);
+    const { firstPacketTimeout } = this.bounds;
+    pending.timer = setTimeout(() => {
+      const error = new ErldistError(
+        'TIMEOUT',
+        `incoming connection sent no complete send_name within ${firstPacketTimeout} ms`,
+        { step: 'recvName' },
+      );
+      this.end(pending, 'firstPacketTimeout', error);
+    }, firstPacketTimeout);
+    const host = this.host;
+    handshakeAcceptor(socket, {
+      localName: host.local.name,
+      creation: host.local.creation,
+      flags: host.local.flags,
+      cookieFor: (node) => host.cookieFor(node),
+      status: (node) => {
+        this.nameIn(pending, node);
+        return host.acceptStatus(node);
+      },
+    }).then(
+      (handshake) => {
+        this.forget(pending);
+        if (pending.ended || host.local.isClosed) socket.destroy();
+        else host.addPeer(handshake.peerName, socket, handshake);
+      },
+      (err: unknown) => {
+        this.forget(pending);
+        socket.destroy();
+        if (this.closed) return;
         // Reported without the cookie: the message names the node and the step only.
-        host.emit(
-          'handshakeError',
-          err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err)),
-          peerName,
-        );
-      })
-      .finally(() => {
-        this.pendingHandshakes--;
-      });
+        if (pending.ended) {
+          this.reports.add(pending.ended.kind, pending.ended.error, pending.peer ?? '');
+          return;
+        }
+        const error = err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err));
+        this.reports.add(`${error.code}:${error.step ?? ''}`, error, pending.peer ?? '');
+      },
+    );
   }
+
+  /**
+   * The send_name is in: the handshake now waits for the challenge reply, from now (it goes to the
+   * end of the table's order), with the rest of the whole handshake's deadline.
+   */
+  private nameIn(pending: Pending, node: string): void {
+    if (pending.ended) return;
+    pending.peer = node;
+    this.pending.delete(pending);
+    this.pending.add(pending);
+    clearTimeout(pending.timer);
+    const { handshakeTimeout } = this.bounds;
+    const left = Math.max(0, handshakeTimeout - (Date.now() - pending.started));
+    pending.timer = setTimeout(() => {
+      const error = new ErldistError(
+        'TIMEOUT',
+        `incoming handshake with ${node} timed out after ${handshakeTimeout} ms`,
+        { step: 'recvChallengeReply', node },
+      );
+      this.end(pending, 'handshakeTimeout', error);
+    }, left);
+  }
+
+  private evict(pending: Pending): void {
+    const ms = Date.now() - pending.started;
+    const max = this.bounds.maxPending;
+    const error =
+      pending.peer === undefined
+        ? new ErldistError(
+            'TIMEOUT',
+            `incoming connection evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had waited longest, with no send_name ${ms} ms after the accept`,
+            { step: 'recvName' },
+          )
+        : new ErldistError(
+            'TIMEOUT',
+            `incoming handshake with ${pending.peer} evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had waited longest, with no challenge reply ${ms} ms after the accept`,
+            { step: 'recvChallengeReply', node: pending.peer },
+          );
+    this.end(pending, 'evicted', error);
+  }
+
+  /**
+   * Ends a pending handshake now: its slot is free at once, its socket destroyed; the handshake then
+   * fails and reports `error` (grouped under `kind`).
+   */
+  private end(pending: Pending, kind: string, error: ErldistError): void {
+    if (pending.ended) return;
+    pending.ended = { kind, error };
+    this.forget(pending);
+    pending.socket.destroy();
+  }
+
+  private forget(pending: Pending): void {
+    clearTimeout(pending.timer);
+    pending.timer = undefined;
+    this.pending.delete(pending);
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
 }

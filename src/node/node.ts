@@ -239,8 +239,13 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     return new Dialer<LocalNode>({
       local: this,
       epmdPort: this.#options.epmdPort,
+      reconnect: this.#options.reconnect ?? {},
       cookieFor: (peer) => this.#cookieFor(peer),
-      nodeUp: (name) => this.emit('nodeup', name),
+      nodeUp: (peer) => this.emit('nodeup', peer.name),
+      nodeDown: (peer, error) => {
+        this.#signals.peerDown(peer);
+        this.emit('nodedown', peer.name, error);
+      },
       peer: {
         node: this,
         nodeAtom: this.nodeAtom,
@@ -248,9 +253,8 @@ export class LocalNode extends EventEmitter<NodeEvents> {
         connectionOptions: connectionOptions(this.#options),
         makeRef: () => this.#ids.makeRef(),
         dispatch: (peer, control, payload) => dispatch(this.#dispatchHost, peer, control, payload),
-        peerDown: (peer, error) => {
-          this.#signals.peerDown(peer);
-          this.emit('nodedown', peer.name, error);
+        dropped: (_peer, count) => {
+          this.#registry.stats.dropped += count;
         },
         warning: (err) => this.emit('warning', err),
         addLink: (box, pid) => this.#signals.addLink(box, pid),

@@ -2,6 +2,7 @@
 import type { ConnectionOptions } from '../distribution/connection.js';
 import type { ErldistError } from '../errors.js';
 import type { DecodeOptions } from '../term/index.js';
+import type { ReconnectOptions } from './dialer.js';
 
 export interface NodeOptions {
   /** `name@host`. Default: a name unique to this process, long (`@` an FQDN or IP). */
@@ -24,6 +25,8 @@ export interface NodeOptions {
   epmdPort?: number;
   /** A hidden node (the default) is not in `nodes()` on the other side; `false` publishes it. */
   hidden?: boolean;
+  /** How dialled peers reconnect when their connection drops (default on); `connect` may override. */
+  reconnect?: false | ReconnectOptions;
 }
 
 /** The events of a LocalNode and their listeners' arguments. */

@@ -1,7 +1,9 @@
 /**
- * A connection to one remote node, seen from the local node: send, ping, rpc, GenServer call and
- * cast. The peer owns its pending calls (one PendingCall each); every one rejects with NODE_DOWN
- * when the connection ends.
+ * A remote node, seen from the local node: send, ping, rpc, GenServer call and cast. A Peer is a
+ * handle on the node, not on one TCP connection: its dialer reconnects it when the connection
+ * drops. Calls wait for a connection within their own timeout; calls in flight when a connection
+ * drops reject NODE_DOWN (nobody knows whether they ran). Messages sent while it has no
+ * connection wait in an outbox.
  */
 import type { Socket } from 'node:net';
 import { Connection, type ConnectionOptions } from '../distribution/connection.js';
@@ -10,13 +12,14 @@ import { DFLAG } from '../distribution/flags.js';
 import type { HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
-import { type WaitOptions, waitFor } from '../wait.js';
+import { deadline, type WaitOptions, waitFor } from '../wait.js';
 import { describe, erpcAnswers, genCallAnswers, nameOf, type Spawned, spawnAnswers, toAtom } from './answers.js';
 import { refKey } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
+import { Outbox } from './outbox.js';
 import { type Answers, type CallSlot, PendingCall } from './pending.js';
 
-/** What a peer needs from its local node. */
+/** What a peer needs from its local node and its dialer. */
 export interface PeerHost<Node> {
   /** The local node, as users see it (`peer.node`). */
   readonly node: Node;
@@ -27,12 +30,20 @@ export interface PeerHost<Node> {
   makeRef(): Reference;
   /** A message that arrived on this peer's connection. */
   dispatch(peer: Peer<Node>, control: Control, payload: Term | undefined): void;
-  /** The connection ended. */
-  peerDown(peer: Peer<Node>, error: ErldistError): void;
+  /** A connection is up. */
+  connectionUp(peer: Peer<Node>): void;
+  /** A connection ended; `replaced` when a newer one takes its place at once. */
+  connectionDown(peer: Peer<Node>, error: ErldistError, replaced: boolean): void;
+  /** A call or message waits for a connection: the node is wanted now. */
+  wanted(peer: Peer<Node>): void;
+  /** Messages that could not be delivered (no room in the outbox, or the node was unreachable). */
+  dropped(peer: Peer<Node>, count: number): void;
   warning(err: unknown): void;
   /** Records a link or monitor a SPAWN_REPLY confirmed. */
   addLink(box: Mailbox, pid: Pid): void;
   addMonitor(box: Mailbox, target: Pid, node: string, ref: Reference): Monitor;
+  /** The peer is closed for good: forget it. */
+  closed(peer: Peer<Node>): void;
   /** Closes the local node (for a peer made by `connect()`, which owns its node). */
   closeNode(): Promise<void>;
 }
@@ -65,63 +76,136 @@ const LINK = atom('link');
 export type Destination = Pid | string | Atom;
 
 export class Peer<Node = unknown> {
-  /** The remote node's name. */
-  readonly name: string;
-  /** The flags both sides agreed on in the handshake. */
-  readonly flags: bigint;
-  readonly creation: number;
-  /** The local node this connection belongs to. */
+  /** The local node this peer belongs to. */
   readonly node: Node;
   readonly #host: PeerHost<Node>;
-  readonly #connection: Connection;
+  #name: string;
+  #connection: Connection | undefined;
+  #handshake: HandshakeResult | undefined;
   /** Calls waiting for an answer from this peer, by their reference. */
   readonly #calls = new Map<string, CallSlot>();
-  #downError: ErldistError | undefined;
+  /** Callers waiting for a connection. */
+  readonly #waiting = new Set<{ resolve: (c: Connection) => void; reject: (e: Error) => void }>();
+  readonly #outbox: Outbox;
+  #closed: ErldistError | undefined;
   #ownsNode = false;
 
   /** @internal */
-  constructor(host: PeerHost<Node>, name: string, socket: Socket, handshake: HandshakeResult) {
+  constructor(host: PeerHost<Node>, name: string) {
     this.#host = host;
     this.node = host.node;
-    this.name = name;
-    this.flags = handshake.flags;
-    this.creation = handshake.peerCreation;
-    this.#connection = new Connection(socket, handshake, host.connectionOptions, {
-      onMessage: (control, payload) => {
-        try {
-          host.dispatch(this, control, payload);
-        } catch (err) {
-          // A message we fail to handle must not take the host process down.
-          host.warning(err);
-        }
-      },
-      onClose: (error) => this.#onClose(error),
-    });
+    this.#name = name;
+    this.#outbox = new Outbox(host.connectionOptions.maxBuffered);
   }
 
+  /** The remote node's name (as it gave it in its last handshake). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The flags both sides agreed on in the last handshake (0n before the first). */
+  get flags(): bigint {
+    return this.#handshake?.flags ?? 0n;
+  }
+
+  /** The remote node's creation, from the last handshake. */
+  get creation(): number {
+    return this.#handshake?.peerCreation ?? 0;
+  }
+
+  /** True while a connection is up. */
+  get connected(): boolean {
+    return this.#connection !== undefined;
+  }
+
+  /** True once the peer is closed for good (`close()`, or lost with no way to reconnect). */
   get isClosed(): boolean {
-    return this.#downError !== undefined;
+    return this.#closed !== undefined;
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     const node = (this.node as { name?: string }).name;
-    return `Peer { name: '${this.name}', node: '${node}'${this.isClosed ? ', closed' : ''} }`;
+    const state = this.isClosed ? ', closed' : this.connected ? '' : ', reconnecting';
+    return `Peer { name: '${this.name}', node: '${node}'${state} }`;
   }
 
-  /** Bytes waiting to be written to this peer. */
+  /** Bytes waiting to be written to this peer (or waiting for a connection). */
   get buffered(): number {
-    return this.#connection.buffered;
+    return this.#connection?.buffered ?? this.#outbox.bytes;
   }
 
-  /** Resolves once the connection's write buffer is below the high-water mark. */
-  drain(options: WaitOptions = {}): Promise<void> {
-    return this.#connection.drain(options);
+  /** Resolves once a connection is up and its write buffer is below the high-water mark. */
+  async drain(options: WaitOptions = {}): Promise<void> {
+    const remaining = deadline(options.timeout);
+    const connection = this.#connection ?? (await this.#whenConnected(options));
+    await connection.drain({ timeout: remaining(), signal: options.signal });
   }
 
-  /** @internal Sends a control message; throws NODE_DOWN when the connection is gone. */
+  /** @internal The dialer's: a connection that completed its handshake (it replaces an older one). */
+  attach(name: string, socket: Socket, handshake: HandshakeResult): void {
+    const old = this.#connection;
+    if (old)
+      this.#lose(
+        old,
+        new ErldistError('NODE_DOWN', `connection to ${this.#name} replaced`, { node: this.#name }),
+        true,
+      );
+    this.#name = name;
+    this.#handshake = handshake;
+    const connection = new Connection(socket, handshake, this.#host.connectionOptions, {
+      onMessage: (control, payload) => {
+        try {
+          this.#host.dispatch(this, control, payload);
+        } catch (err) {
+          // A message we fail to handle must not take the host process down.
+          this.#host.warning(err);
+        }
+      },
+      onClose: (error) => this.#lose(connection, error, false),
+    });
+    this.#connection = connection;
+    this.#host.connectionUp(this);
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const w of waiting) w.resolve(connection);
+    let dropped = 0;
+    for (const { control, payload } of this.#outbox.take()) {
+      try {
+        connection.send(control, payload);
+      } catch {
+        dropped++;
+      }
+    }
+    if (dropped > 0) this.#host.dropped(this, dropped);
+  }
+
+  /** @internal The connection, when one is up. */
+  get connection(): Connection | undefined {
+    return this.#connection;
+  }
+
+  /**
+   * @internal Closed for good: calls and callers still waiting for a connection reject with
+   * `error`, and queued messages are dropped.
+   */
+  shutdown(error: ErldistError): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    this.#connection?.close(error);
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const w of waiting) w.reject(error);
+    for (const call of [...this.#calls.values()]) call.fail(error);
+    const dropped = this.#outbox.take().length;
+    if (dropped > 0) this.#host.dropped(this, dropped);
+    this.#host.closed(this);
+  }
+
+  /** @internal Sends a control message now; throws NODE_DOWN when no connection is up. */
   sendControl(control: Control, payload?: Term): boolean {
-    if (this.#downError) throw this.#downError;
-    return this.#connection.send(control, payload);
+    const connection = this.#connection;
+    if (!connection) throw this.#closed ?? this.#notConnected();
+    return connection.send(control, payload);
   }
 
   /**
@@ -130,10 +214,23 @@ export class Peer<Node = unknown> {
    */
   trySend(control: Control, payload?: Term): void {
     try {
-      if (!this.#downError) this.#connection.send(control, payload);
+      this.#connection?.send(control, payload);
     } catch {
       // the peer is down or not reading; the signal goes with it
     }
+  }
+
+  /**
+   * @internal A message: sent now, or queued until the connection is up (the node is then wanted).
+   * A message that does not fit the outbox is dropped and counted. Throws only on a closed peer.
+   */
+  sendMessage(control: Control, payload: Term): boolean {
+    const connection = this.#connection;
+    if (connection) return connection.send(control, payload);
+    if (this.#closed) throw this.#closed;
+    if (!this.#outbox.push(control, payload)) this.#host.dropped(this, 1);
+    this.#host.wanted(this);
+    return this.#outbox.bytes < this.#host.connectionOptions.highWaterMark;
   }
 
   /** @internal `{Ref, Reply}` to the caller pid, from this peer. */
@@ -158,13 +255,21 @@ export class Peer<Node = unknown> {
     this.#ownsNode = true;
   }
 
+  /** @internal Resolves once a connection is up; rejects when the peer closes for good. */
+  ready(options: WaitOptions): Promise<void> {
+    if (this.#connection) return Promise.resolve();
+    return this.#whenConnected(options).then(() => undefined);
+  }
+
   /**
    * Sends `message` to a pid or registered name on this node. Returns false when the connection's
-   * buffer is above its high-water mark: `await peer.drain()` before sending much more.
+   * buffer is above its high-water mark: `await peer.drain()` before sending much more. While the
+   * peer reconnects, messages wait for the connection (up to `maxBuffered` bytes; more are dropped
+   * and counted in `node.stats.dropped`).
    */
   send(to: Destination, message: Term): boolean {
-    if (to instanceof Pid) return this.sendControl({ op: Op.SEND, to }, message);
-    return this.sendControl({ op: Op.REG_SEND, from: this.#host.callerPid, toName: toAtom(to) }, message);
+    if (to instanceof Pid) return this.sendMessage({ op: Op.SEND, to }, message);
+    return this.sendMessage({ op: Op.REG_SEND, from: this.#host.callerPid, toName: toAtom(to) }, message);
   }
 
   /** `gen_server:cast/2`. */
@@ -172,7 +277,7 @@ export class Peer<Node = unknown> {
     return this.send(to, new Tuple([GEN_CAST, request]));
   }
 
-  /** net_adm:ping/1 on an open connection: true when net_kernel answers `yes`. */
+  /** net_adm:ping/1: true when net_kernel answers `yes`. */
   async ping(options: CallOptions = {}): Promise<boolean> {
     try {
       const reply = await this.#request('net_kernel', new Tuple([IS_AUTH, this.#host.nodeAtom]), false, {
@@ -194,7 +299,13 @@ export class Peer<Node = unknown> {
   async rpc(module: string | Atom, fun: string | Atom, args: Term[] = [], options: CallOptions = {}): Promise<Term> {
     if (!Array.isArray(args))
       throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
-    const opts = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
+    let opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
+    if (this.#handshake === undefined) {
+      // Which path depends on the flags of a handshake that has not happened yet.
+      const remaining = deadline(opts.timeout);
+      await this.ready(opts);
+      opts = { ...opts, timeout: remaining() };
+    }
     if (this.flags & DFLAG.SPAWN) return this.#erpc(toAtom(module), toAtom(fun), args, opts);
     const request = new Tuple([CALL, toAtom(module), toAtom(fun), args, USER]);
     const reply = await this.#request('rex', request, false, opts);
@@ -223,19 +334,12 @@ export class Peer<Node = unknown> {
   spawn(module: string | Atom, fun: string | Atom, args: Term[] = [], options: SpawnOptions = {}): Promise<Spawned> {
     const box = options.box;
     if ((options.link || options.monitor) && !box) {
-      return Promise.reject(
-        new ErldistError(
-          'INVALID_ARGUMENT',
-          'spawn with link or monitor needs the mailbox that links or monitors: { box }',
-        ),
-      );
+      const why = 'spawn with link or monitor needs the mailbox that links or monitors: { box }';
+      return Promise.reject(new ErldistError('INVALID_ARGUMENT', why));
     }
-    if (!(this.flags & DFLAG.SPAWN)) {
-      return Promise.reject(
-        new ErldistError('NOT_ALLOWED', `${this.name} does not support spawn requests (no DFLAG_SPAWN)`, {
-          node: this.name,
-        }),
-      );
+    if (this.#handshake !== undefined && !(this.flags & DFLAG.SPAWN)) {
+      const why = `${this.name} does not support spawn requests (no DFLAG_SPAWN)`;
+      return Promise.reject(new ErldistError('NOT_ALLOWED', why, { node: this.name }));
     }
     const host = this.#host;
     const reqId = host.makeRef();
@@ -244,29 +348,25 @@ export class Peer<Node = unknown> {
     if (options.monitor) opts.push(MONITOR);
     const m = toAtom(module);
     const f = toAtom(fun);
-    const answers = spawnAnswers(this.name, reqId, box, host);
+    const from = box?.pid ?? host.callerPid;
     const control: Control = {
       op: Op.SPAWN_REQUEST,
       reqId,
-      from: box?.pid ?? host.callerPid,
+      from,
       groupLeader: host.callerPid,
       mfa: [m, f, args.length],
       options: opts,
     };
-    return this.#startCall(
-      reqId,
-      `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`,
-      { timeout: DEFAULT_CALL_TIMEOUT, ...options },
-      answers,
-      () => {
-        this.#connection.send(control, args);
-      },
-    );
+    const what = `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`;
+    const answers = spawnAnswers(this.name, reqId, box, host);
+    return this.#startCall(reqId, what, { timeout: DEFAULT_CALL_TIMEOUT, ...options }, answers, (_call, connection) => {
+      connection.send(control, args);
+    });
   }
 
-  /** Closes the connection; pending calls reject with NODE_DOWN. */
+  /** Closes the peer for good: its connection ends, calls reject NODE_DOWN, it reconnects no more. */
   async close(): Promise<void> {
-    this.#connection.close();
+    this.shutdown(new ErldistError('NODE_DOWN', `peer ${this.name} was closed`, { node: this.name }));
     if (this.#ownsNode) await this.#host.closeNode();
   }
 
@@ -280,16 +380,17 @@ export class Peer<Node = unknown> {
     const tag = host.makeRef();
     const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
     const answers = erpcAnswers(this.name, tag, what);
+    const mfa: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
     const control: Control = {
       op: Op.SPAWN_REQUEST,
       reqId,
       from: host.callerPid,
       groupLeader: host.callerPid,
-      mfa: [ERPC, EXECUTE_CALL, 4],
+      mfa,
       options: [MONITOR],
     };
-    return this.#startCall(reqId, what, options, answers, () => {
-      this.#connection.send(control, [tag, m, f, args]);
+    return this.#startCall(reqId, what, options, answers, (_call, connection) => {
+      connection.send(control, [tag, m, f, args]);
     });
   }
 
@@ -300,56 +401,87 @@ export class Peer<Node = unknown> {
     const target = to instanceof Pid ? to : toAtom(to);
     const answers = genCallAnswers(this.name, target);
     const message = new Tuple([GEN_CALL, new Tuple([host.callerPid, ref]), request]);
-    return this.#startCall(ref, `call to ${describe(target)} on ${this.name}`, options, answers, (call) => {
+    return this.#startCall(ref, `call to ${describe(target)} on ${this.name}`, options, answers, (call, connection) => {
       if (monitor) {
-        this.#connection.send({ op: Op.MONITOR_P, from: host.callerPid, to: target, ref });
+        connection.send({ op: Op.MONITOR_P, from: host.callerPid, to: target, ref });
         call.demonitor = () => this.trySend({ op: Op.DEMONITOR_P, from: host.callerPid, to: target, ref });
       }
-      if (target instanceof Pid) this.#connection.send({ op: Op.SEND, to: target }, message);
-      else this.#connection.send({ op: Op.REG_SEND, from: host.callerPid, toName: target }, message);
+      if (target instanceof Pid) connection.send({ op: Op.SEND, to: target }, message);
+      else connection.send({ op: Op.REG_SEND, from: host.callerPid, toName: target }, message);
     });
   }
 
   /**
    * The one lifecycle of a call: registered under `ref` until answered, failed, timed out or
-   * aborted; its request waits for the connection to drain below the high-water mark first.
+   * aborted. Its request goes out at once on a connection below its high-water mark; otherwise it
+   * waits for a connection, then for the buffer to drain.
    */
   #startCall<T>(
     ref: Reference,
     what: string,
     options: CallOptions,
     answers: Answers<T>,
-    send: (call: PendingCall<T>) => void,
+    send: (call: PendingCall<T>, connection: Connection) => void,
   ): Promise<T> {
-    if (this.#downError) return Promise.reject(this.#downError);
+    if (this.#closed) return Promise.reject(this.#closed);
     const key = refKey(ref);
     return waitFor<T>(options, what, (resolve, reject) => {
       const call = new PendingCall<T>(answers, resolve, reject, () => this.#calls.delete(key));
       this.#calls.set(key, call);
-      const begin = async () => {
-        if (this.#connection.overHighWaterMark) {
-          // Made only when a call must wait (aborting one per call costs microseconds).
-          call.drainAbort = new AbortController();
-          await this.#connection.drain({ signal: call.drainAbort.signal });
+      const connection = this.#connection;
+      if (connection && !connection.overHighWaterMark) {
+        try {
+          call.sentOn = connection;
+          send(call, connection);
+        } catch (err) {
+          call.fail(err as Error);
         }
-        if (call.settled) return;
-        if (this.#downError) throw this.#downError;
-        send(call);
-      };
-      begin().catch((err: Error) => call.fail(err));
+      } else {
+        this.#sendLater(call, send).catch((err: Error) => call.fail(err));
+      }
       return () => call.abandon();
     });
   }
 
-  #onClose(error: ErldistError): void {
-    if (this.#downError) return;
-    this.#downError =
+  async #sendLater<T>(
+    call: PendingCall<T>,
+    send: (call: PendingCall<T>, connection: Connection) => void,
+  ): Promise<void> {
+    // Made only when a call must wait (aborting one per call costs microseconds).
+    call.waitAbort = new AbortController();
+    const signal = call.waitAbort.signal;
+    const connection = this.#connection ?? (await this.#whenConnected({ signal }));
+    if (connection.overHighWaterMark) await connection.drain({ signal });
+    if (call.settled) return;
+    if (connection.isClosed) throw this.#closed ?? this.#notConnected();
+    call.sentOn = connection;
+    send(call, connection);
+  }
+
+  #whenConnected(options: WaitOptions): Promise<Connection> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    return waitFor<Connection>(options, `connection to ${this.name}`, (resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.#waiting.add(waiter);
+      this.#host.wanted(this);
+      return () => this.#waiting.delete(waiter);
+    });
+  }
+
+  /** A connection ended: the calls sent on it fail; the dialer decides what comes next. */
+  #lose(connection: Connection, error: ErldistError, replaced: boolean): void {
+    if (this.#connection !== connection) return;
+    this.#connection = undefined;
+    connection.close(error);
+    const down =
       error.code === 'NODE_DOWN'
         ? error
         : new ErldistError('NODE_DOWN', error.message, { node: this.name, cause: error });
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    for (const call of calls) call.fail(this.#downError);
-    this.#host.peerDown(this, error);
+    for (const call of [...this.#calls.values()]) if (call.sentOn === connection) call.fail(down);
+    this.#host.connectionDown(this, error, replaced);
+  }
+
+  #notConnected(): ErldistError {
+    return new ErldistError('NODE_DOWN', `not connected to ${this.name}`, { node: this.name });
   }
 }

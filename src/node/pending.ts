@@ -24,12 +24,16 @@ export interface CallSlot {
   down(reason: Term): void;
   spawnReply(flags: number, result: Term): void;
   fail(err: Error): void;
+  /** The connection the request went out on (undefined while it waits for one). */
+  readonly sentOn: unknown;
 }
 
 export class PendingCall<T = unknown> implements CallSlot {
   private done = false;
-  /** Aborts the wait for the connection to drain, when the request is still queued behind it. */
-  drainAbort: AbortController | undefined;
+  /** Aborts the wait for a connection, or for it to drain, while the request waits to go out. */
+  waitAbort: AbortController | undefined;
+  /** The connection the request went out on: when it drops, the call fails NODE_DOWN. */
+  sentOn: unknown;
   /** Takes the call's monitor back (DEMONITOR_P); set once the monitor went out, cleared by a DOWN. */
   demonitor: (() => void) | undefined;
 
@@ -91,7 +95,7 @@ export class PendingCall<T = unknown> implements CallSlot {
   private end(): void {
     this.done = true;
     this.forget();
-    this.drainAbort?.abort();
+    this.waitAbort?.abort();
     this.demonitor?.();
   }
 }

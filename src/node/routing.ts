@@ -24,21 +24,24 @@ export class Router<N> {
     registry.add(callerPid, { deliver: (m, via) => this.deliverToCaller(m, via) });
   }
 
-  /** Sends from one of our pids; throws NODE_DOWN when the target's node is not connected. */
+  /**
+   * Sends from one of our pids. A node that is not connected is dialled on demand and gets the
+   * message once it is up (as Erlang's auto-connect); what cannot be delivered is counted.
+   */
   sendFrom(from: Pid, to: Pid | string, message: Term, peerName?: string): boolean {
     if (to instanceof Pid) {
       if (to.node === this.nodeAtom) {
         this.registry.deliver(to, message);
         return true;
       }
-      return this.dialer.peerFor(to.node.name).sendControl({ op: Op.SEND, to }, message);
+      return this.dialer.handle(to.node.name).sendMessage({ op: Op.SEND, to }, message);
     }
     const target = peerName ?? this.dialer.onlyPeerName(to);
     if (target === this.name) {
       this.registry.deliverNamed(to, message);
       return true;
     }
-    return this.dialer.peerFor(target).sendControl({ op: Op.REG_SEND, from, toName: atom(to) }, message);
+    return this.dialer.handle(target).sendMessage({ op: Op.REG_SEND, from, toName: atom(to) }, message);
   }
 
   /** From the caller pid; a message to a node that is gone is dropped (nobody waits for it). */

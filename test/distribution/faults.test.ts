@@ -69,7 +69,7 @@ describe('hostile or broken peers', () => {
     });
     // The oversized header may come in the same segment as the handshake's last packet: listen for
     // nodedown before connecting, so that an immediate failure is not missed.
-    const node = createNode({ cookie: COOKIE, maxFrameSize: 1 << 20 });
+    const node = createNode({ cookie: COOKIE, maxFrameSize: 1 << 20, reconnect: false });
     const down = nextEvent(node, 'nodedown');
     const p = await node.connect(`fake@127.0.0.1:${peer.port}`);
     const [, reason] = await down;

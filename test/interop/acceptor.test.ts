@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DFLAG_ERLDIST } from '../../src/distribution/flags.js';
-import { createNode, type LocalNode } from '../../src/index.js';
+import { createNode, type LocalNode, type NodeOptions } from '../../src/index.js';
 import { u16Framed } from '../support/bytes.js';
 import { freePort } from '../support/net.js';
 import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
@@ -45,8 +45,8 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
   let cookie: string;
   let erl: BeamNode;
   const nodes: LocalNode[] = [];
-  const node = (name = `${randomNodeName()}@127.0.0.1`) => {
-    const n = createNode({ name, cookie, epmdPort });
+  const node = (name = `${randomNodeName()}@127.0.0.1`, options: NodeOptions = {}) => {
+    const n = createNode({ name, cookie, epmdPort, ...options });
     nodes.push(n);
     return n;
   };
@@ -116,7 +116,8 @@ describe.each(runtimes())('acceptor paths on $label', (rt) => {
     const server = node();
     await server.listen();
     const name = `${randomNodeName()}@127.0.0.1`;
-    const first = node(name);
+    // The old incarnation: it would reconnect and take the name back, but a restarted one is gone.
+    const first = node(name, { reconnect: false });
     const p1 = await first.connect(server.name);
     expect(await p1.ping()).toBe(true);
     // The same name again, as a restarted process would come back before the old socket is gone.

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ErldistError } from '../../src/errors.js';
 import {
@@ -737,7 +738,7 @@ describe.each<Syntax>(['erlang', 'elixir'])('parseTerm(inspect(t)) round trip, %
       } catch (err) {
         throw new Error(`${(err as Error).message}\nwhile parsing ${text}`);
       }
-      expect(back, text).toStrictEqual(t);
+      if (!isDeepStrictEqual(back, t)) expect(back, text).toStrictEqual(t);
       checked++;
     }
     expect(checked).toBe(3000);
