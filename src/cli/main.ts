@@ -172,9 +172,12 @@ function parseArgs(argv: string[]): { command: string | undefined; positional: s
   return { command, positional, options };
 }
 
+/** name@host, name@host:port, name@::1 or name@[::1]:port (not a term: no quotes, braces or brackets elsewhere). */
+const NODE_ARG = /^[A-Za-z0-9_-]+@(\[[0-9A-Fa-f:.]+\](:\d+)?|[^\s'"{}[\]]+)$/;
+
 /** NODE is optional: the first argument is one when it looks like name@host, else $RELEASE_NODE. */
 function takeNode(positional: string[], env: NodeJS.ProcessEnv): string {
-  if (positional.length > 0 && /^[A-Za-z0-9_-]+@[^\s'"{}[\]]+$/.test(positional[0])) return positional.shift()!;
+  if (positional.length > 0 && NODE_ARG.test(positional[0])) return positional.shift()!;
   const fallback = env.RELEASE_NODE;
   if (fallback) return fallback;
   throw new UsageError('no NODE given and $RELEASE_NODE is not set');

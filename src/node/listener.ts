@@ -22,7 +22,7 @@
  *   first failure of a kind is reported at once, further ones of that kind within 10 s are counted and
  *   reported as one event when the 10 s end (see `Reports`).
  */
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
@@ -31,7 +31,7 @@ import type { LocalIdentity } from './dial.js';
 export interface ListenOptions {
   /** Distribution port; 0 (the default) lets the OS pick. Kubernetes setups pin one, e.g. 43691. */
   port?: number;
-  /** Address to listen on (default all, '0.0.0.0'). */
+  /** Address to listen on (default all: '0.0.0.0', or '::' for a node named after an IPv6 address). */
   host?: string;
   /** Register with EPMD (default true); `false` serves a fixed port without EPMD. */
   epmd?: boolean;
@@ -204,7 +204,9 @@ export class Listener {
           }),
         ),
       );
-      server.listen(options.port ?? 0, options.host ?? '0.0.0.0', () => resolve());
+      // A node named after an IPv6 address listens on IPv6 (and, where the OS allows, IPv4 too).
+      const all = isIP(host.local.name.slice(host.local.name.indexOf('@') + 1)) === 6 ? '::' : '0.0.0.0';
+      server.listen(options.port ?? 0, options.host ?? all, () => resolve());
     });
     listener = new Listener(host, server, bounds, (server.address() as AddressInfo).port);
     if (options.epmd !== false) {

@@ -28,7 +28,11 @@ function invalid(what: string, why: string): ErldistError {
   return new ErldistError('INVALID_ARGUMENT', `invalid node name ${JSON.stringify(what)}: ${why}`);
 }
 
-/** Parses `name@host`, `name@host:port`, `name@1.2.3.4:port` and `name@[::1]:port`. */
+/**
+ * Parses `name@host`, `name@host:port`, `name@1.2.3.4:port`, `name@::1` (what `app@$(POD_IP)` gives
+ * in an IPv6 cluster, as Erlang takes it) and `name@[::1]:port`. An IPv6 address with a port needs
+ * the brackets: `fd00::12:43691` is itself an address.
+ */
 export function parseNodeName(text: string): NodeAddress {
   if (typeof text !== 'string') throw invalid(String(text), 'not a string');
   const at = text.indexOf('@');
@@ -48,6 +52,8 @@ export function parseNodeName(text: string): NodeAddress {
       if (!rest.startsWith(':')) throw invalid(text, 'expected :port after ]');
       port = parsePort(text, rest.slice(1));
     }
+  } else if (isIP(rest) === 6) {
+    host = rest;
   } else {
     const colon = rest.lastIndexOf(':');
     if (colon >= 0) {
@@ -59,8 +65,7 @@ export function parseNodeName(text: string): NodeAddress {
   }
   if (host.length === 0) throw invalid(text, 'empty host');
   const long = isIP(host) !== 0 || host.includes('.');
-  const node = isIP(host) === 6 ? `${alive}@${host}` : `${alive}@${host}`;
-  return { node, alive, host, port, long };
+  return { node: `${alive}@${host}`, alive, host, port, long };
 }
 
 function parsePort(text: string, digits: string): number {
@@ -84,13 +89,22 @@ function shortHost(): string {
 }
 
 function longHost(target: NodeAddress): string {
-  if (target.host === 'localhost' || /^127\./.test(target.host) || target.host === '::1') return '127.0.0.1';
+  if (target.host === '::1') return '::1';
+  if (isIP(target.host) === 6) return ownAddress('IPv6') ?? '::1';
+  if (target.host === 'localhost' || /^127\./.test(target.host)) return '127.0.0.1';
   const h = hostname();
   if (h.includes('.')) return h;
+  return ownAddress('IPv4') ?? '127.0.0.1';
+}
+
+/** This host's first address of a family that other hosts can reach (not loopback, not link-local). */
+function ownAddress(family: 'IPv4' | 'IPv6'): string | undefined {
   for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    for (const a of list ?? []) {
+      if (a.family === family && !a.internal && !a.address.startsWith('fe80:')) return a.address;
+    }
   }
-  return '127.0.0.1';
+  return undefined;
 }
 
 /**

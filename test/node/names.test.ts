@@ -19,6 +19,14 @@ describe('parseNodeName', () => {
     expect(parseNodeName('x@127.0.0.1')).toMatchObject({ long: true, port: undefined });
     expect(parseNodeName('x@[::1]:4000')).toMatchObject({ host: '::1', port: 4000, long: true });
   });
+  it('IPv6 literal hosts, as app@$(POD_IP) gives them in an IPv6 cluster', () => {
+    expect(parseNodeName('app@::1')).toMatchObject({ node: 'app@::1', host: '::1', port: undefined, long: true });
+    expect(parseNodeName('app@fd00::12')).toMatchObject({ node: 'app@fd00::12', host: 'fd00::12', port: undefined });
+    // Unbracketed, a last group that can be part of the address is (use brackets for a port).
+    expect(parseNodeName('app@fd00::12:4369')).toMatchObject({ host: 'fd00::12:4369', port: undefined });
+    expect(parseNodeName('app@[fd00::12]:43691')).toMatchObject({ node: 'app@fd00::12', port: 43691 });
+    expect(() => parseNodeName('app@fd00::zz')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
   it('rejects what is not a node name', () => {
     for (const bad of [
       '',
