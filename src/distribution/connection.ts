@@ -16,7 +16,19 @@ import { ATOM_CACHE_SIZE, DIST_HEADER, readDistHeader } from './header.js';
 /** A frame without a distribution header starts with this (PASS_THROUGH). */
 const PASS_THROUGH = 112;
 
+/** Counters a connection adds to (shared by all connections of a node). */
+export interface ConnectionStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  ticksIn: number;
+  ticksOut: number;
+}
+
 export interface ConnectionOptions {
+  /** Where frames, bytes and ticks are counted. */
+  stats: ConnectionStats;
   /** The peer is down when nothing arrived for this long; we tick after a quarter of it (ms). */
   tickTime: number;
   /** Largest frame accepted from the peer (bytes). */
@@ -154,6 +166,7 @@ export class Connection {
       throw err;
     }
     batch.buf.writeUInt32BE(batch.pos - start - 4, start);
+    this.options.stats.framesOut++;
     this.lastWrite = Date.now();
     return this.buffered < this.options.highWaterMark;
   }
@@ -163,7 +176,9 @@ export class Connection {
     const batch = this.batch;
     this.batch = undefined;
     if (batch === undefined || this.closed || batch.pos === 0) return;
-    this.socket.write(batch.bytes());
+    const bytes = batch.bytes();
+    this.options.stats.bytesOut += bytes.length;
+    this.socket.write(bytes);
     if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   };
 
@@ -209,6 +224,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.lastRead = Date.now();
+    this.options.stats.bytesIn += chunk.length;
     try {
       this.parser.push(chunk);
     } catch (err) {
@@ -232,6 +248,7 @@ export class Connection {
     const every = Math.min(this.options.tickTime / 4, this.peerTickGap);
     if (Date.now() - this.lastWrite >= every) {
       this.lastWrite = Date.now();
+      this.options.stats.ticksOut++;
       this.socket.write(Buffer.alloc(4));
     }
   }
@@ -242,6 +259,7 @@ export class Connection {
    * is it. Gaps under 100 ms are ticks that TCP delivered together, not a period.
    */
   private onPeerTick(): void {
+    this.options.stats.ticksIn++;
     const now = Date.now();
     const gap = now - this.lastPeerTick;
     this.lastPeerTick = now;
@@ -268,6 +286,7 @@ export class Connection {
 
   private onFrame(frame: Buffer): void {
     if (this.closed) return;
+    this.options.stats.framesIn++;
     let control: Control;
     let payload: Term | undefined;
     try {

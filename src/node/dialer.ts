@@ -10,6 +10,7 @@ import { isIP, type Socket } from 'node:net';
 import type { AcceptStatus, HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
 import { abortedError, type WaitOptions } from '../wait.js';
+import { channels } from './diagnostics.js';
 import { dialOnce, type LocalIdentity } from './dial.js';
 
 export type { LocalIdentity };
@@ -37,6 +38,8 @@ export interface DialerHost<N> {
   readonly epmdPort: number | undefined;
   /** The node's default for peers that do not say. */
   readonly reconnect: false | ReconnectOptions;
+  /** Where connections and reconnections are counted. */
+  readonly stats: { connects: number; reconnects: number };
   cookieFor(node: string): string;
   nodeUp(peer: Peer<N>): void;
   nodeDown(peer: Peer<N>, error: ErldistError): void;
@@ -117,6 +120,11 @@ export class Dialer<N> {
     const open = this.open();
     if (open.length === 1) return open[0].name;
     throw new ErldistError('INVALID_ARGUMENT', `send to ${name}: say which node (${open.length} are connected)`);
+  }
+
+  /** The names of every peer. */
+  names(): string[] {
+    return [...this.peers.keys()];
   }
 
   open(): Peer<N>[] {
@@ -238,6 +246,19 @@ export class Dialer<N> {
       // The node still has a connection from us: replace it only when we mean to.
       replaceAlive: () => replace || !peer.connected,
     };
+    const started = Date.now();
+    const announce = {
+      node: this.host.local.name,
+      peer: state.address.node,
+      attempt: state.failures + 1,
+      reconnect: state.established,
+    };
+    if (channels.connectStart.hasSubscribers) channels.connectStart.publish(announce);
+    const ended = (error?: ErldistError) => {
+      if (channels.connectEnd.hasSubscribers)
+        channels.connectEnd.publish({ ...announce, durationMs: Date.now() - started, error });
+      return error;
+    };
     state.attempt = dialOnce(state.address, options)
       .then(async (result) => {
         if (peer.isClosed) {
@@ -261,6 +282,7 @@ export class Dialer<N> {
         this.failed(peer, state, error);
         return error;
       })
+      .then(ended)
       .finally(() => {
         state.attempt = undefined;
         this.aborts.delete(abort);
@@ -279,6 +301,10 @@ export class Dialer<N> {
     const { initialDelay, maxDelay } = state.reconnect;
     const ceiling = Math.min(maxDelay, initialDelay * 2 ** Math.min(state.failures++, 30));
     const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    if (channels.reconnect.hasSubscribers) {
+      const message = { node: this.host.local.name, peer: peer.name, failures: state.failures, delayMs: delay };
+      channels.reconnect.publish(message);
+    }
     state.timer = setTimeout(() => {
       state.timer = undefined;
       void this.attempt(peer);
@@ -293,6 +319,9 @@ export class Dialer<N> {
 
   private up(peer: Peer<N>): void {
     const state = this.dials.get(peer);
+    this.host.stats.connects++;
+    if (state?.established) this.host.stats.reconnects++;
+    if (channels.nodeUp.hasSubscribers) channels.nodeUp.publish({ node: this.host.local.name, peer: peer.name });
     if (state) {
       clearTimeout(state.timer);
       state.timer = undefined;
@@ -303,6 +332,8 @@ export class Dialer<N> {
   }
 
   private down(peer: Peer<N>, error: ErldistError, replaced: boolean): void {
+    if (channels.nodeDown.hasSubscribers)
+      channels.nodeDown.publish({ node: this.host.local.name, peer: peer.name, error });
     this.host.nodeDown(peer, error);
     const watchers = this.watchers.get(peer.name);
     this.watchers.delete(peer.name);

@@ -71,22 +71,18 @@ export class LocalNode extends EventEmitter<NodeEvents> {
       mailbox: (target) => registry.mailbox(target),
       mailboxById: (id) => registry.mailboxById(id),
     });
-    const router = new Router(this.name, this.nodeAtom, callerPid, registry, dialer);
-    this.#router = router;
+    this.#router = new Router(this.name, this.nodeAtom, callerPid, registry, dialer);
     const rpcHost: RpcHost = {
-      reply: (from, reply) => router.reply(from, reply),
+      reply: (from, reply) => this.#router.reply(from, reply),
       failCall: (server, from, reason) => this.#signals.failCall(server, from, reason),
       background: (work) => this.#background(work),
-      send: (to, message) => router.sendQuietly(to, message),
+      send: (to, message) => this.#router.sendQuietly(to, message),
       makePid: () => ids.makePid(),
     };
-    const rpc = new RpcServer(rpcHost, (name) => this.#spawnRegistered(name));
-    this.#rpc = rpc;
-    this.#dispatchHost = {
-      registry,
-      signals: this.#signals,
-      spawnRequest: (peer, req, payload) => rpc.spawnRequest(peer, req, payload),
-    };
+    this.#rpc = new RpcServer(rpcHost, (name) => this.#spawnRegistered(name));
+    const spawnRequest: DispatchHost['spawnRequest'] = (peer, req, payload) =>
+      this.#rpc.spawnRequest(peer, req, payload);
+    this.#dispatchHost = { registry, signals: this.#signals, spawnRequest };
   }
 
   /** The flags we advertise: PUBLISHED only when not hidden. */
@@ -103,10 +99,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
-    const peers = this.#dialer
-      .open()
-      .map((p) => p.name)
-      .join(', ');
+    const peers = this.#dialer.names().join(', ');
     return `LocalNode { name: '${this.name}', creation: ${this.creation}, peers: [${peers}]${this.#closed ? ', closed' : ''} }`;
   }
 
@@ -240,6 +233,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
       local: this,
       epmdPort: this.#options.epmdPort,
       reconnect: this.#options.reconnect ?? {},
+      stats: this.#registry.stats,
       cookieFor: (peer) => this.#cookieFor(peer),
       nodeUp: (peer) => this.emit('nodeup', peer.name),
       nodeDown: (peer, error) => {
@@ -250,7 +244,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
         node: this,
         nodeAtom: this.nodeAtom,
         callerPid,
-        connectionOptions: connectionOptions(this.#options),
+        connectionOptions: connectionOptions(this.#options, this.#registry.stats),
         makeRef: () => this.#ids.makeRef(),
         dispatch: (peer, control, payload) => dispatch(this.#dispatchHost, peer, control, payload),
         dropped: (_peer, count) => {

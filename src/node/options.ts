@@ -1,5 +1,5 @@
 /** A local node's options and events, and the connection settings they give. */
-import type { ConnectionOptions } from '../distribution/connection.js';
+import type { ConnectionOptions, ConnectionStats } from '../distribution/connection.js';
 import type { ErldistError } from '../errors.js';
 import type { DecodeOptions } from '../term/index.js';
 import type { ReconnectOptions } from './dialer.js';
@@ -46,8 +46,9 @@ export interface NodeEvents {
 }
 
 /** What every connection of a node with these options uses. */
-export function connectionOptions(options: Omit<NodeOptions, 'cookie'>): ConnectionOptions {
+export function connectionOptions(options: Omit<NodeOptions, 'cookie'>, stats: ConnectionStats): ConnectionOptions {
   return {
+    stats,
     tickTime: options.tickTime ?? 60_000,
     maxFrameSize: options.maxFrameSize ?? 128 * 1024 * 1024,
     highWaterMark: options.highWaterMark ?? 1024 * 1024,

@@ -8,16 +8,22 @@
 import type { Socket } from 'node:net';
 import { Connection, type ConnectionOptions } from '../distribution/connection.js';
 import { type Control, Op } from '../distribution/control.js';
-import { DFLAG } from '../distribution/flags.js';
 import type { HandshakeResult } from '../distribution/handshake.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { deadline, type WaitOptions, waitFor } from '../wait.js';
-import { describe, erpcAnswers, genCallAnswers, nameOf, type Spawned, spawnAnswers, toAtom } from './answers.js';
-import { refKey } from './keys.js';
+import { type Spawned, toAtom } from './answers.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import { Outbox } from './outbox.js';
-import { type Answers, type CallSlot, PendingCall } from './pending.js';
+import { CallTable } from './pending.js';
+import * as requests from './requests.js';
+import {
+  type CallOptions,
+  type CallPort,
+  DEFAULT_CALL_TIMEOUT,
+  type Destination,
+  type SpawnOptions,
+} from './requests.js';
 
 /** What a peer needs from its local node and its dialer. */
 export interface PeerHost<Node> {
@@ -48,32 +54,9 @@ export interface PeerHost<Node> {
   closeNode(): Promise<void>;
 }
 
-export interface CallOptions extends WaitOptions {}
+export type { CallOptions, Destination, Spawned, SpawnOptions };
 
-export interface SpawnOptions extends WaitOptions {
-  /** The mailbox that links to or monitors the new process (needed for `link` and `monitor`). */
-  box?: Mailbox;
-  link?: boolean;
-  monitor?: boolean;
-}
-
-export type { Spawned };
-
-const DEFAULT_CALL_TIMEOUT = 5000;
-const CALL = atom('call');
-const USER = atom('user');
-const BADRPC = atom('badrpc');
-const GEN_CALL = atom('$gen_call');
 const GEN_CAST = atom('$gen_cast');
-const IS_AUTH = atom('is_auth');
-const YES = atom('yes');
-const ERPC = atom('erpc');
-const EXECUTE_CALL = atom('execute_call');
-const MONITOR = atom('monitor');
-const LINK = atom('link');
-
-/** A process on the peer: a pid, or a registered name given as a string or an atom. */
-export type Destination = Pid | string | Atom;
 
 export class Peer<Node = unknown> {
   /** The local node this peer belongs to. */
@@ -82,11 +65,13 @@ export class Peer<Node = unknown> {
   #name: string;
   #connection: Connection | undefined;
   #handshake: HandshakeResult | undefined;
-  /** Calls waiting for an answer from this peer, by their reference. */
-  readonly #calls = new Map<string, CallSlot>();
+  /** Calls waiting for an answer from this peer. */
+  readonly #calls: CallTable;
   /** Callers waiting for a connection. */
   readonly #waiting = new Set<{ resolve: (c: Connection) => void; reject: (e: Error) => void }>();
   readonly #outbox: Outbox;
+  /** What the requests (requests.ts) need of this peer. */
+  readonly #port: CallPort;
   #closed: ErldistError | undefined;
   #ownsNode = false;
 
@@ -96,6 +81,33 @@ export class Peer<Node = unknown> {
     this.node = host.node;
     this.#name = name;
     this.#outbox = new Outbox(host.connectionOptions.maxBuffered);
+    const peer = this;
+    this.#calls = new CallTable({
+      node: host.nodeAtom.name,
+      get peer() {
+        return peer.#name;
+      },
+      connection: () => this.#connection,
+      whenConnected: (options) => this.#whenConnected(options),
+      closed: () => this.#closed,
+      notConnected: () => this.#closed ?? this.#notConnected(),
+    });
+    this.#port = {
+      get name() {
+        return peer.#name;
+      },
+      get flags() {
+        return peer.#handshake?.flags;
+      },
+      callerPid: host.callerPid,
+      nodeAtom: host.nodeAtom,
+      makeRef: () => host.makeRef(),
+      addLink: (box, pid) => host.addLink(box, pid),
+      addMonitor: (box, target, node, ref) => host.addMonitor(box, target, node, ref),
+      trySend: (control) => this.trySend(control),
+      ready: (options) => this.ready(options),
+      startCall: (ref, what, options, answers, send) => this.#calls.start(ref, what, options, answers, send),
+    };
   }
 
   /** The remote node's name (as it gave it in its last handshake). */
@@ -195,7 +207,7 @@ export class Peer<Node = unknown> {
     const waiting = [...this.#waiting];
     this.#waiting.clear();
     for (const w of waiting) w.reject(error);
-    for (const call of [...this.#calls.values()]) call.fail(error);
+    this.#calls.failAll(error);
     const dropped = this.#outbox.take().length;
     if (dropped > 0) this.#host.dropped(this, dropped);
     this.#host.closed(this);
@@ -235,19 +247,19 @@ export class Peer<Node = unknown> {
 
   /** @internal `{Ref, Reply}` to the caller pid, from this peer. */
   settleReply(ref: Reference, reply: Term): boolean {
-    const call = this.#calls.get(refKey(ref));
+    const call = this.#calls.get(ref);
     call?.reply(reply);
     return call !== undefined;
   }
 
   /** @internal A DOWN for a call's monitor. */
   settleDown(ref: Reference, reason: Term): void {
-    this.#calls.get(refKey(ref))?.down(reason);
+    this.#calls.get(ref)?.down(reason);
   }
 
   /** @internal A SPAWN_REPLY for a call's spawn request. */
   settleSpawn(reqId: Reference, flags: number, result: Term): void {
-    this.#calls.get(refKey(reqId))?.spawnReply(flags, result);
+    this.#calls.get(reqId)?.spawnReply(flags, result);
   }
 
   /** @internal Closing this peer closes its node too (a peer made by `connect()`). */
@@ -277,18 +289,9 @@ export class Peer<Node = unknown> {
     return this.send(to, new Tuple([GEN_CAST, request]));
   }
 
-  /** net_adm:ping/1: true when net_kernel answers `yes`. */
-  async ping(options: CallOptions = {}): Promise<boolean> {
-    try {
-      const reply = await this.#request('net_kernel', new Tuple([IS_AUTH, this.#host.nodeAtom]), false, {
-        timeout: DEFAULT_CALL_TIMEOUT,
-        ...options,
-      });
-      return reply === YES;
-    } catch (err) {
-      if (err instanceof ErldistError && err.code === 'ABORTED') throw err;
-      return false;
-    }
+  /** net_adm:ping/1: true when net_kernel answers `yes` (default timeout 5000 ms). */
+  ping(options: CallOptions = {}): Promise<boolean> {
+    return requests.ping(this.#port, options);
   }
 
   /**
@@ -296,27 +299,8 @@ export class Peer<Node = unknown> {
    * rpc:call does), else through its `rex` server. Rejects BAD_RPC (`.reason` holds R) for
    * `{badrpc, R}`, TIMEOUT, ABORTED, or NODE_DOWN when the connection ends first.
    */
-  async rpc(module: string | Atom, fun: string | Atom, args: Term[] = [], options: CallOptions = {}): Promise<Term> {
-    if (!Array.isArray(args))
-      throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
-    let opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
-    if (this.#handshake === undefined) {
-      // Which path depends on the flags of a handshake that has not happened yet.
-      const remaining = deadline(opts.timeout);
-      await this.ready(opts);
-      opts = { ...opts, timeout: remaining() };
-    }
-    if (this.flags & DFLAG.SPAWN) return this.#erpc(toAtom(module), toAtom(fun), args, opts);
-    const request = new Tuple([CALL, toAtom(module), toAtom(fun), args, USER]);
-    const reply = await this.#request('rex', request, false, opts);
-    if (reply instanceof Tuple && reply.length === 2 && reply.elements[0] === BADRPC) {
-      const reason = reply.elements[1];
-      throw new ErldistError('BAD_RPC', `rpc ${nameOf(module)}:${nameOf(fun)}/${args.length} on ${this.name} failed`, {
-        node: this.name,
-        reason,
-      });
-    }
-    return reply;
+  rpc(module: string | Atom, fun: string | Atom, args: Term[] = [], options: CallOptions = {}): Promise<Term> {
+    return requests.rpc(this.#port, module, fun, args, options);
   }
 
   /**
@@ -324,7 +308,7 @@ export class Peer<Node = unknown> {
    * NO_PROC or CALL_EXIT (`.reason`) rather than at the timeout (default 5000 ms).
    */
   call(to: Destination, request: Term, options: CallOptions = {}): Promise<Term> {
-    return this.#request(to, request, true, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
+    return requests.genCall(this.#port, to, request, true, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
   }
 
   /**
@@ -332,130 +316,13 @@ export class Peer<Node = unknown> {
    * SPAWN_REPLY. With `link` or `monitor`, `box` links to or monitors it.
    */
   spawn(module: string | Atom, fun: string | Atom, args: Term[] = [], options: SpawnOptions = {}): Promise<Spawned> {
-    const box = options.box;
-    if ((options.link || options.monitor) && !box) {
-      const why = 'spawn with link or monitor needs the mailbox that links or monitors: { box }';
-      return Promise.reject(new ErldistError('INVALID_ARGUMENT', why));
-    }
-    if (this.#handshake !== undefined && !(this.flags & DFLAG.SPAWN)) {
-      const why = `${this.name} does not support spawn requests (no DFLAG_SPAWN)`;
-      return Promise.reject(new ErldistError('NOT_ALLOWED', why, { node: this.name }));
-    }
-    const host = this.#host;
-    const reqId = host.makeRef();
-    const opts: Term[] = [];
-    if (options.link) opts.push(LINK);
-    if (options.monitor) opts.push(MONITOR);
-    const m = toAtom(module);
-    const f = toAtom(fun);
-    const from = box?.pid ?? host.callerPid;
-    const control: Control = {
-      op: Op.SPAWN_REQUEST,
-      reqId,
-      from,
-      groupLeader: host.callerPid,
-      mfa: [m, f, args.length],
-      options: opts,
-    };
-    const what = `spawn ${m.name}:${f.name}/${args.length} on ${this.name}`;
-    const answers = spawnAnswers(this.name, reqId, box, host);
-    return this.#startCall(reqId, what, { timeout: DEFAULT_CALL_TIMEOUT, ...options }, answers, (_call, connection) => {
-      connection.send(control, args);
-    });
+    return requests.spawn(this.#port, module, fun, args, options);
   }
 
   /** Closes the peer for good: its connection ends, calls reject NODE_DOWN, it reconnects no more. */
   async close(): Promise<void> {
     this.shutdown(new ErldistError('NODE_DOWN', `peer ${this.name} was closed`, { node: this.name }));
     if (this.#ownsNode) await this.#host.closeNode();
-  }
-
-  /**
-   * rpc through erpc: spawn `erpc:execute_call(Ref, M, F, A)` with a monitor; its exit reason,
-   * delivered in the DOWN, carries the result.
-   */
-  #erpc(m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
-    const host = this.#host;
-    const reqId = host.makeRef();
-    const tag = host.makeRef();
-    const what = `rpc ${m.name}:${f.name}/${args.length} on ${this.name}`;
-    const answers = erpcAnswers(this.name, tag, what);
-    const mfa: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
-    const control: Control = {
-      op: Op.SPAWN_REQUEST,
-      reqId,
-      from: host.callerPid,
-      groupLeader: host.callerPid,
-      mfa,
-      options: [MONITOR],
-    };
-    return this.#startCall(reqId, what, options, answers, (_call, connection) => {
-      connection.send(control, [tag, m, f, args]);
-    });
-  }
-
-  /** A `$gen_call` to `to`, with a monitor on it when `monitor` (gen_server:call) or without (rex, net_kernel). */
-  #request(to: Destination, request: Term, monitor: boolean, options: CallOptions): Promise<Term> {
-    const host = this.#host;
-    const ref = host.makeRef();
-    const target = to instanceof Pid ? to : toAtom(to);
-    const answers = genCallAnswers(this.name, target);
-    const message = new Tuple([GEN_CALL, new Tuple([host.callerPid, ref]), request]);
-    return this.#startCall(ref, `call to ${describe(target)} on ${this.name}`, options, answers, (call, connection) => {
-      if (monitor) {
-        connection.send({ op: Op.MONITOR_P, from: host.callerPid, to: target, ref });
-        call.demonitor = () => this.trySend({ op: Op.DEMONITOR_P, from: host.callerPid, to: target, ref });
-      }
-      if (target instanceof Pid) connection.send({ op: Op.SEND, to: target }, message);
-      else connection.send({ op: Op.REG_SEND, from: host.callerPid, toName: target }, message);
-    });
-  }
-
-  /**
-   * The one lifecycle of a call: registered under `ref` until answered, failed, timed out or
-   * aborted. Its request goes out at once on a connection below its high-water mark; otherwise it
-   * waits for a connection, then for the buffer to drain.
-   */
-  #startCall<T>(
-    ref: Reference,
-    what: string,
-    options: CallOptions,
-    answers: Answers<T>,
-    send: (call: PendingCall<T>, connection: Connection) => void,
-  ): Promise<T> {
-    if (this.#closed) return Promise.reject(this.#closed);
-    const key = refKey(ref);
-    return waitFor<T>(options, what, (resolve, reject) => {
-      const call = new PendingCall<T>(answers, resolve, reject, () => this.#calls.delete(key));
-      this.#calls.set(key, call);
-      const connection = this.#connection;
-      if (connection && !connection.overHighWaterMark) {
-        try {
-          call.sentOn = connection;
-          send(call, connection);
-        } catch (err) {
-          call.fail(err as Error);
-        }
-      } else {
-        this.#sendLater(call, send).catch((err: Error) => call.fail(err));
-      }
-      return () => call.abandon();
-    });
-  }
-
-  async #sendLater<T>(
-    call: PendingCall<T>,
-    send: (call: PendingCall<T>, connection: Connection) => void,
-  ): Promise<void> {
-    // Made only when a call must wait (aborting one per call costs microseconds).
-    call.waitAbort = new AbortController();
-    const signal = call.waitAbort.signal;
-    const connection = this.#connection ?? (await this.#whenConnected({ signal }));
-    if (connection.overHighWaterMark) await connection.drain({ signal });
-    if (call.settled) return;
-    if (connection.isClosed) throw this.#closed ?? this.#notConnected();
-    call.sentOn = connection;
-    send(call, connection);
   }
 
   #whenConnected(options: WaitOptions): Promise<Connection> {
@@ -477,7 +344,7 @@ export class Peer<Node = unknown> {
       error.code === 'NODE_DOWN'
         ? error
         : new ErldistError('NODE_DOWN', error.message, { node: this.name, cause: error });
-    for (const call of [...this.#calls.values()]) if (call.sentOn === connection) call.fail(down);
+    this.#calls.failSentOn(connection, down);
     this.#host.connectionDown(this, error, replaced);
   }
 

@@ -3,6 +3,7 @@
  * registered names. Messages for pids or names that do not exist are dropped, as Erlang drops
  * them, and counted in `stats.dropped`.
  */
+import type { ConnectionStats } from '../distribution/connection.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, Pid, type Term } from '../term/index.js';
 import type { Identifiers } from './ids.js';
@@ -14,13 +15,30 @@ export interface LocalProcess {
   deliver(message: Term, via?: string): void;
 }
 
-export interface NodeStats {
-  /** Messages for pids or names that do not exist here, dropped as Erlang drops them. */
+export interface NodeStats extends ConnectionStats {
+  /**
+   * Messages dropped: for pids or names that do not exist here (as Erlang drops them), or sent to a
+   * node that could not be reached, or that did not fit the outbox while it reconnected.
+   */
   dropped: number;
+  /** Connections that came up (either direction). */
+  connects: number;
+  /** Of those, dialled again after a connection dropped. */
+  reconnects: number;
 }
 
 export class Registry {
-  readonly stats: NodeStats = { dropped: 0 };
+  readonly stats: NodeStats = {
+    dropped: 0,
+    connects: 0,
+    reconnects: 0,
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    ticksIn: 0,
+    ticksOut: 0,
+  };
   private readonly processes = new Map<number, LocalProcess>();
   private readonly names = new Map<string, Mailbox>();
 
