@@ -27,13 +27,21 @@
  *   with -relaxed_command_check; DUMP_REQ is a debugging aid): the connection is closed.
  *
  * Bounds: a `Len` of 0 or above 3057 (epmd's input buffer), bytes beyond the announced request, an
- * unknown or malformed request, a request not complete within `requestTimeout` (default 5 s; epmd
- * uses 60 s measured from the last byte, we measure from the connection), and connections beyond
- * `maxConnections` (default 1024) are all closed without a reply. Registered connections are exempt
- * from the timeout. Socket errors are swallowed; nothing a client sends can throw.
+ * unknown or malformed request, and a request not complete within `requestTimeout` (default 5 s;
+ * epmd uses 60 s measured from the last byte, we measure from the connection) are all closed without
+ * a reply. Registered connections are exempt from the timeout. Socket errors are swallowed; nothing
+ * a client sends can throw.
  *
- * Diagnostics: events (`accept`, `refused`, `timeout`, `rejected`, `register`, `unregister`) are
- * published on the `diagnostics_channel` named `erldist:epmd:server`.
+ * Idle sockets cannot starve it (OTP's epmd stops answering once its connections are taken): at most
+ * `maxConnections` (default 1024) are open, and when all are, a new connection evicts the oldest one
+ * that is not a registration (one still sending its request, or one we answered that lingers), which
+ * is closed without a reply. A NAMES or PORT_PLEASE2 client sends its request at once, so it is
+ * answered long before it is the oldest; pushing it out takes `maxConnections` new connections in
+ * that time. Registrations (ALIVE2 connections) are never evicted; when every connection is one, the
+ * newcomer is closed.
+ *
+ * Diagnostics: events (`accept`, `refused`, `evicted`, `timeout`, `rejected`, `register`,
+ * `unregister`) are published on the `diagnostics_channel` named `erldist:epmd:server`.
  */
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -83,7 +91,10 @@ export interface StartEpmdOptions {
   signal?: AbortSignal;
   /** Milliseconds a connection has to deliver its request; default 5000. */
   requestTimeout?: number;
-  /** Simultaneous connections (registrations included); more are closed at once. Default 1024. */
+  /**
+   * Simultaneous connections (registrations included), default 1024. When all are open, a new
+   * connection evicts the oldest one that is not a registration; it is refused only when every one is.
+   */
   maxConnections?: number;
 }
 
@@ -189,6 +200,8 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
   private readonly requestTimeout: number;
   private readonly maxConnections: number;
   private readonly conns = new Set<Conn>();
+  /** The connections that are not registrations, oldest first: the ones a newcomer may evict. */
+  private readonly evictable = new Set<Conn>();
   private readonly registry = new Map<string, Registration>();
   /** Creation counters of names no longer registered, oldest first. */
   private readonly remembered = new Map<string, number>();
@@ -264,9 +277,16 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
     }
     const remote = socket.remoteAddress;
     if (this.conns.size >= this.maxConnections) {
-      publish({ event: 'refused', remote, connections: this.conns.size });
-      socket.destroy();
-      return;
+      const oldest = this.evictable.values().next().value;
+      if (oldest === undefined) {
+        publish({ event: 'refused', remote, connections: this.conns.size });
+        socket.destroy();
+        return;
+      }
+      publish({ event: 'evicted', remote: oldest.socket.remoteAddress, state: oldest.state });
+      // Forgotten now, so that the newcomer has its place before the evicted socket's 'close'.
+      this.onClose(oldest);
+      oldest.socket.destroy();
     }
     const conn: Conn = {
       socket,
@@ -279,6 +299,7 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
       name: undefined,
     };
     this.conns.add(conn);
+    this.evictable.add(conn);
     publish({ event: 'accept', remote, local: conn.local });
     conn.timer = setTimeout(() => {
       publish({ event: 'timeout', remote, state: conn.state });
@@ -402,6 +423,7 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
     this.registry.set(name, { entry, counter, socket: conn.socket });
     conn.state = 'registered';
     conn.name = name;
+    this.evictable.delete(conn);
     clearTimeout(conn.timer);
     conn.timer = undefined;
     conn.socket.setKeepAlive(true);
@@ -431,6 +453,7 @@ export class EpmdServer extends EventEmitter<EpmdServerEvents> {
     clearTimeout(conn.timer);
     conn.timer = undefined;
     this.conns.delete(conn);
+    this.evictable.delete(conn);
     const name = conn.name;
     if (name === undefined) return;
     const reg = this.registry.get(name);

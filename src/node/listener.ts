@@ -7,25 +7,29 @@
  * - Two deadlines. The first packet (send_name) must be complete within `firstPacketTimeout`
  *   (default 2 s; a BEAM sends it as soon as TCP is up), the whole handshake within
  *   `handshakeTimeout` (default 10 s) from the accept.
- * - A bounded table, the slowest out first. At most `maxPendingHandshakes` (default 64) handshakes
- *   are pending. When the table is full, a new connection evicts the handshake that has waited
- *   longest for its initiator's next packet: since the accept for one without a send_name (idle,
- *   slowloris), since our challenge for one that sent its send_name and went silent (which needs no
- *   cookie either). The newcomer always gets a slot (only `maxPendingHandshakes: 0` refuses it). A
- *   real initiator sends its send_name at once and answers the challenge within a round trip, so at
- *   each step it is the most recent waiter, the last to go: pushing it out takes
- *   `maxPendingHandshakes` new connections within that round trip. (Evicting handshakes without a
- *   send_name first would not do: a storm of silent named handshakes would then evict every
- *   newcomer before its send_name is read.) Each entry is a socket and at most one handshake packet
+ * - A bounded table, with eviction. At most `maxPendingHandshakes` (default 64) handshakes are
+ *   pending. When the table is full, a new connection still gets in (only `maxPendingHandshakes: 0`
+ *   refuses it): it evicts the handshake without a complete send_name (idle, slowloris) that was
+ *   accepted first; or, when more than half the table has sent its send_name and awaits the reply to
+ *   our challenge (a send_name needs no cookie either), or when none lacks a send_name, the one that
+ *   named itself first. A real initiator sends its send_name as soon as TCP is up (we read it within
+ *   a millisecond or two on loopback) and answers the challenge within a round trip: idle and
+ *   slowloris sockets, however fast they reconnect, only ever evict each other once it has named
+ *   itself, and sockets that send a send_name and go silent push it out only by naming half the table
+ *   within its round trip. Evicting by age alone would not do: sockets reconnecting as fast as they
+ *   are evicted push a named peer out within a few milliseconds (about 60 accepts), less than a busy
+ *   BEAM may take to answer the challenge. Each entry is a socket and at most one handshake packet
  *   (2 KiB), so memory stays bounded whatever arrives.
  * - Few events. A storm of evictions or timeouts must not flood the host with `handshakeError`: the
  *   first failure of a kind is reported at once, further ones of that kind within 10 s are counted and
- *   reported as one event when the 10 s end (see `Reports`).
+ *   reported as one event when the 10 s end (see `Reports`). Every failure is published on the
+ *   `erldist:handshake:error` diagnostics channel, for subscribers that want each one.
  */
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
+import { channels, type HandshakeErrorMessage } from './diagnostics.js';
 import type { LocalIdentity } from './dial.js';
 
 export interface ListenOptions {
@@ -44,7 +48,8 @@ export interface ListenOptions {
   firstPacketTimeout?: number;
   /**
    * Incoming handshakes in progress at once (default 64). When all are taken, a new connection
-   * evicts the one that has waited longest for its initiator's next packet; 0 refuses every one.
+   * evicts the oldest one without a send_name (or the oldest awaiting the challenge reply, when those
+   * hold more than half the table); 0 refuses every connection.
    */
   maxPendingHandshakes?: number;
 }
@@ -93,7 +98,7 @@ interface Pending {
   peer: string | undefined;
   /** The deadline of the current stage (first packet, then the whole handshake). */
   timer: NodeJS.Timeout | undefined;
-  /** Why the listener ended it (a deadline, an eviction, close), if it did: `kind` groups reports. */
+  /** Why the listener ended it (a deadline, an eviction), if it did: `kind` groups reports. */
   ended: { kind: string; error: ErldistError } | undefined;
 }
 
@@ -171,11 +176,10 @@ export interface ListenerHost {
 
 export class Listener {
   private registration: EpmdRegistration | undefined;
-  /**
-   * Pending handshakes, the one that has waited longest for its initiator's next packet first: an
-   * entry waits from the accept for the send_name, then from our challenge for the reply.
-   */
-  private readonly pending = new Set<Pending>();
+  /** Pending handshakes without a complete send_name, in the order they were accepted. */
+  private readonly unnamed = new Set<Pending>();
+  /** Pending handshakes awaiting the reply to our challenge, in the order they named themselves. */
+  private readonly named = new Set<Pending>();
   private readonly reports: Reports;
   private closed = false;
 
@@ -228,8 +232,8 @@ export class Listener {
     this.closed = true;
     this.server.close();
     this.reports.close();
-    const closing = new ErldistError('NODE_DOWN', 'the listener is closed', { step: 'recvName' });
-    for (const pending of [...this.pending]) this.end(pending, 'closed', closing);
+    // Each handshake then fails and forgets itself, unreported (the listener is closed).
+    for (const pending of [...this.unnamed, ...this.named]) pending.socket.destroy();
     const registration = this.registration;
     this.registration = undefined;
     await registration?.close().catch(() => {});
@@ -271,26 +275,23 @@ export class Listener {
     }
   }
 
-  /**
-   * Starts an incoming handshake, making room first when the table is full (see the module
-   * comment): the handshake that has waited longest for its initiator's next packet goes.
-   */
+  /** Starts an incoming handshake, making room first when the table is full (see the module comment). */
   private accept(socket: Socket): void {
     socket.on('error', () => {});
     if (this.closed || this.host.local.isClosed) {
       socket.destroy();
       return;
     }
-    if (this.pending.size >= this.bounds.maxPending) {
-      const oldest = first(this.pending);
-      if (oldest === undefined) {
+    if (this.unnamed.size + this.named.size >= this.bounds.maxPending) {
+      const victim = this.victim();
+      if (victim === undefined) {
         socket.destroy();
         return;
       }
-      this.evict(oldest);
+      this.evict(victim);
     }
     const pending: Pending = { socket, started: Date.now(), peer: undefined, timer: undefined, ended: undefined };
-    this.pending.add(pending);
+    this.unnamed.add(pending);
     const { firstPacketTimeout } = this.bounds;
     pending.timer = setTimeout(() => {
       const error = new ErldistError(
@@ -320,26 +321,40 @@ export class Listener {
         this.forget(pending);
         socket.destroy();
         if (this.closed) return;
-        // Reported without the cookie: the message names the node and the step only.
         if (pending.ended) {
-          this.reports.add(pending.ended.kind, pending.ended.error, pending.peer ?? '');
+          this.failed(pending.ended.kind, pending.ended.error, pending.peer ?? '');
           return;
         }
         const error = err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err));
-        this.reports.add(`${error.code}:${error.step ?? ''}`, error, pending.peer ?? '');
+        this.failed(`${error.code}:${error.step ?? ''}`, error, pending.peer ?? '');
       },
     );
   }
 
   /**
-   * The send_name is in: the handshake now waits for the challenge reply, from now (it goes to the
-   * end of the table's order), with the rest of the whole handshake's deadline.
+   * A failed incoming handshake: published on `erldist:handshake:error` (to subscribers, every one)
+   * and reported as `handshakeError` (a few per kind). Never with the cookie: messages name the node
+   * and the step only.
    */
+  private failed(kind: string, error: ErldistError, peer: string): void {
+    if (channels.handshakeError.hasSubscribers) {
+      channels.handshakeError.publish({ node: this.host.local.name, peer, error } satisfies HandshakeErrorMessage);
+    }
+    this.reports.add(kind, error, peer);
+  }
+
+  /** Whom a newcomer replaces when the table is full (see the module comment); none when it is empty. */
+  private victim(): Pending | undefined {
+    if (this.named.size > this.bounds.maxPending / 2) return this.named.values().next().value;
+    return this.unnamed.values().next().value ?? this.named.values().next().value;
+  }
+
+  /** The send_name is in: the handshake awaits the challenge reply, within the whole handshake's deadline. */
   private nameIn(pending: Pending, node: string): void {
     if (pending.ended) return;
     pending.peer = node;
-    this.pending.delete(pending);
-    this.pending.add(pending);
+    this.unnamed.delete(pending);
+    this.named.add(pending);
     clearTimeout(pending.timer);
     const { handshakeTimeout } = this.bounds;
     const left = Math.max(0, handshakeTimeout - (Date.now() - pending.started));
@@ -360,15 +375,15 @@ export class Listener {
       pending.peer === undefined
         ? new ErldistError(
             'TIMEOUT',
-            `incoming connection evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had waited longest, with no send_name ${ms} ms after the accept`,
+            `incoming connection evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had sent no send_name ${ms} ms after the accept`,
             { step: 'recvName' },
           )
         : new ErldistError(
             'TIMEOUT',
-            `incoming handshake with ${pending.peer} evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had waited longest, with no challenge reply ${ms} ms after the accept`,
+            `incoming handshake with ${pending.peer} evicted: ${max} handshakes were pending (maxPendingHandshakes) and it had not answered our challenge ${ms} ms after the accept`,
             { step: 'recvChallengeReply', node: pending.peer },
           );
-    this.end(pending, 'evicted', error);
+    this.end(pending, `evicted:${error.step}`, error);
   }
 
   /**
@@ -385,11 +400,7 @@ export class Listener {
   private forget(pending: Pending): void {
     clearTimeout(pending.timer);
     pending.timer = undefined;
-    this.pending.delete(pending);
+    this.unnamed.delete(pending);
+    this.named.delete(pending);
   }
-}
-
-function first<T>(set: Set<T>): T | undefined {
-  for (const item of set) return item;
-  return undefined;
 }

@@ -641,23 +641,6 @@ describe('garbage and bounds', () => {
     }
   });
 
-  it('connections beyond maxConnections are closed at once; served again once one closes', async () => {
-    const epmd = await server({ maxConnections: 3 });
-    const r = await reg(epmd, 'counted');
-    const idle = [await open(epmd.port), await open(epmd.port)];
-    await eventually(() => epmd.connections === 3);
-    const refused = await raw(epmd.port, namesReq());
-    expect(refused.data).toEqual(Buffer.alloc(0));
-    expect(refused.ms).toBeLessThan(1000);
-    expect(epmd.connections).toBe(3);
-    // The registration and the idle connections are untouched.
-    expect(r.active).toBe(true);
-    for (const s of idle) expect(s.destroyed).toBe(false);
-    idle[0]!.destroy();
-    await eventually(() => epmd.connections === 2);
-    expect((await names(HOST, { port: epmd.port })).nodes).toEqual([{ name: 'counted', port: 4000 }]);
-  });
-
   it('1,000 connections of seeded random bytes do not hurt the server', async () => {
     // Incomplete requests end at the request timeout: a short one keeps the 10 rounds quick.
     const epmd = await server({ requestTimeout: 50 });
