@@ -322,6 +322,19 @@ describe('discovery through A records (a headless Service)', () => {
     dns.a.set(SERVICE, ['not an address']);
     expect((await rejection(querySource(source, dns, {}))).code).toBe('INVALID_ARGUMENT');
   });
+  it('IPv6: a member on ::1 found through AAAA is connected as app@::1', async () => {
+    const c = await cluster();
+    const v6 = track(createNode({ name: 'app@::1', cookie }));
+    await v6.listen({ host: '::1', port: c.port, epmd: false });
+    expose(v6);
+    const dns = new FakeResolver();
+    dns.a.set(SERVICE, [c.ip(1)]);
+    dns.aaaa.set(SERVICE, ['::1']);
+    const d = start(client(), [{ type: 'dns', service: SERVICE, basename: 'app', port: c.port }], dns);
+    await d.ready();
+    expect(d.nodes()).toEqual([`app@${c.ip(1)}`, 'app@::1']);
+    expect(await d.peer('app@::1')?.rpc('m', 'who', [])).toBe(atom('app@::1'));
+  });
 });
 
 describe('discovery through SRV records and EPMD', () => {
