@@ -3,12 +3,12 @@
  * as the legitimate client must not keep NAMES and PORT_PLEASE2 from being answered, and never end a
  * registration. The oldest connection that is not a registration makes room for a newcomer.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EpmdRegistration, names, portPlease2, register } from '../../src/epmd/client.js';
 import { type EpmdServer, type StartEpmdOptions, startEpmd } from '../../src/epmd/server.js';
 import { ErldistError } from '../../src/errors.js';
-import { startStorm } from '../support/storm.js';
+import { closeSocket, openSocket, startStorm } from '../support/storm.js';
 import { eventually } from '../support/wait.js';
 
 const HOST = '127.0.0.1';
@@ -29,16 +29,10 @@ async function reg(epmd: EpmdServer, name: string, port: number): Promise<EpmdRe
   return r;
 }
 
+/** An idle socket, closed at the end of the test. */
 async function idle(port: number): Promise<Socket> {
-  const socket = netConnect({ host: HOST, port });
-  socket.on('error', () => {});
-  cleanup.push(async () => {
-    if (socket.closed) return;
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.destroy();
-    await closed;
-  });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const socket = await openSocket(port);
+  cleanup.push(() => closeSocket(socket));
   return socket;
 }
 

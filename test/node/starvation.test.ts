@@ -5,13 +5,13 @@
  * with a few events, not one per socket. Against a real Erlang node: test/interop/starvation.test.ts.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createNode, type ErldistError, type ListenOptions, type LocalNode } from '../../src/index.js';
 import type { HandshakeErrorMessage } from '../../src/node/diagnostics.js';
 import { randomTestCookie, uniqueName } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
-import { sendName, startStorm } from '../support/storm.js';
+import { closeSocket, openSocket, sendName, startStorm } from '../support/storm.js';
 import { eventually } from '../support/wait.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -33,15 +33,8 @@ async function listening(cookie: string, options: ListenOptions = {}): Promise<{
 
 /** A raw socket to the listener, closed at the end of the test; resolves once connected. */
 async function raw(port: number): Promise<Socket> {
-  const socket = netConnect({ host: '127.0.0.1', port });
-  socket.on('error', () => {});
-  cleanup.push(async () => {
-    if (socket.closed) return;
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.destroy();
-    await closed;
-  });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const socket = await openSocket(port);
+  cleanup.push(() => closeSocket(socket));
   return socket;
 }
 

@@ -71,6 +71,22 @@ export function sendName(name: string): Buffer {
   return u16Framed(body);
 }
 
+/** One socket to 127.0.0.1:`port` (errors swallowed); resolves once connected. Close it with `closeSocket`. */
+export async function openSocket(port: number): Promise<Socket> {
+  const socket = netConnect({ host: '127.0.0.1', port });
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  return socket;
+}
+
+/** Destroys `socket` and resolves once it is closed. */
+export async function closeSocket(socket: Socket): Promise<void> {
+  if (socket.closed) return;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.destroy();
+  await closed;
+}
+
 /** Opens the storm; resolves once every socket has connected (or been closed by the server) once. */
 export async function startStorm(options: StormOptions): Promise<Storm> {
   const host = options.host ?? '127.0.0.1';
@@ -149,11 +165,7 @@ export async function startStorm(options: StormOptions): Promise<Storm> {
     async stop() {
       stopped = true;
       clearInterval(drip);
-      const closing = [...live].map(
-        (socket) => new Promise<void>((resolve) => (socket.closed ? resolve() : socket.once('close', () => resolve()))),
-      );
-      for (const socket of live) socket.destroy();
-      await Promise.all(closing);
+      await Promise.all([...live].map(closeSocket));
     },
   };
 }
