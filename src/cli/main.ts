@@ -1,9 +1,9 @@
 /**
- * The `erldist` command: ping, rpc, eval, send, names and an embedded epmd, for scripts and pods.
- * Uses only what the package exports, as any user would.
+ * The `erldist` command: ping, rpc, eval, send, names and an embedded epmd, for scripts, pods and
+ * Kubernetes probes. Uses only what the package exports, as any user would.
  *
- * Exit codes: 0 ok, 1 remote error or pang, 2 usage (bad arguments, a term that does not parse),
- * 3 connection or authentication failure.
+ * Exit codes (EXIT_HELP below is the text users see): 0 ok; 1 the node answered but not as asked
+ * (pang, a remote error, another node's name, a call past the deadline); 2 usage; 3 no connection.
  */
 import {
   type Atom,
@@ -13,12 +13,14 @@ import {
   inspect,
   names,
   type Peer,
+  parseNodeName,
   parseTerm,
   startEpmd,
   type Term,
   Tuple,
 } from '../index.js';
 import { toJson } from './json.js';
+import { claimSlot, probeHost, SLOT_PREFIX, SLOTS, type Slot } from './slot.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REMOTE = 1;
@@ -37,6 +39,30 @@ interface Options {
 
 class UsageError extends Error {}
 
+/** A node answered whose name part is not the one asked for. */
+class WrongNodeError extends Error {
+  constructor(
+    readonly asked: string,
+    readonly answered: string,
+  ) {
+    super(
+      `asked for ${asked}, but ${answered} answered: a different node (only the host part may differ, ` +
+        'as for a node reached through a Service DNS name)',
+    );
+  }
+}
+
+const EXIT_HELP = `Exit codes:
+  0  ok: pong, the value printed, the message delivered, the list printed
+  1  the node answered, but not as asked: pang, an error from the call (BAD_RPC, NO_PROC, ...),
+     a node with another name part answered (WRONG_NODE), or --timeout passed during the call;
+     also any unexpected error
+  2  usage: unknown command or option, missing arguments, a term that does not parse, no cookie
+  3  no connection: EPMD unreachable or the name unknown to it, TCP refused, the handshake refused
+     (AUTH_FAILED: wrong cookie), or --timeout passed before the connection was up;
+     for epmd: its port could not be opened
+`;
+
 const GLOBAL_HELP = `erldist: talk to Erlang and Elixir nodes from the command line
 
 Usage: erldist <command> [options] [arguments]
@@ -51,24 +77,27 @@ Commands:
   epmd [--port N]                  run an EPMD server in Node.js (default port 4369)
 
 NODE is name@host, or name@host:port to connect to that port without EPMD; it defaults to
-$RELEASE_NODE. Terms are written in Erlang syntax ('[1, {a, <<"b">>}]', "charlist", 'quoted atom'),
-or Elixir syntax with --elixir (%{k: 1}, "binary", :atom).
+$RELEASE_NODE. The node that answers must have the name part asked for; its host part may differ.
+Terms are written in Erlang syntax ('[1, {a, <<"b">>}]', "charlist", 'quoted atom'), or Elixir
+syntax with --elixir (%{k: 1}, "binary", :atom).
 
 Options:
   --cookie C      the cookie (default: $ERLANG_COOKIE, $RELEASE_COOKIE, ~/.erlang.cookie)
-  --name N        this node's name (default: a unique name on this host)
-  --timeout MS    give up after MS milliseconds (default 10000)
+  --name N        this node's name (default: the first free of ${SLOT_PREFIX}-0 ... -${SLOTS - 1} at this
+                  host, so that repeated runs add no atoms on the target; a unique name if all are busy)
+  --timeout MS    one deadline for the whole command: EPMD, TCP, handshake and the call (default 10000)
   --elixir        read and print Elixir syntax
-  --json          print results as JSON (see the README for the mapping)
+  --json          print results as JSON, and errors as JSON on stderr: {"code", "message", "node", "exit"}
   -h, --help      help for a command
 
-Exit codes: 0 ok, 1 remote error or pang, 2 usage, 3 connection or authentication failure.
-`;
+${EXIT_HELP}`;
 
 const HELP: Record<string, string> = {
   ping: `Usage: erldist ping [NODE] [options]
 
-Prints "pong" and the round-trip time; exits 0 on pong, 1 on pang or error.
+Prints "pong" and the round-trip time; exits 0 on pong, 1 on pang or when a node of another name
+answers, 3 when no connection is made within --timeout. As a Kubernetes exec probe:
+  erldist ping --timeout 2000          (NODE from $RELEASE_NODE, the cookie from $RELEASE_COOKIE)
 
 Examples:
   erldist ping app@127.0.0.1
@@ -197,87 +226,155 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+/** Where the command was when it failed: before connecting, connecting, or talking to the node. */
+type Phase = 'usage' | 'connect' | 'remote';
+
+/** What went wrong, as printed: text, or JSON under --json. */
+interface Failure {
+  code: string;
+  message: string;
+  exit: number;
+  node?: string;
+  reason?: Term;
+  /** WRONG_NODE: the node that answered. */
+  answered?: string;
+}
+
+/** One deadline for the whole command: every wait gets the time left and a signal that fires at it. */
+interface Deadline {
+  readonly ms: number;
+  readonly signal: AbortSignal;
+  left(): { timeout: number; signal: AbortSignal };
+}
+
+function deadline(ms: number): Deadline {
+  const end = performance.now() + ms;
+  const signal = AbortSignal.timeout(ms);
+  return { ms, signal, left: () => ({ timeout: Math.max(1, end - performance.now()), signal }) };
+}
+
 export async function main(argv: string[], io: Io): Promise<number> {
+  // Read before parsing, so that a usage error is JSON too.
+  const json = argv.includes('--json');
+  const fail = (failure: Failure, help = false): number => {
+    if (json) {
+      const { code, message, node, exit, reason, answered } = failure;
+      // Always the same keys first, for jq; node is null when there is none (usage errors).
+      const out = {
+        code,
+        message,
+        node: node ?? null,
+        exit,
+        answered,
+        reason: reason === undefined ? undefined : toJson(reason),
+      };
+      io.err(`${JSON.stringify(out)}\n`);
+    } else if (failure.code === 'USAGE') {
+      io.err(`erldist: ${failure.message}${help ? `\n\n${GLOBAL_HELP}` : ' (see --help)\n'}`);
+    } else {
+      const reason = failure.reason === undefined ? '' : `\n  reason: ${inspect(failure.reason)}`;
+      io.err(`erldist: ${failure.code}: ${failure.message}${reason}\n`);
+    }
+    return failure.exit;
+  };
+  const usage = (message: string) => fail({ code: 'USAGE', message, exit: EXIT_USAGE }, true);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs(argv);
   } catch (err) {
-    io.err(`erldist: ${(err as Error).message}\n\n${GLOBAL_HELP}`);
-    return EXIT_USAGE;
+    return usage((err as Error).message);
   }
   const { command, positional, options } = parsed;
   if (command === undefined || command === 'help') {
-    (command === undefined && !options.help ? io.err : io.out)(GLOBAL_HELP);
-    return command === undefined && !options.help ? EXIT_USAGE : EXIT_OK;
+    if (command === undefined && !options.help) return usage('no command given');
+    io.out(GLOBAL_HELP);
+    return EXIT_OK;
   }
-  if (!(command in HELP)) {
-    io.err(`erldist: unknown command ${JSON.stringify(command)}\n\n${GLOBAL_HELP}`);
-    return EXIT_USAGE;
-  }
+  if (!(command in HELP)) return usage(`unknown command ${JSON.stringify(command)}`);
   if (options.help) {
-    io.out(HELP[command]);
+    io.out(`${HELP[command]}\n${EXIT_HELP}`);
     return EXIT_OK;
   }
   const syntax = options.elixir ? 'elixir' : 'erlang';
   const show = (t: Term) => io.out(`${options.json ? JSON.stringify(toJson(t)) : inspect(t, { syntax })}\n`);
-  let phase: 'usage' | 'connect' | 'remote' = 'usage';
+  const time = deadline(options.timeout);
+  let phase: Phase = 'usage';
+  let target: string | undefined;
   let peer: Peer | undefined;
+  let slot: Slot | undefined;
   try {
+    const nodeArg = () => {
+      target = takeNode(positional, io.env);
+      return target;
+    };
     const open = async (node: string) => {
+      const address = parseNodeName(node);
       phase = 'connect';
-      peer = await connect(node, { cookie: options.cookie, name: options.name, timeout: options.timeout, exact: true });
+      let name = options.name;
+      if (name === undefined) {
+        slot = await claimSlot();
+        if (slot) name = `${slot.alive}@${probeHost(address)}`;
+      }
+      // One connection for one command: nothing to reconnect.
+      const connectOptions = {
+        cookie: options.cookie,
+        name,
+        exact: true,
+        reconnect: false as const,
+        handshakeTimeout: time.left().timeout,
+        ...time.left(),
+      };
+      peer = await connect(node, connectOptions);
       phase = 'remote';
+      // With a pinned port any node may answer; a probe must not pass for the wrong one.
+      if (parseNodeName(peer.name).alive !== address.alive) throw new WrongNodeError(node, peer.name);
       return peer;
     };
     switch (command) {
       case 'ping': {
-        const node = takeNode(positional, io.env);
+        const node = nodeArg();
         if (positional.length > 0) throw new UsageError('ping takes one NODE');
         const started = performance.now();
         const p = await open(node);
-        const pong = await p.ping({ timeout: options.timeout });
+        const pong = await p.ping(time.left());
         const ms = (performance.now() - started).toFixed(1);
         if (options.json) io.out(`${JSON.stringify({ node: p.name, pong, ms: Number(ms) })}\n`);
         else io.out(pong ? `pong from ${p.name} in ${ms} ms\n` : 'pang\n');
         return pong ? EXIT_OK : EXIT_REMOTE;
       }
       case 'rpc': {
-        const node = takeNode(positional, io.env);
+        const node = nodeArg();
         const [mod, fun, ...rest] = positional;
         if (mod === undefined || fun === undefined) throw new UsageError('rpc needs MODULE and FUNCTION');
         const args = rest.map((text) => parseTerm(text, { syntax }));
         const p = await open(node);
-        show(
-          await p.rpc(moduleAtom(mod, options.elixir), atom(fun.replace(/^:/, '')), args, { timeout: options.timeout }),
-        );
+        show(await p.rpc(moduleAtom(mod, options.elixir), atom(fun.replace(/^:/, '')), args, time.left()));
         return EXIT_OK;
       }
       case 'eval': {
-        const node = takeNode(positional, io.env);
+        const node = nodeArg();
         if (positional.length !== 1) throw new UsageError('eval takes one EXPR (quote it)');
         const p = await open(node);
-        show(
-          options.elixir
-            ? await evalElixir(p, positional[0], options.timeout)
-            : await evalErlang(p, positional[0], options.timeout),
-        );
+        show(options.elixir ? await evalElixir(p, positional[0], time) : await evalErlang(p, positional[0], time));
         return EXIT_OK;
       }
       case 'send': {
-        const node = takeNode(positional, io.env);
+        const node = nodeArg();
         if (positional.length !== 2) throw new UsageError('send takes NAME and TERM');
         const [name, text] = positional;
         const message = parseTerm(text, { syntax });
         const p = await open(node);
         p.send(moduleAtom(name, options.elixir), message);
-        await p.ping({ timeout: options.timeout }); // a round trip: the message is delivered before we close
+        // A round trip: the message is delivered before we close.
+        if (!(await p.ping(time.left())))
+          throw new ErldistError('TIMEOUT', `${p.name} did not confirm delivery`, { node: p.name });
         if (options.json) io.out(`${JSON.stringify({ sent: true })}\n`);
         return EXIT_OK;
       }
       case 'names': {
         if (positional.length > 1) throw new UsageError('names takes at most one HOST');
         phase = 'connect';
-        const reply = await names(positional[0] ?? '127.0.0.1', { timeout: options.timeout });
+        const reply = await names(positional[0] ?? '127.0.0.1', time.left());
         if (options.json) io.out(`${JSON.stringify(reply.nodes)}\n`);
         else for (const n of reply.nodes) io.out(`name ${n.name} at port ${n.port}\n`);
         return EXIT_OK;
@@ -298,43 +395,58 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     return EXIT_USAGE;
   } catch (err) {
-    return report(err, phase, io);
+    return fail(failure(err, phase, time, target));
   } finally {
     await peer?.close();
+    // Only once our connection is closed may another process take the name.
+    await slot?.release();
   }
 }
 
-function report(err: unknown, phase: 'usage' | 'connect' | 'remote', io: Io): number {
-  if (err instanceof UsageError) {
-    io.err(`erldist: ${err.message} (see --help)\n`);
-    return EXIT_USAGE;
+function failure(err: unknown, phase: Phase, time: Deadline, target: string | undefined): Failure {
+  if (err instanceof UsageError) return { code: 'USAGE', message: err.message, exit: EXIT_USAGE };
+  const node = target === undefined ? undefined : nodeOnly(target);
+  if (err instanceof WrongNodeError)
+    return { code: 'WRONG_NODE', message: err.message, exit: EXIT_REMOTE, node, answered: err.answered };
+  if (!(err instanceof ErldistError))
+    return { code: 'ERROR', message: err instanceof Error ? err.message : String(err), exit: EXIT_REMOTE, node };
+  const base = { node: err.node ?? node };
+  if (err.code === 'PARSE' || err.code === 'INVALID_ARGUMENT' || err.code === 'ENCODE')
+    return { ...base, code: err.code, message: err.message, exit: EXIT_USAGE };
+  const connecting = phase === 'connect' || CONNECT_CODES.has(err.code);
+  const exit = connecting ? EXIT_CONNECT : EXIT_REMOTE;
+  // The deadline's signal is the only one we pass: ABORTED means --timeout passed.
+  if ((err.code === 'ABORTED' && time.signal.aborted) || err.code === 'TIMEOUT') {
+    const during = connecting ? 'before the connection was up' : 'before the node answered';
+    return { ...base, code: 'TIMEOUT', message: `--timeout ${time.ms} ms passed ${during} (${err.message})`, exit };
   }
-  if (!(err instanceof ErldistError)) {
-    io.err(`erldist: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT_REMOTE;
-  }
-  const reason = err.reason === undefined ? '' : `\n  reason: ${inspect(err.reason as Term)}`;
-  io.err(`erldist: ${err.code}: ${err.message}${reason}\n`);
-  if (err.code === 'PARSE' || err.code === 'INVALID_ARGUMENT' || err.code === 'ENCODE') return EXIT_USAGE;
-  if (phase === 'connect') return EXIT_CONNECT;
-  if (['AUTH_FAILED', 'NOT_ALLOWED', 'NODE_NOT_FOUND', 'EPMD_UNREACHABLE', 'CONNECT_FAILED'].includes(err.code))
-    return EXIT_CONNECT;
-  return EXIT_REMOTE;
+  return { ...base, code: err.code, message: err.message, exit, reason: err.reason };
 }
 
-async function evalErlang(peer: Peer, expr: string, timeout: number): Promise<Term> {
+/** `name@host` of a NODE argument (no `:port`), as errors from the library name nodes. */
+function nodeOnly(text: string): string {
+  try {
+    return parseNodeName(text).node;
+  } catch {
+    return text;
+  }
+}
+
+const CONNECT_CODES = new Set(['AUTH_FAILED', 'NOT_ALLOWED', 'NODE_NOT_FOUND', 'EPMD_UNREACHABLE', 'CONNECT_FAILED']);
+
+async function evalErlang(peer: Peer, expr: string, time: Deadline): Promise<Term> {
   const text = expr.trimEnd().endsWith('.') ? expr : `${expr.trimEnd()}.`;
-  const scanned = await peer.rpc('erl_scan', 'string', [[...text].map((c) => c.codePointAt(0)!)], { timeout });
+  const scanned = await peer.rpc('erl_scan', 'string', [[...text].map((c) => c.codePointAt(0)!)], time.left());
   const tokens = okValue(scanned, 'erl_scan:string');
-  const parsed = await peer.rpc('erl_parse', 'parse_exprs', [tokens], { timeout });
+  const parsed = await peer.rpc('erl_parse', 'parse_exprs', [tokens], time.left());
   const exprs = okValue(parsed, 'erl_parse:parse_exprs');
-  const result = await peer.rpc('erl_eval', 'exprs', [exprs, []], { timeout });
+  const result = await peer.rpc('erl_eval', 'exprs', [exprs, []], time.left());
   if (result instanceof Tuple && result.elements[0] === atom('value')) return result.elements[1];
   return result;
 }
 
-async function evalElixir(peer: Peer, code: string, timeout: number): Promise<Term> {
-  const result = await peer.rpc(atom('Elixir.Code'), 'eval_string', [code], { timeout });
+async function evalElixir(peer: Peer, code: string, time: Deadline): Promise<Term> {
+  const result = await peer.rpc(atom('Elixir.Code'), 'eval_string', [code], time.left());
   if (result instanceof Tuple && result.length === 2) return result.elements[0];
   return result;
 }

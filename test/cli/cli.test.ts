@@ -1,5 +1,6 @@
 /**
- * The built `erldist` command, run as a subprocess against real nodes on every runtime.
+ * The built `erldist` command, run as a subprocess against real nodes on every runtime; and the
+ * Node.js service of examples/kubernetes, through its Elixir node's restart.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,9 @@ import { freePort } from '../support/net.js';
 import {
   type BeamNode,
   ERLANG_MAILBOX_ECHO,
+  isStopped,
   randomCookie,
+  randomNodeName,
   startElixirNode,
   startEpmd,
   startErlangNode,
@@ -129,6 +132,51 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
     expect(r.stdout).toContain(`name ${erl.shortName} at port ${erl.distPort}`);
   });
 
+  it('--timeout is one deadline: ping of a frozen node (SIGSTOP) exits 3 within 2.5 s', async () => {
+    const frozen = await startErlangNode(rt, { epmdPort, cookie: env.ERLANG_COOKIE });
+    try {
+      frozen.kill('SIGSTOP');
+      await eventually(() => isStopped(frozen.pid), { what: 'the node stopped' });
+      // Through EPMD (which answers) and straight to the port: TCP connects, the handshake hangs.
+      for (const node of [frozen.name, `${frozen.name}:${frozen.distPort}`]) {
+        const started = performance.now();
+        const r = await runCli(['ping', node, '--timeout', '1500', '--json'], env);
+        const ms = performance.now() - started;
+        expect(r.code).toBe(3);
+        expect(JSON.parse(r.stderr)).toMatchObject({ code: 'TIMEOUT', node: frozen.name, exit: 3 });
+        expect(ms).toBeLessThan(2500);
+      }
+    } finally {
+      await frozen.stop();
+    }
+  });
+
+  it('the name part must be the one asked for: another node on the port exits 1; another host part is an alias', async () => {
+    const wrong = await runCli(['ping', `wrong@127.0.0.1:${erl.distPort}`], env);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`WRONG_NODE: asked for wrong@127.0.0.1:${erl.distPort}, but ${erl.name} answered`);
+    // 127.0.0.2 is loopback too: the node calls itself ...@127.0.0.1, and answers.
+    const alias = await runCli(['ping', `${erl.shortName}@127.0.0.2:${erl.distPort}`], env);
+    expect(alias.stderr).toBe('');
+    expect(alias.stdout).toMatch(new RegExp(`^pong from ${erl.name.replace(/\./g, '\\.')} in`));
+  });
+
+  it('50 sequential and 5 concurrent pings add at most 16 atoms on the node', { timeout: 180_000 }, async () => {
+    // Whatever a first connection loads on the node (modules, their atoms) is loaded before counting.
+    expect((await runCli(['ping', erl.name, '--name', 'warmup@127.0.0.1'], env)).code).toBe(0);
+    const atoms = async () => Number(await erl.eval('erlang:system_info(atom_count)'));
+    const before = await atoms();
+    for (let i = 0; i < 50; i++) {
+      const r = await runCli(['ping', erl.name], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    const runs = await Promise.all(Array.from({ length: 5 }, () => runCli(['ping', erl.name], env)));
+    expect(runs.map((r) => r.stderr)).toEqual(Array(5).fill(''));
+    expect(runs.map((r) => r.code)).toEqual(Array(5).fill(0));
+    expect((await atoms()) - before).toBeLessThanOrEqual(16);
+  });
+
   it('epmd: real nodes register with it and names lists them; SIGINT stops it', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [CLI, 'epmd', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -145,6 +193,81 @@ describe.each(runtimes())('erldist CLI on $label', (rt) => {
     } finally {
       child.kill('SIGINT');
       await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
+
+// The Elixir side of examples/kubernetes/pricing-api.ts.
+const APP_PRICES = String.raw`
+defmodule App.Prices do
+  use GenServer
+  def init(prices), do: {:ok, prices}
+  def handle_call({:quote, symbol}, _from, prices), do: {:reply, Map.fetch(prices, symbol), prices}
+end
+{:ok, _} = GenServer.start(App.Prices, %{"ACME" => 101.5}, name: App.Prices)
+`;
+const PRICING_API = new URL('../../examples/kubernetes/pricing-api.ts', import.meta.url).pathname;
+
+describe.each(runtimes())('examples/kubernetes/pricing-api.ts on $label', (rt) => {
+  afterAll(async () => {
+    await stopAll();
+  });
+
+  it('answers again after its Elixir node is killed and restarted, with no restart of its own', async () => {
+    const epmdPort = (await startEpmd(rt)).port;
+    const cookie = randomCookie();
+    const name = randomNodeName();
+    const pinnedPort = await freePort();
+    const startApp = () => startElixirNode(rt, { epmdPort, cookie, name, pinnedPort, eval: APP_PRICES });
+    let app = await startApp();
+    const service = spawn(process.execPath, ['--import', 'tsx', PRICING_API], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: '/nonexistent',
+        TARGET_NODE: `${name}@127.0.0.1:${pinnedPort}`,
+        ERLDIST_NAME: `pricing-${randomNodeName()}@127.0.0.1`,
+        ERLANG_COOKIE: cookie,
+        PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    service.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    service.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise((resolve) => service.once('exit', resolve));
+    try {
+      await eventually(() => /listening on port \d+/.test(log), {
+        timeout: 20_000,
+        what: `pricing-api listening\n${log}`,
+      });
+      const port = /listening on port (\d+)/.exec(log)![1];
+      const get = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        return { status: res.status, body: await res.json() };
+      };
+      expect(await get('/quote/ACME')).toEqual({ status: 200, body: { symbol: 'ACME', price: 101.5 } });
+      expect((await get('/ready')).status).toBe(200);
+
+      app.kill('SIGKILL');
+      await app.exited;
+      // While the node is away: not ready, and calls fail fast with 503, never hang.
+      expect((await get('/ready')).status).toBe(503);
+      expect(await get('/quote/ACME')).toMatchObject({ status: 503 });
+
+      app = await startApp();
+      const restarted = performance.now();
+      await eventually(async () => (await get('/quote/ACME')).status === 200, {
+        timeout: 10_000,
+        interval: 50,
+        what: `pricing-api answering after the restart\n${log}`,
+      });
+      expect(performance.now() - restarted).toBeLessThan(5000);
+      expect((await get('/ready')).status).toBe(200);
+      expect(service.exitCode).toBeNull();
+    } finally {
+      service.kill('SIGTERM');
+      await exited;
+      await app.stop();
     }
   });
 });
