@@ -10,6 +10,7 @@ import { DFLAG, DFLAG_ERLDIST } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, type Pid, type Reference } from '../term/index.js';
 import { type ConnectOptions, Dialer } from './dialer.js';
+import { type DiscoverOptions, type Discovery, discover } from './discovery.js';
 import { type DispatchHost, dispatch } from './dispatch.js';
 import { Identifiers } from './ids.js';
 import { Listener, type ListenerHost, type Listening, type ListenOptions } from './listener.js';
@@ -157,12 +158,12 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     this.#rpc.expose(module, functions);
   }
 
-  /** The open connection to `name`, if there is one. */
+  /** The peer of `name`, connected or reconnecting, if there is one. */
   peer(name: string): Peer<LocalNode> | undefined {
     return this.#dialer.peer(name);
   }
 
-  /** Connects to `target` (`name@host`, or `name@host:port` to skip EPMD); reuses an open connection. */
+  /** Connects to `target` (`name@host`, or `name@host:port` to skip EPMD); reuses its peer if there is one. */
   connect(target: string, options: ConnectOptions = {}): Promise<Peer<LocalNode>> {
     try {
       this.#assertOpen();
@@ -180,6 +181,11 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     return this.#dialer.monitorNode(name, onDown);
   }
 
+  /** Keeps this node connected to the members of a cluster that DNS or EPMD lists (README: Discovery in Kubernetes). */
+  discover(options: DiscoverOptions): Discovery<Peer<LocalNode>> {
+    return discover(this, options);
+  }
+
   /**
    * Accepts connections from other nodes on `port`, registering with EPMD unless `epmd: false`
    * (then peers must dial `name@host:port`). While registered, a restarted EPMD gets the name back.
@@ -188,13 +194,10 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     this.#assertOpen();
     if (this.#listening) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
     this.#listening = true;
-    let listener: Listener;
-    try {
-      listener = await Listener.start(this.#listenerHost(), options);
-    } catch (err) {
+    const listener = await Listener.start(this.#listenerHost(), options).catch((err: unknown) => {
       this.#listening = false;
       throw err;
-    }
+    });
     if (this.#closed) {
       // close() ran while we were binding or registering.
       await listener.close();

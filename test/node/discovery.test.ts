@@ -130,7 +130,7 @@ function client(): LocalNode {
 
 function start(node: LocalNode, sources: DiscoverySource[], resolver: DiscoveryResolver, extra = {}): Discovery<Peer> {
   // A long interval: the tests poll with refresh(), except where the timer is the point.
-  const d = discover(node, { sources, resolver, interval: 60_000, connectTimeout: 2000, ...extra });
+  const d = node.discover({ sources, resolver, interval: 60_000, connectTimeout: 2000, ...extra });
   discoveries.push(d);
   return d;
 }
