@@ -27,6 +27,8 @@ export const EXIT_REMOTE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CONNECT = 3;
 
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
 interface Options {
   cookie?: string;
   name?: string;
@@ -170,7 +172,9 @@ function parseArgs(argv: string[]): { command: string | undefined; positional: s
           break;
         case '--timeout': {
           const t = Number(value());
-          if (!Number.isFinite(t) || t <= 0) throw new UsageError('--timeout needs a positive number of milliseconds');
+          // Whole milliseconds that a timer can hold (about 24.8 days at most).
+          if (!Number.isInteger(t) || t <= 0 || t > MAX_TIMEOUT)
+            throw new UsageError(`--timeout needs a whole number of milliseconds from 1 to ${MAX_TIMEOUT}`);
           options.timeout = t;
           break;
         }

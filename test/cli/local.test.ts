@@ -23,6 +23,14 @@ describe('usage', () => {
     expect((await runCli(['ping'], { RELEASE_NODE: '' })).code).toBe(2);
   });
 
+  it('--timeout takes whole milliseconds that a timer can hold', async () => {
+    for (const t of ['0', '-1', '1.5', '1e12', 'soon']) {
+      const r = await runCli(['ping', 'app@127.0.0.1', '--timeout', t, '--json']);
+      expect(r.code, t).toBe(2);
+      expect(JSON.parse(r.stderr).message).toMatch(/^--timeout needs a whole number of milliseconds/);
+    }
+  });
+
   it('--help states every exit code; under --json, usage errors are JSON on stderr', async () => {
     for (const args of [['--help'], ['ping', '--help']]) {
       const help = await runCli(args);
