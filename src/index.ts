@@ -25,6 +25,7 @@ export {
   connect,
   createNode,
   type Destination,
+  defaultNodeName,
   type ExposedFunction,
   From,
   type Listening,

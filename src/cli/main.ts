@@ -9,6 +9,7 @@ import {
   type Atom,
   atom,
   connect,
+  defaultNodeName,
   ErldistError,
   inspect,
   names,
@@ -20,7 +21,7 @@ import {
   Tuple,
 } from '../index.js';
 import { toJson } from './json.js';
-import { claimSlot, probeHost, SLOT_PREFIX, SLOTS, type Slot } from './slot.js';
+import { claimSlot, SLOT_PREFIX, SLOTS, type Slot } from './slot.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REMOTE = 1;
@@ -317,7 +318,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
       let name = options.name;
       if (name === undefined) {
         slot = await claimSlot();
-        if (slot) name = `${slot.alive}@${probeHost(address)}`;
+        if (slot) name = defaultNodeName(address, slot.alive);
       }
       // One connection for one command: nothing to reconnect.
       const connectOptions = {

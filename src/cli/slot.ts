@@ -16,8 +16,8 @@
  *   lock so that two reclaimers cannot both win.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { createServer, isIP, type Server } from 'node:net';
-import { hostname, networkInterfaces, tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** How many fixed names there are per host. */
@@ -65,32 +65,6 @@ export async function claimSlot(options: SlotOptions = {}): Promise<Slot | undef
     } catch {
       // This slot cannot be held here (a file system we cannot write, an odd platform): no slot.
       return undefined;
-    }
-  }
-  return undefined;
-}
-
-/**
- * The host part for a slot's name when connecting to `target`, by the rule of the library's own
- * default names (src/node/names.ts, not exported): long or short to match the target, since long-
- * and short-name nodes refuse each other; loopback towards loopback; an IPv6 address towards an IPv6
- * target. So a slot's name is the same on every run from this host.
- */
-export function probeHost(target: { host: string; long: boolean }): string {
-  if (!target.long) return hostname().split('.')[0] || 'localhost';
-  if (target.host === '::1') return '::1';
-  if (isIP(target.host) === 6) return ownAddress('IPv6') ?? '::1';
-  if (target.host === 'localhost' || /^127\./.test(target.host)) return '127.0.0.1';
-  const host = hostname();
-  if (host.includes('.')) return host;
-  return ownAddress('IPv4') ?? '127.0.0.1';
-}
-
-/** This host's first address of a family that other hosts can reach (not loopback, not link-local). */
-function ownAddress(family: 'IPv4' | 'IPv6'): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === family && !a.internal && !a.address.startsWith('fe80:')) return a.address;
     }
   }
   return undefined;

@@ -45,6 +45,7 @@ export {
   type ConnectOptions,
   createNode,
   type Destination,
+  defaultNodeName,
   ErldistError,
   type ExposedFunction,
   From,

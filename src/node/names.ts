@@ -76,11 +76,14 @@ function parsePort(text: string, digits: string): number {
 }
 
 /**
- * A local node name that is unique for this process on this host, long or short to match the
- * node we connect to (a long-name node refuses short-name peers and the other way round).
+ * A local node name for reaching `target`: `alive` (default: unique to this process) at this
+ * host, long or short to match the target (a long-name node refuses short-name peers and the other
+ * way round), an IPv6 address for an IPv6 target.
  */
-export function defaultNodeName(target: NodeAddress): string {
-  const alive = `erldist_${process.pid}_${randomBytes(3).toString('hex')}`;
+export function defaultNodeName(
+  target: NodeAddress,
+  alive = `erldist_${process.pid}_${randomBytes(3).toString('hex')}`,
+): string {
   return `${alive}@${target.long ? longHost(target) : shortHost()}`;
 }
 

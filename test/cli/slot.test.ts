@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { claimSlot, probeHost, type Slot } from '../../src/cli/slot.js';
+import { claimSlot, type Slot } from '../../src/cli/slot.js';
+import { defaultNodeName, parseNodeName } from '../../src/index.js';
 
 let serial = 0;
 const prefix = () => `erldist-test-${process.pid}-${++serial}`;
@@ -125,13 +126,14 @@ describe('lock files', () => {
   });
 });
 
-describe('probeHost', () => {
+describe('defaultNodeName with a slot name', () => {
   it('matches the kind of the target: loopback, short, long, IPv6', () => {
-    expect(probeHost({ host: '127.0.0.1', long: true })).toBe('127.0.0.1');
-    expect(probeHost({ host: '::1', long: true })).toBe('::1');
-    expect(isIP(probeHost({ host: 'fd00::12', long: true }))).toBe(6);
-    expect(probeHost({ host: 'localhost', long: false })).toBe(hostname().split('.')[0]);
-    const long = probeHost({ host: 'app.ns.svc.cluster.local', long: true });
+    const host = (target: string) => defaultNodeName(parseNodeName(target), 'erldist-probe-0').split('@')[1];
+    expect(defaultNodeName(parseNodeName('a@127.0.0.1'), 'erldist-probe-0')).toBe('erldist-probe-0@127.0.0.1');
+    expect(host('a@::1')).toBe('::1');
+    expect(isIP(host('a@fd00::12'))).toBe(6);
+    expect(host('a@localhost')).toBe(hostname().split('.')[0]);
+    const long = host('a@app.ns.svc.cluster.local');
     expect(long.includes('.') || /^\d+\.\d+\.\d+\.\d+$/.test(long)).toBe(true);
   });
 });
