@@ -20,27 +20,15 @@ import {
   type Term,
   Tuple,
 } from '../index.js';
+import { parseArgs, takeNode, UsageError } from './args.js';
+import { EXIT_HELP, GLOBAL_HELP, HELP } from './help.js';
 import { toJson } from './json.js';
-import { claimSlot, SLOT_PREFIX, SLOTS, type Slot } from './slot.js';
+import { claimSlot, type Slot } from './slot.js';
 
 export const EXIT_OK = 0;
 export const EXIT_REMOTE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_CONNECT = 3;
-
-const MAX_TIMEOUT = 2 ** 31 - 1;
-
-interface Options {
-  cookie?: string;
-  name?: string;
-  timeout: number;
-  elixir: boolean;
-  json: boolean;
-  help: boolean;
-  port?: number;
-}
-
-class UsageError extends Error {}
 
 /** A node answered whose name part is not the one asked for. */
 class WrongNodeError extends Error {
@@ -53,168 +41,6 @@ class WrongNodeError extends Error {
         'as for a node reached through a Service DNS name)',
     );
   }
-}
-
-const EXIT_HELP = `Exit codes:
-  0  ok: pong, the value printed, the message delivered, the list printed
-  1  the node answered, but not as asked: pang, an error from the call (BAD_RPC, NO_PROC, ...),
-     a node with another name part answered (WRONG_NODE), or --timeout passed during the call;
-     also any unexpected error
-  2  usage: unknown command or option, missing arguments, a term that does not parse, no cookie
-  3  no connection: EPMD unreachable or the name unknown to it, TCP refused, the handshake refused
-     (AUTH_FAILED: wrong cookie), or --timeout passed before the connection was up;
-     for epmd: its port could not be opened
-`;
-
-const GLOBAL_HELP = `erldist: talk to Erlang and Elixir nodes from the command line
-
-Usage: erldist <command> [options] [arguments]
-
-Commands:
-  ping [NODE]                      ping a node (pong and the round-trip time)
-  rpc [NODE] MODULE FUNCTION [ARG ...]
-                                   call MODULE:FUNCTION(ARG, ...) on the node (rpc:call)
-  eval [NODE] EXPR                 evaluate an Erlang expression (Elixir code with --elixir)
-  send [NODE] NAME TERM            send TERM to the process registered as NAME
-  names [HOST]                     list the nodes EPMD on HOST knows (default 127.0.0.1)
-  epmd [--port N]                  run an EPMD server in Node.js (default port 4369)
-
-NODE is name@host, or name@host:port to connect to that port without EPMD; it defaults to
-$RELEASE_NODE. The node that answers must have the name part asked for; its host part may differ.
-Terms are written in Erlang syntax ('[1, {a, <<"b">>}]', "charlist", 'quoted atom'), or Elixir
-syntax with --elixir (%{k: 1}, "binary", :atom).
-
-Options:
-  --cookie C      the cookie (default: $ERLANG_COOKIE, $RELEASE_COOKIE, ~/.erlang.cookie)
-  --name N        this node's name (default: the first free of ${SLOT_PREFIX}-0 ... -${SLOTS - 1} at this
-                  host, so that repeated runs add no atoms on the target; a unique name if all are busy)
-  --timeout MS    one deadline for the whole command: EPMD, TCP, handshake and the call (default 10000)
-  --elixir        read and print Elixir syntax
-  --json          print results as JSON, and errors as JSON on stderr: {"code", "message", "node", "exit"}
-  -h, --help      help for a command
-
-${EXIT_HELP}`;
-
-const HELP: Record<string, string> = {
-  ping: `Usage: erldist ping [NODE] [options]
-
-Prints "pong" and the round-trip time; exits 0 on pong, 1 on pang or when a node of another name
-answers, 3 when no connection is made within --timeout. As a Kubernetes exec probe:
-  erldist ping --timeout 2000          (NODE from $RELEASE_NODE, the cookie from $RELEASE_COOKIE)
-
-Examples:
-  erldist ping app@127.0.0.1
-  erldist ping app@svc.project.svc.cluster.local:43691 --cookie "$COOKIE"
-`,
-  rpc: `Usage: erldist rpc [NODE] MODULE FUNCTION [ARG ...] [options]
-
-Each ARG is one term. With --elixir, MODULE may be an Elixir alias (String, MyApp.Repo) or :erlang.
-
-Examples:
-  erldist rpc app@host erlang system_info otp_release
-  erldist rpc app@host lists seq 1 5
-  erldist rpc app@host erlang list_to_tuple '[a, 1, <<"x">>]'
-  erldist rpc app@host String upcase '"hello"' --elixir
-  erldist rpc app@host maps get 'k' '#{k => 1}' --json
-`,
-  eval: `Usage: erldist eval [NODE] EXPR [options]
-
-Evaluates EXPR on the node with erl_eval (Code.eval_string with --elixir) and prints its value.
-
-Examples:
-  erldist eval app@host 'lists:sum([1, 2, 3])'
-  erldist eval app@host 'Enum.map(1..3, &(&1 * 2))' --elixir
-`,
-  send: `Usage: erldist send [NODE] NAME TERM [options]
-
-Sends TERM to the process registered as NAME on the node.
-
-Examples:
-  erldist send app@host jobs '{run, 42}'
-  erldist send app@host MyApp.Worker '{:run, 42}' --elixir
-`,
-  names: `Usage: erldist names [HOST] [options]
-
-Lists what EPMD on HOST (default 127.0.0.1; port $ERL_EPMD_PORT or 4369) knows.
-
-Examples:
-  erldist names
-  erldist names app.project.svc.cluster.local --json
-`,
-  epmd: `Usage: erldist epmd [--port N]
-
-Runs an EPMD server (default port $ERL_EPMD_PORT or 4369) until interrupted, for pods without an
-epmd binary. Real erl nodes register with it and resolve each other through it.
-`,
-};
-
-function parseArgs(argv: string[]): { command: string | undefined; positional: string[]; options: Options } {
-  const options: Options = { timeout: 10_000, elixir: false, json: false, help: false };
-  const positional: string[] = [];
-  let command: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--') {
-      positional.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('-') && !/^-\d/.test(a) && a !== '-') {
-      switch (a) {
-        case '--cookie':
-          options.cookie = value();
-          break;
-        case '--name':
-          options.name = value();
-          break;
-        case '--timeout': {
-          const t = Number(value());
-          // Whole milliseconds that a timer can hold (about 24.8 days at most).
-          if (!Number.isInteger(t) || t <= 0 || t > MAX_TIMEOUT)
-            throw new UsageError(`--timeout needs a whole number of milliseconds from 1 to ${MAX_TIMEOUT}`);
-          options.timeout = t;
-          break;
-        }
-        case '--port': {
-          const p = Number(value());
-          if (!Number.isInteger(p) || p < 0 || p > 65535) throw new UsageError('--port needs a port number');
-          options.port = p;
-          break;
-        }
-        case '--elixir':
-          options.elixir = true;
-          break;
-        case '--json':
-          options.json = true;
-          break;
-        case '-h':
-        case '--help':
-          options.help = true;
-          break;
-        default:
-          throw new UsageError(`unknown option ${a}`);
-      }
-      continue;
-    }
-    if (command === undefined) command = a;
-    else positional.push(a);
-  }
-  return { command, positional, options };
-}
-
-/** name@host, name@host:port, name@::1 or name@[::1]:port (not a term: no quotes, braces or brackets elsewhere). */
-const NODE_ARG = /^[A-Za-z0-9_-]+@(\[[0-9A-Fa-f:.]+\](:\d+)?|[^\s'"{}[\]]+)$/;
-
-/** NODE is optional: the first argument is one when it looks like name@host, else $RELEASE_NODE. */
-function takeNode(positional: string[], env: NodeJS.ProcessEnv): string {
-  if (positional.length > 0 && NODE_ARG.test(positional[0])) return positional.shift()!;
-  const fallback = env.RELEASE_NODE;
-  if (fallback) return fallback;
-  throw new UsageError('no NODE given and $RELEASE_NODE is not set');
 }
 
 function moduleAtom(text: string, elixir: boolean): Atom {
