@@ -1,3 +1,4 @@
+export type { TlsOptions } from './distribution/tls.js';
 export { type EpmdEntry, EpmdServer, names, portPlease2, type StartEpmdOptions, startEpmd } from './epmd/index.js';
 export { ErldistError, type ErldistErrorOptions, type ErrorCode, isErldistError } from './errors.js';
 export {
@@ -44,6 +45,7 @@ export {
   type SpawnOptions,
   type WaitOptions,
 } from './node/index.js';
+export { type Group, type PgEvents, PgScope, pg } from './node/pg.js';
 export {
   Atom,
   atom,

@@ -57,6 +57,8 @@ export class Signals {
   private readonly localMonitors = new Map<string, LocalMonitor>();
   /** Monitors other nodes hold on our mailboxes: pid id -> monitors. */
   private readonly remoteMonitors = new Map<number, { peer: SignalPeer; from: Pid; ref: Reference }[]>();
+  /** Monitors our mailboxes hold on our other mailboxes: target pid id -> reference keys. */
+  private readonly localTargets = new Map<number, string[]>();
   private nextUnlinkId = 1;
 
   constructor(private readonly host: SignalsHost) {}
@@ -85,6 +87,14 @@ export class Signals {
     const node = target instanceof Pid ? target.node.name : (peerName ?? this.host.onlyPeerName(target));
     const to = target instanceof Pid ? target : atom(target);
     const ref = this.host.makeRef();
+    const local = target instanceof Pid ? this.host.mailbox(target) : undefined;
+    if (local) {
+      // A mailbox of this node: the DOWN comes when it closes.
+      const refs = this.localTargets.get(local.pid.id) ?? [];
+      refs.push(refKey(ref));
+      this.localTargets.set(local.pid.id, refs);
+      return this.addMonitor(box, to, node, ref);
+    }
     const peer = this.host.peer(node);
     // Sent before it is recorded: a send that throws (BUFFER_FULL) leaves no entry behind.
     peer?.sendControl({ op: Op.MONITOR_P, from: box.pid, to, ref });
@@ -119,6 +129,7 @@ export class Signals {
     const m = this.localMonitors.get(key);
     if (!m || m.box !== box) return;
     this.localMonitors.delete(key);
+    if (m.target instanceof Pid) this.dropLocalTarget(m.target.id, key);
     this.host.peer(m.node)?.trySend({ op: Op.DEMONITOR_P, from: box.pid, to: m.target, ref });
   }
 
@@ -133,6 +144,9 @@ export class Signals {
   /** A mailbox closed: its links get the exit, monitors on it a DOWN, its own monitors end. */
   released(box: Mailbox): void {
     const reason = box.exitReason ?? NORMAL;
+    const watchers = this.localTargets.get(box.pid.id) ?? [];
+    this.localTargets.delete(box.pid.id);
+    for (const key of watchers) this.localMonitors.get(key)?.fire(reason);
     const monitors = this.remoteMonitors.get(box.pid.id);
     this.remoteMonitors.delete(box.pid.id);
     for (const m of monitors ?? []) {
@@ -224,6 +238,12 @@ export class Signals {
       }
     }
     for (const m of [...this.localMonitors.values()]) if (m.node === peer.name) m.fire(NOCONNECTION);
+  }
+
+  private dropLocalTarget(id: number, key: string): void {
+    const rest = (this.localTargets.get(id) ?? []).filter((k) => k !== key);
+    if (rest.length > 0) this.localTargets.set(id, rest);
+    else this.localTargets.delete(id);
   }
 
   private dropLink(id: number, pid: Pid): boolean {
