@@ -1,4 +1,3 @@
-export type { TlsOptions } from './distribution/tls.js';
 export { type EpmdEntry, EpmdServer, names, portPlease2, type StartEpmdOptions, startEpmd } from './epmd/index.js';
 export { ErldistError, type ErldistErrorOptions, type ErrorCode, isErldistError } from './errors.js';
 export {
