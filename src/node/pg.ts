@@ -127,6 +127,8 @@ export class PgScope extends EventEmitter<PgEvents> {
     if (boxes.length === 0) return;
     for (const box of boxes) {
       if (box.closed) throw new ErldistError('INVALID_ARGUMENT', `mailbox ${box.pid} is closed`);
+      if (box.pid.node !== this.#node.nodeAtom || box.pid.creation !== this.#node.creation)
+        throw new ErldistError('INVALID_ARGUMENT', `mailbox ${box.pid} is not of node ${this.#node.name}`);
     }
     for (const box of boxes) {
       const k = pidKey(box.pid);

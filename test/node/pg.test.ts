@@ -21,6 +21,10 @@ describe('pg between erldist nodes', () => {
     const sa = pg(a, 's');
     const sb = pg(b, 's');
     expect(pg(a, 's')).toBe(sa);
+    expect(() => sa.join('g', b.spawn())).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => pg(a, 's2')).not.toThrow();
+    a.register('taken', a.spawn());
+    expect(() => pg(a, 'taken')).toThrow();
     sa.discover(b.name); // connected before the handles existed
     const boxA = a.spawn();
     const boxB = b.spawn();

@@ -191,6 +191,22 @@ describe('monitors across a closing node', () => {
   });
 });
 
+describe('monitors between mailboxes of one node', () => {
+  it('DOWN with the reason when the monitored mailbox closes; none after demonitor', async () => {
+    const watcher = p.a.spawn();
+    const target = p.a.spawn();
+    const m = watcher.monitor(target.pid);
+    const other = p.a.spawn();
+    const dropped = watcher.monitor(other.pid);
+    watcher.demonitor(dropped.ref);
+    other.close(atom('gone'));
+    target.close(atom('bye'));
+    expect(await m.down).toBe(atom('bye'));
+    expect(await next(watcher)).toStrictEqual(tuple(atom('DOWN'), m.ref, atom('process'), target.pid, atom('bye')));
+    expect(watcher.size).toBe(0);
+  });
+});
+
 describe('monitorNode', () => {
   it('calls back once with NODE_DOWN when the connection ends', async () => {
     const downs: ErldistError[] = [];
