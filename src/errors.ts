@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'PARSE'
   /** A local TCP listener could not be opened (port in use, address not available, permission). */
-  | 'LISTEN_FAILED';
+  | 'LISTEN_FAILED'
+  /** A TLS failure: untrusted or mismatched certificate, no client certificate, TLS on one side only. */
+  | 'TLS';
 
 export interface ErldistErrorOptions {
   cause?: unknown;

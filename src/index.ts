@@ -1,3 +1,4 @@
+export type { TlsOptions } from './distribution/tls.js';
 export { type EpmdEntry, EpmdServer, names, portPlease2, type StartEpmdOptions, startEpmd } from './epmd/index.js';
 export { ErldistError, type ErldistErrorOptions, type ErrorCode, isErldistError } from './errors.js';
 export {
@@ -45,6 +46,7 @@ export {
   type WaitOptions,
 } from './node/index.js';
 export { type Group, type PgEvents, PgScope, pg } from './node/pg.js';
+export { PubSub, pubsub } from './node/pubsub.js';
 export {
   Atom,
   atom,

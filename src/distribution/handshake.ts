@@ -1,7 +1,8 @@
 /**
  * The distribution handshake, initiating side (erl_dist_protocol.md "Distribution Handshake";
  * protocol-notes §2). Reads as the spec's sequence of steps: sendName, recvStatus, recvChallenge,
- * sendChallengeReply, recvChallengeAck. Every packet is framed `Len:16` until the handshake ends.
+ * sendChallengeReply, recvChallengeAck. Every packet is framed `Len:16` until the handshake ends
+ * (`Len:32` over TLS, as inet_tls_dist sets `{packet, 4}` from the start).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -22,7 +23,12 @@ export interface InitiatorOptions {
    * replace it (we are a new incarnation), false when that connection is ours and still up.
    */
   replaceAlive?(): boolean;
+  /** Bytes of each packet's length: 2 over TCP (the default), 4 over TLS. */
+  packetHeader?: PacketHeader;
 }
+
+/** How long the length prefix of a handshake packet is: 2 over TCP, 4 over TLS (inet_tls_dist). */
+export type PacketHeader = 2 | 4;
 
 export interface HandshakeResult {
   /** The name the peer gave in its challenge. */
@@ -60,7 +66,7 @@ export function genChallenge(): number {
   return randomBytes(4).readUInt32BE(0);
 }
 
-/** Reads `Len:16` packets from a socket during the handshake, keeping what follows the last one. */
+/** Reads `Len:16` (or `Len:32`) packets during the handshake, keeping what follows the last one. */
 class PacketReader {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -77,6 +83,7 @@ class PacketReader {
   constructor(
     private readonly socket: Socket,
     private readonly closedError: (cause?: Error) => ErldistError,
+    private readonly header: PacketHeader,
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -115,23 +122,26 @@ class PacketReader {
   }
 
   private pump(): void {
-    if (!this.waiter || this.size < 2) return;
+    const header = this.header;
+    if (!this.waiter || this.size < header) return;
     const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    const len = all.readUInt16BE(0);
+    const len = header === 2 ? all.readUInt16BE(0) : all.readUInt32BE(0);
     if (len > MAX_PACKET) {
-      const err = new ErldistError('PROTOCOL', `handshake packet of ${len} bytes is too long`, { step: 'handshake' });
+      const err = looksLikeTls(all)
+        ? new ErldistError('TLS', 'the peer speaks TLS distribution; pass the `tls` option', { step: 'handshake' })
+        : new ErldistError('PROTOCOL', `handshake packet of ${len} bytes is too long`, { step: 'handshake' });
       this.failure = err;
       const waiter = this.waiter;
       this.waiter = undefined;
       waiter.reject(err);
       return;
     }
-    if (all.length < 2 + len) {
+    if (all.length < header + len) {
       this.chunks = [all];
       return;
     }
-    const packet = all.subarray(2, 2 + len);
-    const rest = all.subarray(2 + len);
+    const packet = all.subarray(header, header + len);
+    const rest = all.subarray(header + len);
     this.chunks = rest.length > 0 ? [rest] : [];
     this.size = rest.length;
     const waiter = this.waiter;
@@ -140,13 +150,21 @@ class PacketReader {
   }
 }
 
-/** A handshake packet: `Len:16` filled in when it is sent. */
-function packet(): ByteWriter {
-  return new ByteWriter(2);
+/**
+ * A TLS record where a handshake packet should be: content type alert (21) or handshake (22), then
+ * major version 3. No plain packet starts so: its length would be over MAX_PACKET.
+ */
+function looksLikeTls(bytes: Buffer): boolean {
+  return (bytes[0] === 21 || bytes[0] === 22) && bytes[1] === 3;
 }
 
-function writeStatus(socket: Socket, status: string): void {
-  socket.write(packet().u8(STATUS).bytes(Buffer.from(status, 'latin1')).finish());
+/** A handshake packet: its length prefix filled in when it is sent. */
+function packet(header: PacketHeader): ByteWriter {
+  return new ByteWriter(header);
+}
+
+function writeStatus(socket: Socket, status: string, header: PacketHeader): void {
+  socket.write(packet(header).u8(STATUS).bytes(Buffer.from(status, 'latin1')).finish());
 }
 
 /** Reads one packet's fields; a packet too short for them fails `step`. */
@@ -164,23 +182,28 @@ function protocolError(step: string, message: string, node: string): ErldistErro
  */
 export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions): Promise<HandshakeResult> {
   const node = opts.peerName;
+  const header = opts.packetHeader ?? 2;
   let step = 'sendName';
   let repliedToChallenge = false;
-  const reader = new PacketReader(socket, (cause) => {
-    if (repliedToChallenge) {
-      // dist_util closes without a word when our digest is wrong.
-      return new ErldistError(
-        'AUTH_FAILED',
-        `${node} closed the connection after our challenge reply: the cookie was probably wrong`,
-        { step: 'recvChallengeAck', node, cause },
-      );
-    }
-    return new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, {
-      step,
-      node,
-      cause,
-    });
-  });
+  const reader = new PacketReader(
+    socket,
+    (cause) => {
+      if (repliedToChallenge) {
+        // dist_util closes without a word when our digest is wrong.
+        return new ErldistError(
+          'AUTH_FAILED',
+          `${node} closed the connection after our challenge reply: the cookie was probably wrong`,
+          { step: 'recvChallengeAck', node, cause },
+        );
+      }
+      return new ErldistError('CONNECT_FAILED', `${node} closed the connection during the handshake (${step})`, {
+        step,
+        node,
+        cause,
+      });
+    },
+    header,
+  );
 
   try {
     sendName();
@@ -206,7 +229,9 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
 
   function sendName(): void {
     const name = Buffer.from(opts.localName, 'utf8');
-    socket.write(packet().u8(SEND_NAME_NEW).u64(opts.flags).u32(opts.creation).u16(name.length).bytes(name).finish());
+    socket.write(
+      packet(header).u8(SEND_NAME_NEW).u64(opts.flags).u32(opts.creation).u16(name.length).bytes(name).finish(),
+    );
   }
 
   async function recvStatus(): Promise<void> {
@@ -221,14 +246,14 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
       case 'alive':
         // The peer still has a connection from a node of our name: replace it if it is not ours.
         if (opts.replaceAlive?.() === false) {
-          writeStatus(socket, 'false');
+          writeStatus(socket, 'false', header);
           throw new ErldistError('NOT_ALLOWED', `${node} is already connected to us (alive)`, {
             step: 'recvStatus',
             node,
             status,
           });
         }
-        writeStatus(socket, 'true');
+        writeStatus(socket, 'true', header);
         return;
       case 'nok':
         throw new ErldistError(
@@ -287,7 +312,9 @@ export async function handshakeInitiator(socket: Socket, opts: InitiatorOptions)
 
   function sendChallengeReply(theirChallenge: number): number {
     const myChallenge = genChallenge();
-    socket.write(packet().u8(CHALLENGE_REPLY).u32(myChallenge).bytes(genDigest(theirChallenge, opts.cookie)).finish());
+    socket.write(
+      packet(header).u8(CHALLENGE_REPLY).u32(myChallenge).bytes(genDigest(theirChallenge, opts.cookie)).finish(),
+    );
     return myChallenge;
   }
 
@@ -324,6 +351,8 @@ export interface AcceptorOptions {
    * `nok`/`ok_simultaneous` when we are connecting to it at the same time.
    */
   status(peerName: string): AcceptStatus;
+  /** Bytes of each packet's length: 2 over TCP (the default), 4 over TLS. */
+  packetHeader?: PacketHeader;
 }
 
 /**
@@ -332,6 +361,7 @@ export interface AcceptorOptions {
  * forms, since an initiator that skipped EPMD cannot know our version.
  */
 export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): Promise<HandshakeResult> {
+  const header = opts.packetHeader ?? 2;
   let step = 'recvName';
   let node = 'an unnamed node';
   const reader = new PacketReader(
@@ -342,6 +372,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
         node,
         cause,
       }),
+    header,
   );
   try {
     const name = await recvName();
@@ -349,7 +380,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     step = 'sendStatus';
     const missing = DFLAG_MANDATORY_25 & ~name.flags;
     if (missing !== 0n || (name.flags & DFLAG.HANDSHAKE_23) === 0n) {
-      writeStatus(socket, 'not_allowed');
+      writeStatus(socket, 'not_allowed', header);
       throw new ErldistError(
         'NOT_ALLOWED',
         `${node} lacks mandatory distribution flags: ${flagNames(missing).join(', ') || 'HANDSHAKE_23'}`,
@@ -376,7 +407,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
     const cookie = opts.cookieFor(node);
     const theirChallenge = await recvChallengeReply(challenge, cookie);
     step = 'sendChallengeAck';
-    socket.write(packet().u8(CHALLENGE_ACK).bytes(genDigest(theirChallenge, cookie)).finish());
+    socket.write(packet(header).u8(CHALLENGE_ACK).bytes(genDigest(theirChallenge, cookie)).finish());
     return {
       peerName: node,
       peerCreation: creation,
@@ -405,7 +436,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
   }
 
   async function sendStatus(status: AcceptStatus): Promise<void> {
-    writeStatus(socket, status);
+    writeStatus(socket, status, header);
     if (status === 'nok' || status === 'not_allowed') {
       throw new ErldistError('NOT_ALLOWED', `refused ${node}: ${status}`, { step: 'sendStatus', node, status });
     }
@@ -425,7 +456,7 @@ export async function handshakeAcceptor(socket: Socket, opts: AcceptorOptions): 
   function sendChallenge(challenge: number): void {
     const name = Buffer.from(opts.localName, 'utf8');
     socket.write(
-      packet()
+      packet(header)
         .u8(CHALLENGE_NEW)
         .u64(opts.flags)
         .u32(challenge)

@@ -1,10 +1,11 @@
 /**
- * One dial: EPMD's PORT_PLEASE2 (unless the name carries a port), TCP, then the initiator
- * handshake. A lost simultaneous connect (`nok`) or a node that already has our connection
+ * One dial: EPMD's PORT_PLEASE2 (unless the name carries a port), TCP, TLS with the `tls` option,
+ * then the initiator handshake (`handshakeTimeout` covers TLS and the handshake together). A lost simultaneous connect (`nok`) or a node that already has our connection
  * (`alive`) is not a failure: the caller then uses the connection that comes the other way.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
+import { isTlsFailure, type TlsOptions, tlsError, upgradeClient } from '../distribution/tls.js';
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { deadline, type WaitOptions, waitFor } from '../wait.js';
@@ -27,6 +28,8 @@ export interface DialOptions {
   epmdPort: number | undefined;
   local: LocalIdentity;
   cookie: string;
+  /** Distribution over TLS (`-proto_dist inet_tls`); undefined for plain TCP. */
+  tls: TlsOptions | undefined;
   /** The node says it still has a connection from us (`alive`): true to replace it. */
   replaceAlive(): boolean;
 }
@@ -51,10 +54,19 @@ export async function dialOnce(address: NodeAddress, options: DialOptions): Prom
     }
     port = info.port;
   }
-  const socket = await openSocket(address, port, { timeout: remaining(), signal });
+  let socket: Socket = await openSocket(address, port, { timeout: remaining(), signal });
+  const handshakeLeft = deadline(options.handshakeTimeout);
   try {
+    if (options.tls) {
+      socket = await upgradeClient(socket, options.tls, {
+        host: address.host,
+        node: address.node,
+        timeout: handshakeLeft(),
+        signal,
+      });
+    }
     const handshake = await waitFor<HandshakeResult>(
-      { timeout: options.handshakeTimeout, signal },
+      { timeout: handshakeLeft(), signal },
       `handshake with ${address.node}`,
       (resolve, reject) => {
         handshakeInitiator(socket, {
@@ -64,6 +76,7 @@ export async function dialOnce(address: NodeAddress, options: DialOptions): Prom
           cookie: options.cookie,
           peerName: address.node,
           replaceAlive: options.replaceAlive,
+          packetHeader: options.tls ? 4 : 2,
         }).then(resolve, reject);
         return () => socket.destroy();
       },
@@ -72,6 +85,9 @@ export async function dialOnce(address: NodeAddress, options: DialOptions): Prom
     return { socket, handshake };
   } catch (err) {
     socket.destroy();
+    // TLS 1.3: the server checks our certificate after our side of TLS is done, and its alert
+    // ends the distribution handshake.
+    if (options.tls && err instanceof ErldistError && isTlsFailure(err.cause)) throw tlsError(err.cause, address.node);
     if (err instanceof ErldistError && (err.status === 'nok' || err.status === 'alive')) return {};
     throw err;
   }

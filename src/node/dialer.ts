@@ -8,6 +8,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import type { AcceptStatus, HandshakeResult } from '../distribution/handshake.js';
+import type { TlsOptions } from '../distribution/tls.js';
 import { ErldistError } from '../errors.js';
 import { abortedError, type WaitOptions } from '../wait.js';
 import { channels } from './diagnostics.js';
@@ -30,12 +31,16 @@ export interface ConnectOptions extends WaitOptions {
   handshakeTimeout?: number;
   /** Reconnect when the connection drops (default: the node's `reconnect`, on). */
   reconnect?: false | ReconnectOptions;
+  /** Distribution over TLS, for a node run with `-proto_dist inet_tls` (default: the node's `tls`). */
+  tls?: TlsOptions;
 }
 
 /** What the dialer needs from its node. */
 export interface DialerHost<N> {
   readonly local: LocalIdentity;
   readonly epmdPort: number | undefined;
+  /** The node's TLS settings, for peers that do not give their own. */
+  readonly tls: TlsOptions | undefined;
   /** The node's default for peers that do not say. */
   readonly reconnect: false | ReconnectOptions;
   /** Where connections and reconnections are counted. */
@@ -52,6 +57,7 @@ interface DialState {
   address: NodeAddress;
   timeout: number;
   handshakeTimeout: number;
+  tls: TlsOptions | undefined;
   reconnect: Required<ReconnectOptions> | undefined;
   /** Connected at least once: a handle that never was is closed by its first failure. */
   established: boolean;
@@ -218,6 +224,7 @@ export class Dialer<N> {
       address,
       timeout: options.timeout ?? 10_000,
       handshakeTimeout: options.handshakeTimeout ?? 10_000,
+      tls: options.tls ?? this.host.tls,
       reconnect: reconnect === false ? undefined : { initialDelay: 100, maxDelay: 5000, ...reconnect },
       established: false,
       failures: 0,
@@ -241,6 +248,7 @@ export class Dialer<N> {
       timeout: state.timeout,
       handshakeTimeout: state.handshakeTimeout,
       epmdPort: this.host.epmdPort,
+      tls: state.tls,
       local: this.host.local,
       cookie: this.host.cookieFor(state.address.node),
       // The node still has a connection from us: replace it only when we mean to.

@@ -16,7 +16,7 @@ import { Identifiers } from './ids.js';
 import { Listener, type ListenerHost, type Listening, type ListenOptions } from './listener.js';
 import { Mailbox, type MailboxOwner } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
-import { connectionOptions, type NodeEvents, type NodeOptions } from './options.js';
+import { connectionOptions, type NodeEvents, type NodeOptions, transport } from './options.js';
 import type { Peer } from './peer.js';
 import { type NodeStats, Registry } from './registry.js';
 import { Router } from './routing.js';
@@ -234,7 +234,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
   #makeDialer(callerPid: Pid): Dialer<LocalNode> {
     return new Dialer<LocalNode>({
       local: this,
-      epmdPort: this.#options.epmdPort,
+      ...transport(this.#options),
       reconnect: this.#options.reconnect ?? {},
       stats: this.#registry.stats,
       cookieFor: (peer) => this.#cookieFor(peer),

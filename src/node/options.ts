@@ -1,5 +1,6 @@
 /** A local node's options and events, and the connection settings they give. */
 import type { ConnectionOptions, ConnectionStats } from '../distribution/connection.js';
+import type { TlsOptions } from '../distribution/tls.js';
 import type { ErldistError } from '../errors.js';
 import type { DecodeOptions } from '../term/index.js';
 import type { ReconnectOptions } from './dialer.js';
@@ -27,6 +28,13 @@ export interface NodeOptions {
   hidden?: boolean;
   /** How dialled peers reconnect when their connection drops (default on); `connect` may override. */
   reconnect?: false | ReconnectOptions;
+  /** Distribution over TLS (`-proto_dist inet_tls`): the default for `connect`. */
+  tls?: TlsOptions;
+}
+
+/** How the node reaches its peers: the EPMD port and TLS. */
+export function transport(options: NodeOptions): { epmdPort: number | undefined; tls: TlsOptions | undefined } {
+  return { epmdPort: options.epmdPort, tls: options.tls };
 }
 
 /** The events of a LocalNode and their listeners' arguments. */

@@ -1,0 +1,112 @@
+/**
+ * Distribution over TLS (issue 10): real nodes run with `-proto_dist inet_tls -ssl_dist_optfile`,
+ * on every runtime of the matrix, with certificates made here by `openssl`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { atom, connect, ErldistError, type Peer, tuple } from '../../src/index.js';
+import { type BeamNode, ERLANG_MAILBOX_ECHO, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { rejection } from '../support/rejection.js';
+import { runtimes } from '../support/runtimes.js';
+import { makeCerts, type TestCerts, tlsErlArgs } from '../support/tls.js';
+
+describe.each(runtimes())('TLS distribution on $label', (rt) => {
+  let epmdPort: number;
+  let certs: TestCerts;
+  let tlsNode: BeamNode;
+  let plainNode: BeamNode;
+
+  beforeAll(async () => {
+    certs = await makeCerts(rt);
+    const epmd = await startEpmd(rt);
+    epmdPort = epmd.port;
+    [tlsNode, plainNode] = await Promise.all([
+      startErlangNode(rt, { epmdPort, eval: ERLANG_MAILBOX_ECHO, erlArgs: tlsErlArgs(certs.optfile('dist.conf')) }),
+      startErlangNode(rt, { epmdPort }),
+    ]);
+  });
+  afterAll(async () => {
+    await stopAll();
+    certs?.remove();
+  });
+
+  const material = () => ({ ca: certs.ca, cert: certs.clientCert, key: certs.clientKey });
+
+  describe('with { ca, cert, key }', () => {
+    let peer: Peer;
+    beforeAll(async () => {
+      peer = await connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, tls: material() });
+    });
+    afterAll(async () => {
+      await peer?.close();
+    });
+
+    it('pings and rpcs', async () => {
+      expect(await peer.ping()).toBe(true);
+      expect(await peer.rpc('erlang', 'node', [])).toBe(atom(tlsNode.name));
+      const big = Buffer.alloc(1 << 20, 7);
+      expect(await peer.rpc('erlang', 'byte_size', [big], { timeout: 30_000 })).toBe(big.length);
+    });
+
+    it('the connection is TLS on the node', async () => {
+      const dist = await tlsNode.eval(`hd([M || {N, M} <- erlang:system_info(dist_ctrl), N =:= '${peer.node.name}'])`);
+      // inet_tls_dist's connections are controlled by a process, plain TCP ones by a port.
+      expect(dist).toMatch(/^<\d+\.\d+\.\d+>$/);
+    });
+
+    it('calls a gen_server', async () => {
+      expect(Array.isArray(await peer.call('kernel_sup', atom('which_children'), { timeout: 10_000 }))).toBe(true);
+    });
+
+    it('exchanges messages both ways', async () => {
+      const box = peer.node.spawn();
+      box.send('mailbox_echo', tuple(box.pid, 'over tls'), peer);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual(tuple(atom('echo'), 'over tls'));
+      await peer.rpc('erlang', 'send', [box.pid, atom('direct')]);
+      expect(await box.receive({ timeout: 5000 })).toBe(atom('direct'));
+    });
+  });
+
+  it('rejects a server certificate from another CA with TLS', async () => {
+    const err = await rejection(
+      connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, tls: { ...material(), ca: certs.rogueCa } }),
+    );
+    expect(err).toBeInstanceOf(ErldistError);
+    expect(err.code).toBe('TLS');
+    expect(err.message).toMatch(/not trusted/);
+  });
+
+  it('rejects a certificate for another host name with TLS', async () => {
+    const err = await rejection(
+      connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, tls: { ...material(), servername: 'other.example' } }),
+    );
+    expect(err.code).toBe('TLS');
+  });
+
+  it('a node with fail_if_no_peer_cert refuses a client without a certificate: TLS', async () => {
+    const started = Date.now();
+    const err = await rejection(
+      connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, handshakeTimeout: 5000, tls: { ca: certs.ca } }),
+    );
+    expect(err.code).toBe('TLS');
+    expect(err.message).toMatch(/certificate/);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it('plain erldist against a TLS node: TLS, within the handshake timeout', async () => {
+    const started = Date.now();
+    const err = await rejection(connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, handshakeTimeout: 5000 }));
+    expect(err.code).toBe('TLS');
+    expect(err.message).toContain('the peer speaks TLS distribution; pass the `tls` option');
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it('TLS erldist against a plain node: TLS, within the handshake timeout', async () => {
+    const started = Date.now();
+    const err = await rejection(
+      connect(plainNode.name, { cookie: plainNode.cookie, epmdPort, handshakeTimeout: 3000, tls: material() }),
+    );
+    expect(err.code).toBe('TLS');
+    expect(err.message).toMatch(/plain distribution/);
+    expect(Date.now() - started).toBeLessThan(4500);
+  });
+});
