@@ -2,6 +2,7 @@
  * The node harness itself (nodes.ts) on every runtime: a private EPMD, Erlang nodes found through
  * it and on a pinned port, an Elixir node with its echo server, and clean-up.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { names, portPlease2 } from '../../src/epmd/client.js';
 import { freePort } from '../support/net.js';
@@ -18,6 +19,14 @@ import {
 } from '../support/nodes.js';
 import { type Runtime, runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
+
+function allThreadsStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return /^[Tt]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  });
+}
 
 /** Resolves true once the OS process `pid` is gone, false if it is still there after `ms`. */
 function gone(pid: number, ms = 5000): Promise<boolean> {
@@ -98,6 +107,8 @@ describe.each(runtimes())('nodes on $label', (rt: Runtime) => {
   it('kill() and SIGSTOP reach beam', async () => {
     const node = await startErlangNode(rt, { epmdPort: epmd.port });
     node.kill('SIGSTOP');
+    // A group stop reaches beam's threads one by one: wait until none runs.
+    await eventually(() => allThreadsStopped(node.pid), { what: 'every thread of beam stopped' });
     await expect(node.eval('ok', { timeout: 300 })).rejects.toThrow(/timed out/);
     node.kill('SIGCONT');
     expect(await node.eval('ok')).toBe('ok');
