@@ -33,6 +33,8 @@ const JOIN = atom('join');
 const LEAVE = atom('leave');
 const GEN_CAST = atom('$gen_cast');
 const DOWN = atom('DOWN');
+/** Discovers sent to a node whose scope has not answered: 0.2, 0.4 ... 5 s apart, about 20 s in all. */
+const DISCOVER_ATTEMPTS = 8;
 
 interface Members {
   group: Term;
@@ -88,6 +90,7 @@ export class PgScope extends EventEmitter<PgEvents> {
   readonly #local = new Map<string, Members>();
   readonly #members = new Map<string, LocalMember>();
   readonly #remote = new Map<string, RemoteScope>();
+  readonly #retries = new Map<string, NodeJS.Timeout>();
   readonly #onNodeUp = (name: string) => this.discover(name);
 
   /** @internal Use `pg(node, scope)`. */
@@ -117,7 +120,30 @@ export class PgScope extends EventEmitter<PgEvents> {
    */
   discover(node: string): void {
     if (node === this.#node.name || this.#box.closed) return;
+    clearTimeout(this.#retries.get(node));
     this.#box.send(this.scope, tuple(DISCOVER, this.#box.pid), node);
+    this.#retry(node, 1);
+  }
+
+  /**
+   * A node's scope may start after the node connected (a node that restarts is connected again
+   * before its applications run), and a BEAM scope that starts discovers only visible nodes: so the
+   * discover is sent again, backing off, until the scope answers or the node goes (about 20 s).
+   */
+  #retry(node: string, attempt: number): void {
+    if (attempt > DISCOVER_ATTEMPTS) return;
+    const timer = setTimeout(
+      () => {
+        this.#retries.delete(node);
+        const known = [...this.#remote.values()].some((r) => r.scope.node.name === node);
+        if (known || this.#box.closed || this.#node.peer(node)?.connected !== true) return;
+        this.#box.send(this.scope, tuple(DISCOVER, this.#box.pid), node);
+        this.#retry(node, attempt + 1);
+      },
+      Math.min(100 * 2 ** attempt, 5000),
+    );
+    timer.unref();
+    this.#retries.set(node, timer);
   }
 
   /** Joins mailboxes of this node to `group` (a mailbox may join several times). */
@@ -195,6 +221,8 @@ export class PgScope extends EventEmitter<PgEvents> {
   /** Stops the scope: other nodes drop our members when its mailbox goes down. */
   close(): void {
     this.#node.off('nodeup', this.#onNodeUp);
+    for (const timer of this.#retries.values()) clearTimeout(timer);
+    this.#retries.clear();
     this.#box.close();
   }
 
@@ -204,7 +232,7 @@ export class PgScope extends EventEmitter<PgEvents> {
     } catch (err) {
       this.#node.emit('warning', err);
     } finally {
-      this.#node.off('nodeup', this.#onNodeUp);
+      this.close();
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atom, createNode, type LocalNode, type PubSub, pg, pubsub, tuple } from '../../src/index.js';
+import { freePort } from '../support/net.js';
 import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, stopAll } from '../support/nodes.js';
 import { phoenixPubSubEbin } from '../support/phoenix.js';
 import { runtimes } from '../support/runtimes.js';
@@ -32,6 +33,33 @@ receive do :subscribed -> :ok after 10_000 -> raise "no subscriber" end
 describe.each(runtimes())('Phoenix.PubSub on $label', (rt) => {
   afterAll(async () => {
     await stopAll();
+  });
+
+  it('an Elixir node that restarts gets TypeScript broadcasts again, with no user code', async () => {
+    const epmdPort = (await startEpmd(rt)).port;
+    const cookie = randomCookie();
+    const ebin = await phoenixPubSubEbin(rt);
+    const options = { epmdPort, cookie, eval: boot(1), erlArgs: ['-pa', ebin], name: randomNodeName() };
+    const pinned = { ...options, pinnedPort: await freePort() };
+    const first = await startElixirNode(rt, pinned);
+    const ts = createNode({ name: `${randomNodeName()}@127.0.0.1`, cookie, epmdPort });
+    try {
+      const ps = pubsub(ts, 'MyApp.PubSub');
+      await ts.connect(first.name);
+      const ours = ':pg.get_members(Phoenix.PubSub, MyApp.PubSub.Adapter) |> Enum.count(&(node(&1) != node()))';
+      await eventually(async () => (await first.evalElixir(ours)) === '1', within1s('worker on the first node'));
+      first.kill('SIGKILL');
+      const second = await startElixirNode(rt, pinned);
+      // The peer reconnects by itself; its nodeup makes the scope discover the new node's scope.
+      await eventually(async () => (await second.evalElixir(ours).catch(() => '')) === '1', {
+        timeout: 5000,
+        what: 'worker on the restarted node',
+      });
+      ps.broadcast('t', 'again');
+      await eventually(async () => (await second.evalElixir('Agent.get(:got, & &1)')) === '["again"]', within1s('got'));
+    } finally {
+      await ts.close();
+    }
   });
 
   describe.each([1, 3])('pool_size %i', (poolSize) => {
