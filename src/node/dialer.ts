@@ -13,6 +13,7 @@ import { ErldistError } from '../errors.js';
 import { abortedError, type WaitOptions } from '../wait.js';
 import { channels } from './diagnostics.js';
 import { dialOnce, type LocalIdentity } from './dial.js';
+import { tlsFor } from './tls-options.js';
 
 export type { LocalIdentity };
 
@@ -224,7 +225,7 @@ export class Dialer<N> {
       address,
       timeout: options.timeout ?? 10_000,
       handshakeTimeout: options.handshakeTimeout ?? 10_000,
-      tls: options.tls ?? this.host.tls,
+      tls: tlsFor(options.tls, 'client') ?? this.host.tls,
       reconnect: reconnect === false ? undefined : { initialDelay: 100, maxDelay: 5000, ...reconnect },
       established: false,
       failures: 0,

@@ -26,7 +26,9 @@
  *   `erldist:handshake:error` diagnostics channel, for subscribers that want each one.
  */
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { type AcceptStatus, type HandshakeResult, handshakeAcceptor } from '../distribution/handshake.js';
+import { isTlsFailure, serverContext, serverSocket, type TlsOptions, tlsError } from '../distribution/tls.js';
 import { type EpmdRegistration, register as epmdRegister } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
 import { channels, type HandshakeErrorMessage } from './diagnostics.js';
@@ -59,6 +61,8 @@ export interface ListenerHost {
   readonly local: LocalIdentity;
   readonly hidden: boolean;
   readonly epmdPort: number | undefined;
+  /** Distribution over TLS (`inet_tls`): every incoming connection must speak it. */
+  readonly tls: TlsOptions | undefined;
   cookieFor(node: string): string;
   acceptStatus(node: string): AcceptStatus;
   addPeer(name: string, socket: Socket, handshake: HandshakeResult): void;
@@ -80,12 +84,14 @@ export class Listener {
     private readonly server: Server,
     private readonly bounds: Bounds,
     readonly port: number,
+    private readonly tls: { options: TlsOptions; context: SecureContext } | undefined,
   ) {
     this.reports = new Reports((error, peer) => host.emit('handshakeError', error, peer));
   }
 
   static async start(host: ListenerHost, options: ListenOptions): Promise<Listener> {
     const bounds = checkBounds(options);
+    const tls = host.tls && { options: host.tls, context: serverContext(host.tls) };
     let listener: Listener | undefined;
     const server = createServer((socket) => {
       if (listener) listener.accept(socket);
@@ -104,7 +110,7 @@ export class Listener {
       const all = isIP(host.local.name.slice(host.local.name.indexOf('@') + 1)) === 6 ? '::' : '0.0.0.0';
       server.listen(options.port ?? 0, options.host ?? all, () => resolve());
     });
-    listener = new Listener(host, server, bounds, (server.address() as AddressInfo).port);
+    listener = new Listener(host, server, bounds, (server.address() as AddressInfo).port, tls);
     if (options.epmd !== false) {
       try {
         await listener.register();
@@ -168,8 +174,10 @@ export class Listener {
   }
 
   /** Starts an incoming handshake, making room first when the table is full (see the module comment). */
-  private accept(socket: Socket): void {
-    socket.on('error', () => {});
+  private accept(tcp: Socket): void {
+    tcp.on('error', () => {});
+    // Over TLS the handshake reads the TLS socket: its data starts once TLS is up.
+    const socket = this.tls ? serverSocket(tcp, this.tls.context, this.tls.options) : tcp;
     if (this.closed || this.host.local.isClosed) {
       socket.destroy();
       return;
@@ -203,6 +211,7 @@ export class Listener {
         this.nameIn(pending, node);
         return host.acceptStatus(node);
       },
+      packetHeader: this.tls ? 4 : 2,
     }).then(
       (handshake) => {
         this.forget(pending);
@@ -217,7 +226,9 @@ export class Listener {
           this.failed(pending.ended.kind, pending.ended.error, pending.peer ?? '');
           return;
         }
-        const error = err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err));
+        let error = err instanceof ErldistError ? err : new ErldistError('PROTOCOL', String(err));
+        if (this.tls && isTlsFailure(error.cause))
+          error = tlsError(error.cause, pending.peer ?? 'a client', 'listener');
         this.failed(`${error.code}:${error.step ?? ''}`, error, pending.peer ?? '');
       },
     );

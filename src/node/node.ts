@@ -265,7 +265,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     return {
       local: this,
       hidden: this.#options.hidden !== false,
-      epmdPort: this.#options.epmdPort,
+      ...transport(this.#options, 'server'),
       cookieFor: (peer) => this.#cookieFor(peer),
       acceptStatus: (peer) => this.#dialer.acceptStatus(peer),
       addPeer: (name, socket, handshake) => void this.#dialer.add(name, socket, handshake),

@@ -4,6 +4,7 @@ import type { TlsOptions } from '../distribution/tls.js';
 import type { ErldistError } from '../errors.js';
 import type { DecodeOptions } from '../term/index.js';
 import type { ReconnectOptions } from './dialer.js';
+import { type TlsSide, tlsFor } from './tls-options.js';
 
 export interface NodeOptions {
   /** `name@host`. Default: a name unique to this process, long (`@` an FQDN or IP). */
@@ -32,9 +33,12 @@ export interface NodeOptions {
   tls?: TlsOptions;
 }
 
-/** How the node reaches its peers: the EPMD port and TLS. */
-export function transport(options: NodeOptions): { epmdPort: number | undefined; tls: TlsOptions | undefined } {
-  return { epmdPort: options.epmdPort, tls: options.tls };
+/** How the node reaches its peers (`client`) or is reached (`server`): the EPMD port and TLS. */
+export function transport(
+  options: NodeOptions,
+  side: TlsSide = 'client',
+): { epmdPort: number | undefined; tls: TlsOptions | undefined } {
+  return { epmdPort: options.epmdPort, tls: tlsFor(options.tls, side) };
 }
 
 /** The events of a LocalNode and their listeners' arguments. */

@@ -3,11 +3,19 @@
  * on every runtime of the matrix, with certificates made here by `openssl`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atom, connect, ErldistError, type Peer, tuple } from '../../src/index.js';
-import { type BeamNode, ERLANG_MAILBOX_ECHO, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
+import { atom, connect, createNode, ErldistError, type LocalNode, type Peer, tuple } from '../../src/index.js';
+import {
+  type BeamNode,
+  ERLANG_MAILBOX_ECHO,
+  randomNodeName,
+  startEpmd,
+  startErlangNode,
+  stopAll,
+} from '../support/nodes.js';
 import { rejection } from '../support/rejection.js';
 import { runtimes } from '../support/runtimes.js';
 import { makeCerts, type TestCerts, tlsErlArgs } from '../support/tls.js';
+import { nextEvent } from '../support/wait.js';
 
 describe.each(runtimes())('TLS distribution on $label', (rt) => {
   let epmdPort: number;
@@ -66,6 +74,18 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
     });
   });
 
+  it('with { sslDistOptfile }: the very file an inet_tls node uses (host paths)', async () => {
+    const optfile = certs.optfile('erldist.conf', { forHost: true });
+    const peer = await connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, tls: { sslDistOptfile: optfile } });
+    try {
+      expect(await peer.ping()).toBe(true);
+      expect(await peer.rpc('erlang', 'node', [])).toBe(atom(tlsNode.name));
+      expect(Array.isArray(await peer.call('kernel_sup', atom('which_children'), { timeout: 10_000 }))).toBe(true);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('rejects a server certificate from another CA with TLS', async () => {
     const err = await rejection(
       connect(tlsNode.name, { cookie: tlsNode.cookie, epmdPort, tls: { ...material(), ca: certs.rogueCa } }),
@@ -108,5 +128,40 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
     expect(err.code).toBe('TLS');
     expect(err.message).toMatch(/plain distribution/);
     expect(Date.now() - started).toBeLessThan(4500);
+  });
+
+  describe('a TLS erldist listener', () => {
+    let ts: LocalNode;
+    beforeAll(async () => {
+      ts = createNode({
+        name: `${randomNodeName()}@127.0.0.1`,
+        cookie: tlsNode.cookie,
+        epmdPort,
+        tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requestCert: true },
+      });
+      await ts.listen();
+      ts.expose('ts_math', { add: (a, b) => (a as number) + (b as number) });
+      ts.serve('calc', { handleCall: async (req) => tuple(atom('ok'), req) });
+    });
+    afterAll(async () => {
+      await ts?.close();
+    });
+
+    it('an inet_tls node pings it, and rpc:call, erpc:call and gen_server:call into it', async () => {
+      expect(await tlsNode.eval(`net_adm:ping('${ts.name}')`)).toBe('pong');
+      expect(await tlsNode.eval(`rpc:call('${ts.name}', ts_math, add, [1, 2])`)).toBe('3');
+      expect(await tlsNode.eval(`erpc:call('${ts.name}', ts_math, add, [40, 2])`)).toBe('42');
+      expect(await tlsNode.eval(`gen_server:call({calc, '${ts.name}'}, {x, 1})`)).toBe('{ok,{x,1}}');
+      const dist = await tlsNode.eval(`hd([M || {N, M} <- erlang:system_info(dist_ctrl), N =:= '${ts.name}'])`);
+      expect(dist).toMatch(/^<\d+\.\d+\.\d+>$/);
+    });
+
+    it('a plain node is refused with TLS on the listener, within the handshake timeout', async () => {
+      const refused = nextEvent(ts, 'handshakeError');
+      expect(await plainNode.eval(`net_adm:ping('${ts.name}')`)).toBe('pang');
+      const [error] = (await refused) as [ErldistError];
+      expect(error.code).toBe('TLS');
+      expect(error.message).toContain('the peer sent plain distribution to a TLS listener');
+    });
   });
 });

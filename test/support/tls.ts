@@ -1,6 +1,6 @@
 /**
  * Throwaway certificates for the TLS tests, made with the `openssl` command: a CA, a server and a
- * client certificate signed by it (SAN `127.0.0.1`, `localhost`), and a second CA with a server
+ * client certificate signed by it (SAN `localhost`, and `127.0.0.1` both as an IP and as a DNS name, since OTP's client checks the host of a node name as a DNS name), and a second CA with a server
  * certificate of its own (a peer nobody should trust). Nothing is committed; each call makes new
  * keys. For a chroot runtime the files go under the chroot's /tmp, and `nodePath` is the path a node
  * inside it sees.
@@ -28,8 +28,14 @@ export interface TestCerts {
   rogueCa: Buffer;
   rogueCert: Buffer;
   rogueKey: Buffer;
-  /** Writes an ssl_dist_optfile for a node of the runtime (paths as it sees them); its node path. */
-  optfile(name: string, options?: { failIfNoPeerCert?: boolean; server?: 'server' | 'rogue' }): string;
+  /**
+   * Writes an ssl_dist_optfile for a node of the runtime (paths as it sees them) and returns its path
+   * there; `forHost`: for erldist on the host (host paths).
+   */
+  optfile(
+    name: string,
+    options?: { failIfNoPeerCert?: boolean; server?: 'server' | 'rogue'; forHost?: boolean },
+  ): string;
   remove(): void;
 }
 
@@ -50,7 +56,9 @@ async function signed(dir: string, ca: string, name: string): Promise<void> {
   await openssl(dir, [
     'req',
     '-newkey',
-    'rsa:2048',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
     '-nodes',
     '-keyout',
     `${name}.key`,
@@ -59,7 +67,7 @@ async function signed(dir: string, ca: string, name: string): Promise<void> {
     '-subj',
     `/CN=${name}`,
   ]);
-  writeFileSync(join(dir, `${name}.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  writeFileSync(join(dir, `${name}.ext`), 'subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n');
   await openssl(dir, [
     'x509',
     '-req',
@@ -88,7 +96,9 @@ export async function makeCerts(rt: Runtime): Promise<TestCerts> {
       'req',
       '-x509',
       '-newkey',
-      'rsa:2048',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
       '-nodes',
       '-keyout',
       `${ca}.key`,
@@ -116,7 +126,8 @@ export async function makeCerts(rt: Runtime): Promise<TestCerts> {
     rogueKey: file('rogue.key'),
     optfile(name, options = {}) {
       const server = options.server ?? 'server';
-      const q = (f: string) => JSON.stringify(nodePath(f));
+      const where = options.forHost ? (f: string) => join(dir, f) : nodePath;
+      const q = (f: string) => JSON.stringify(where(f));
       const text = [
         `[{server, [{certfile, ${q(`${server}.pem`)}}, {keyfile, ${q(`${server}.key`)}},`,
         `           {cacertfile, ${q('ca.pem')}}, {verify, verify_peer},`,
@@ -126,7 +137,7 @@ export async function makeCerts(rt: Runtime): Promise<TestCerts> {
         '',
       ].join('\n');
       writeFileSync(join(dir, name), text);
-      return nodePath(name);
+      return where(name);
     },
     remove() {
       rmSync(dir, { recursive: true, force: true });
