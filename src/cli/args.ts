@@ -10,12 +10,16 @@ export interface Options {
   json: boolean;
   help: boolean;
   port?: number;
+  /** `--tls`: distribution over TLS (the system's CAs unless an optfile says otherwise). */
+  tls: boolean;
+  /** `--ssl-dist-optfile FILE`: OTP's ssl_dist_optfile (implies `--tls`). */
+  sslDistOptfile?: string;
 }
 
 export class UsageError extends Error {}
 
 export function parseArgs(argv: string[]): { command: string | undefined; positional: string[]; options: Options } {
-  const options: Options = { timeout: 10_000, elixir: false, json: false, help: false };
+  const options: Options = { timeout: 10_000, elixir: false, json: false, help: false, tls: false };
   const positional: string[] = [];
   let command: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -51,6 +55,13 @@ export function parseArgs(argv: string[]): { command: string | undefined; positi
           options.port = p;
           break;
         }
+        case '--tls':
+          options.tls = true;
+          break;
+        case '--ssl-dist-optfile':
+          options.sslDistOptfile = value();
+          options.tls = true;
+          break;
         case '--elixir':
           options.elixir = true;
           break;
@@ -81,4 +92,27 @@ export function takeNode(positional: string[], env: NodeJS.ProcessEnv): string {
   const fallback = env.RELEASE_NODE;
   if (fallback) return fallback;
   throw new UsageError('no NODE given and $RELEASE_NODE is not set');
+}
+
+/** Where a release puts its emulator flags: what `erl` reads, and what `elixir` passes to it. */
+const ERL_FLAG_VARS = ['ERL_AFLAGS', 'ERL_FLAGS', 'ELIXIR_ERL_OPTIONS', 'ERL_ZFLAGS'];
+
+/**
+ * The `tls` option of the command: `--tls` / `--ssl-dist-optfile`, else `-proto_dist inet_tls` and
+ * `-ssl_dist_optfile FILE` from the environment's erl flags (so that `erldist ping` in a release's
+ * pod needs no flags of its own); undefined for plain TCP.
+ */
+export function cliTls(options: Options, env: NodeJS.ProcessEnv): { sslDistOptfile?: string } | undefined {
+  if (options.tls) return options.sslDistOptfile === undefined ? {} : { sslDistOptfile: options.sslDistOptfile };
+  let tls = false;
+  let optfile: string | undefined;
+  for (const name of ERL_FLAG_VARS) {
+    const words = (env[name] ?? '').split(/\s+/).filter((w) => w !== '');
+    for (let i = 0; i < words.length - 1; i++) {
+      if (words[i] === '-proto_dist') tls = words[i + 1] === 'inet_tls' || words[i + 1] === 'inet6_tls';
+      if (words[i] === '-ssl_dist_optfile') optfile = words[i + 1];
+    }
+  }
+  if (!tls) return undefined;
+  return optfile === undefined ? {} : { sslDistOptfile: optfile };
 }

@@ -35,6 +35,11 @@ Options:
   --name N        this node's name (default: the first free of ${SLOT_PREFIX}-0 ... -${SLOTS - 1} at this
                   host, so that repeated runs add no atoms on the target; a unique name if all are busy)
   --timeout MS    one deadline for the whole command: EPMD, TCP, handshake and the call (default 10000)
+  --tls           distribution over TLS (-proto_dist inet_tls), checking the node with the system's CAs
+  --ssl-dist-optfile FILE
+                  TLS with OTP's ssl_dist_optfile (its client section); both also come from
+                  -proto_dist inet_tls -ssl_dist_optfile FILE in $ERL_AFLAGS, $ERL_FLAGS,
+                  $ELIXIR_ERL_OPTIONS or $ERL_ZFLAGS, as a release's pod has them
   --elixir        read and print Elixir syntax
   --json          print results as JSON, and errors as JSON on stderr: {"code", "message", "node", "exit"}
   -h, --help      help for a command

@@ -20,7 +20,7 @@ import {
   type Term,
   Tuple,
 } from '../index.js';
-import { parseArgs, takeNode, UsageError } from './args.js';
+import { cliTls, parseArgs, takeNode, UsageError } from './args.js';
 import { EXIT_HELP, GLOBAL_HELP, HELP } from './help.js';
 import { toJson } from './json.js';
 import { claimSlot, type Slot } from './slot.js';
@@ -152,6 +152,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         name,
         exact: true,
         reconnect: false as const,
+        tls: cliTls(options, io.env),
         handshakeTimeout: time.left().timeout,
         ...time.left(),
       };

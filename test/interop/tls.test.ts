@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { atom, connect, createNode, ErldistError, type LocalNode, type Peer, tuple } from '../../src/index.js';
+import { runCli } from '../support/cli.js';
 import {
   type BeamNode,
   ERLANG_MAILBOX_ECHO,
@@ -84,6 +85,22 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
     } finally {
       await peer.close();
     }
+  });
+
+  it('erldist ping with only ERL_AFLAGS="-proto_dist inet_tls -ssl_dist_optfile F" pongs; plain, it says TLS', async () => {
+    const optfile = certs.optfile('cli.conf', { forHost: true });
+    const env = { ERLANG_COOKIE: tlsNode.cookie, ERL_EPMD_PORT: String(epmdPort) };
+    const ok = await runCli(['ping', tlsNode.name], {
+      ...env,
+      ERL_AFLAGS: `-proto_dist inet_tls -ssl_dist_optfile ${optfile}`,
+    });
+    expect(ok.stdout).toMatch(/^pong from /);
+    expect(ok.code).toBe(0);
+    const flag = await runCli(['ping', tlsNode.name, '--ssl-dist-optfile', optfile], env);
+    expect(flag.code).toBe(0);
+    const plain = await runCli(['ping', tlsNode.name, '--timeout', '5000'], env);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toMatch(/TLS/);
   });
 
   it('rejects a server certificate from another CA with TLS', async () => {
