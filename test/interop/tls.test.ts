@@ -9,6 +9,7 @@ import {
   type BeamNode,
   ERLANG_MAILBOX_ECHO,
   randomNodeName,
+  startElixirNode,
   startEpmd,
   startErlangNode,
   stopAll,
@@ -23,14 +24,16 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
   let certs: TestCerts;
   let tlsNode: BeamNode;
   let plainNode: BeamNode;
+  let exNode: BeamNode;
 
   beforeAll(async () => {
     certs = await makeCerts(rt);
     const epmd = await startEpmd(rt);
     epmdPort = epmd.port;
-    [tlsNode, plainNode] = await Promise.all([
+    [tlsNode, plainNode, exNode] = await Promise.all([
       startErlangNode(rt, { epmdPort, eval: ERLANG_MAILBOX_ECHO, erlArgs: tlsErlArgs(certs.optfile('dist.conf')) }),
       startErlangNode(rt, { epmdPort }),
+      startElixirNode(rt, { epmdPort, erlArgs: tlsErlArgs(certs.optfile('ex.conf')) }),
     ]);
   });
   afterAll(async () => {
@@ -60,6 +63,14 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
       const dist = await tlsNode.eval(`hd([M || {N, M} <- erlang:system_info(dist_ctrl), N =:= '${peer.node.name}'])`);
       // inet_tls_dist's connections are controlled by a process, plain TCP ones by a port.
       expect(dist).toMatch(/^<\d+\.\d+\.\d+>$/);
+    });
+
+    it('reconnects over TLS when the node drops the connection', async () => {
+      const down = nextEvent(peer.node, 'nodedown');
+      expect(await tlsNode.eval(`erlang:disconnect_node('${peer.node.name}')`)).toBe('true');
+      await down;
+      expect(await peer.rpc('erlang', 'node', [], { timeout: 10_000 })).toBe(atom(tlsNode.name));
+      expect(await peer.ping()).toBe(true);
     });
 
     it('calls a gen_server', async () => {
@@ -101,6 +112,29 @@ describe.each(runtimes())('TLS distribution on $label', (rt) => {
     const plain = await runCli(['ping', tlsNode.name, '--timeout', '5000'], env);
     expect(plain.code).not.toBe(0);
     expect(plain.stderr).toMatch(/TLS/);
+  });
+
+  it('an Elixir node with inet_tls: ping, rpc, and an Elixir node connecting to an erldist TLS listener', async () => {
+    const peer = await connect(exNode.name, { cookie: exNode.cookie, epmdPort, tls: material() });
+    try {
+      expect(await peer.ping()).toBe(true);
+      expect(await peer.rpc('Elixir.String', 'upcase', ['tls'])).toBe('TLS');
+    } finally {
+      await peer.close();
+    }
+    const ts = createNode({
+      name: `${randomNodeName()}@127.0.0.1`,
+      cookie: exNode.cookie,
+      epmdPort,
+      tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requestCert: true },
+    });
+    try {
+      await ts.listen();
+      ts.serve('calc', { handleCall: async (req) => tuple(atom('ok'), req) });
+      expect(await exNode.evalElixir(`GenServer.call({:calc, :"${ts.name}"}, :hi)`)).toBe('{:ok, :hi}');
+    } finally {
+      await ts.close();
+    }
   });
 
   it('rejects a server certificate from another CA with TLS', async () => {

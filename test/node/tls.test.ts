@@ -95,6 +95,9 @@ describe('sslDistOptfile', () => {
     );
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toContain('client: crl_check');
+    const perConnect = node({ cookie: 'c' });
+    const bad = await rejection(perConnect.connect('x@127.0.0.1:1', { tls: { sslDistOptfile: '/nonexistent.conf' } }));
+    expect(bad.code).toBe('INVALID_ARGUMENT');
     const missing = await rejection(
       Promise.resolve().then(() => createNode({ cookie: 'c', tls: { sslDistOptfile: '/nonexistent.conf' } })),
     );
