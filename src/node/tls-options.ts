@@ -18,9 +18,27 @@ const VERSIONS: Record<string, 'TLSv1.2' | 'TLSv1.3'> = { 'tlsv1.2': 'TLSv1.2', 
 
 /** The `tls` material of one side: `tls` itself, or read from its `sslDistOptfile`. */
 export function tlsFor(tls: TlsOptions | undefined, side: TlsSide): TlsOptions | undefined {
+  if (tls !== undefined) checkTls(tls);
   if (tls?.sslDistOptfile === undefined) return tls;
   const { sslDistOptfile, ...rest } = tls;
   return { ...readSslDistOptfile(sslDistOptfile)[side], ...rest };
+}
+
+/** The `tls` option's own fields, checked before any file is read or socket opened. */
+function checkTls(tls: TlsOptions): void {
+  const bad = (why: string) => new ErldistError('INVALID_ARGUMENT', `tls: ${why}`);
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw bad('expected an object');
+  for (const key of ['rejectUnauthorized', 'requestCert'] as const) {
+    if (tls[key] !== undefined && typeof tls[key] !== 'boolean') throw bad(`${key} is a boolean`);
+  }
+  for (const key of ['servername', 'passphrase', 'sslDistOptfile'] as const) {
+    if (tls[key] !== undefined && (typeof tls[key] !== 'string' || tls[key] === ''))
+      throw bad(`${key} is a non-empty string`);
+  }
+  for (const key of ['minVersion', 'maxVersion'] as const) {
+    const v = tls[key];
+    if (v !== undefined && v !== 'TLSv1.2' && v !== 'TLSv1.3') throw bad(`${key} is 'TLSv1.2' or 'TLSv1.3'`);
+  }
 }
 
 /** Reads an ssl_dist_optfile into the TLS options of both sides. */

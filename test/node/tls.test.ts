@@ -60,6 +60,16 @@ describe('an erldist TLS listener', () => {
     expect(error.message).toMatch(/certificate/);
   });
 
+  it('a tls option of the wrong shape: INVALID_ARGUMENT from createNode and connect', async () => {
+    const make = (tls: unknown) => Promise.resolve().then(() => createNode({ cookie: 'c', tls: tls as never }));
+    expect((await rejection(make('yes'))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(make({ rejectUnauthorized: 'no' }))).code).toBe('INVALID_ARGUMENT');
+    expect((await rejection(make({ minVersion: 'TLSv1' }))).code).toBe('INVALID_ARGUMENT');
+    const a = node({ cookie: 'c' });
+    const err = await rejection(a.connect('x@127.0.0.1:1', { tls: { servername: 7 as never } }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('a listener without cert and key: INVALID_ARGUMENT before any port opens', async () => {
     const b = node({ cookie: 'c', tls: { rejectUnauthorized: false } });
     expect((await rejection(b.listen({ epmd: false }))).code).toBe('INVALID_ARGUMENT');
