@@ -52,21 +52,11 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   }
 }
 
+/** A new P-256 key, unencrypted: what every certificate of the tests uses. */
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 async function signed(dir: string, ca: string, name: string): Promise<void> {
-  await openssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    `/CN=${name}`,
-  ]);
+  await openssl(dir, ['req', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
   writeFileSync(join(dir, `${name}.ext`), 'subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n');
   await openssl(dir, [
     'x509',
@@ -95,11 +85,7 @@ export async function makeCerts(rt: Runtime): Promise<TestCerts> {
     await openssl(dir, [
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...EC_KEY,
       '-keyout',
       `${ca}.key`,
       '-out',
