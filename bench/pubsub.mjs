@@ -28,7 +28,7 @@ const opt = (name, def) => {
 const messages = Number(opt('--messages', 50000));
 const rounds = Number(opt('--rounds', 3));
 const erldistPath = resolve(import.meta.dirname, opt('--erldist', '../dist/index.js'));
-const { atom, createNode, pubsub, startEpmd, tuple } = await import(pathToFileURL(erldistPath).href);
+const { atom, createNode, startEpmd, tuple } = await import(pathToFileURL(erldistPath).href);
 const log = (msg) => process.stderr.write(`${msg}\n`);
 
 const SOURCE = resolve(import.meta.dirname, '../../shared/third_party/phoenix_pubsub-2.2.0/lib');
@@ -98,7 +98,7 @@ try {
   const sub = `sub${tag}@127.0.0.1`;
   const pub = `pub${tag}@127.0.0.1`;
   start(sub, SUB);
-  const ps = pubsub(node, 'MyApp.PubSub');
+  const ps = node.pubsub('MyApp.PubSub');
   const deadline = Date.now() + 60_000;
   let subPeer;
   while (!subPeer) {

@@ -11,7 +11,7 @@
 //
 // A LiveView or channel that subscribed to a topic gets what is broadcast on it as is: a
 // `%Phoenix.Socket.Broadcast{}` is the map below with its `__struct__` key; Phoenix is not needed here.
-import { atom, createNode, inspect, pubsub, type Term, Tuple, tuple } from 'erldist';
+import { atom, createNode, inspect, type Term, Tuple, tuple } from 'erldist';
 
 const target = process.argv[2] ?? process.env.RELEASE_NODE;
 if (!target) {
@@ -19,8 +19,8 @@ if (!target) {
   process.exit(2);
 }
 const node = createNode();
-const ps = pubsub(node, 'MyApp.PubSub'); // before connecting: the nodeup discovers the app's pg scope
 await node.connect(target);
+const ps = node.pubsub('MyApp.PubSub'); // discovers the pg scope of every connected node
 
 const orders = ps.subscribe('orders');
 process.once('SIGINT', () => void node.close());
@@ -37,5 +37,6 @@ for await (const event of orders) {
     event: 'reserved',
     payload: new Map<Term, Term>([['id', id]]),
   };
-  ps.broadcast('inventory:lobby', broadcast);
+  // Channel processes push it to their sockets through Phoenix.Channel.Server's dispatcher.
+  ps.broadcast('inventory:lobby', broadcast, { dispatcher: 'Phoenix.Channel.Server' });
 }

@@ -45,8 +45,8 @@ export {
   type SpawnOptions,
   type WaitOptions,
 } from './node/index.js';
-export { type Group, type PgEvents, PgScope, pg } from './node/pg.js';
-export { PubSub, pubsub } from './node/pubsub.js';
+export type { Group, PgEvents, PgScope } from './node/pg.js';
+export type { BroadcastOptions, PubSub } from './node/pubsub.js';
 export {
   Atom,
   atom,

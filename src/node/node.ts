@@ -9,20 +9,23 @@ import { EventEmitter } from 'node:events';
 import { DFLAG, DFLAG_ERLDIST } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, type Pid, type Reference } from '../term/index.js';
-import { type ConnectOptions, Dialer } from './dialer.js';
+import type { ConnectOptions, Dialer } from './dialer.js';
 import { type DiscoverOptions, type Discovery, discover } from './discovery.js';
-import { type DispatchHost, dispatch } from './dispatch.js';
+import type { DispatchHost } from './dispatch.js';
 import { Identifiers } from './ids.js';
-import { Listener, type ListenerHost, type Listening, type ListenOptions } from './listener.js';
+import { Listener, type Listening, type ListenOptions } from './listener.js';
 import { Mailbox, type MailboxOwner } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
-import { connectionOptions, type NodeEvents, type NodeOptions, transport } from './options.js';
+import type { NodeEvents, NodeOptions } from './options.js';
 import type { Peer } from './peer.js';
+import { type PgScope, pg } from './pg.js';
+import { type PubSub, pubsub } from './pubsub.js';
 import { type NodeStats, Registry } from './registry.js';
 import { Router } from './routing.js';
 import { type ExposedFunction, type RpcHost, RpcServer } from './rpc-server.js';
 import type { ServerHandlers } from './server.js';
 import { Signals } from './signals.js';
+import { listenerHost, makeDialer, type NodeParts } from './wiring.js';
 
 export type { ConnectOptions, Listening, ListenOptions, NodeEvents, NodeOptions, NodeStats };
 
@@ -41,6 +44,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
   readonly #rpc: RpcServer;
   readonly #dispatchHost: DispatchHost;
   readonly #router: Router<LocalNode>;
+  readonly #parts: NodeParts<LocalNode>;
   #listener: Listener | undefined;
   #listening = false;
   #closed = false;
@@ -62,7 +66,21 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     this.#ids = ids;
     this.#registry = registry;
     const callerPid = ids.makePid();
-    const dialer = this.#makeDialer(callerPid);
+    const parts: NodeParts<LocalNode> = {
+      node: this,
+      nodeAtom: this.nodeAtom,
+      emit: (event, ...args) => this.emit(event as keyof NodeEvents, ...(args as never)),
+      options: this.#options,
+      ids,
+      registry,
+      signals: () => this.#signals,
+      dispatchHost: () => this.#dispatchHost,
+      cookieFor: (node) => this.#cookieFor(node),
+      background: (work) => this.#background(work),
+      close: () => this.close(),
+    };
+    this.#parts = parts;
+    const dialer = makeDialer(parts, callerPid);
     this.#dialer = dialer;
     this.#signals = new Signals({
       peer: (name) => dialer.peer(name),
@@ -163,6 +181,27 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     return this.#dialer.peer(name);
   }
 
+  /** The names of the nodes connected now (as erlang:nodes(connected)). */
+  nodes(): string[] {
+    return this.#dialer
+      .open()
+      .filter((peer) => peer.connected)
+      .map((peer) => peer.name);
+  }
+
+  /**
+   * The `pg` scope `scope` (OTP's default is `pg`), one handle per scope: a mailbox registered under
+   * the scope's name speaks to the scopes of every connected node (README: Process groups).
+   */
+  pg(scope = 'pg'): PgScope {
+    return pg(this, scope);
+  }
+
+  /** The Phoenix.PubSub server `name` as Elixir writes it (`'MyApp.PubSub'`), one handle per name. */
+  pubsub(name: string): PubSub {
+    return pubsub(this, name);
+  }
+
   /** Connects to `target` (`name@host`, or `name@host:port` to skip EPMD); reuses its peer if there is one. */
   connect(target: string, options: ConnectOptions = {}): Promise<Peer<LocalNode>> {
     try {
@@ -194,7 +233,7 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     this.#assertOpen();
     if (this.#listening) throw new ErldistError('INVALID_ARGUMENT', `node ${this.name} is already listening`);
     this.#listening = true;
-    const listener = await Listener.start(this.#listenerHost(), options).catch((err: unknown) => {
+    const listener = await Listener.start(listenerHost(this.#parts, this.#dialer), options).catch((err: unknown) => {
       this.#listening = false;
       throw err;
     });
@@ -230,49 +269,6 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     monitor: (box, target, peerName) => this.#signals.monitor(box, target, peerName),
     demonitor: (box, ref) => this.#signals.demonitor(box, ref),
   };
-
-  #makeDialer(callerPid: Pid): Dialer<LocalNode> {
-    return new Dialer<LocalNode>({
-      local: this,
-      ...transport(this.#options),
-      reconnect: this.#options.reconnect ?? {},
-      stats: this.#registry.stats,
-      cookieFor: (peer) => this.#cookieFor(peer),
-      nodeUp: (peer) => this.emit('nodeup', peer.name),
-      nodeDown: (peer, error) => {
-        this.#signals.peerDown(peer);
-        this.emit('nodedown', peer.name, error);
-      },
-      peer: {
-        node: this,
-        nodeAtom: this.nodeAtom,
-        callerPid,
-        connectionOptions: connectionOptions(this.#options, this.#registry.stats),
-        makeRef: () => this.#ids.makeRef(),
-        dispatch: (peer, control, payload) => dispatch(this.#dispatchHost, peer, control, payload),
-        dropped: (_peer, count) => {
-          this.#registry.stats.dropped += count;
-        },
-        warning: (err) => this.emit('warning', err),
-        addLink: (box, pid) => this.#signals.addLink(box, pid),
-        addMonitor: (box, target, name, ref) => this.#signals.addMonitor(box, target, name, ref),
-        closeNode: () => this.close(),
-      },
-    });
-  }
-
-  #listenerHost(): ListenerHost {
-    return {
-      local: this,
-      hidden: this.#options.hidden !== false,
-      ...transport(this.#options, 'server'),
-      cookieFor: (peer) => this.#cookieFor(peer),
-      acceptStatus: (peer) => this.#dialer.acceptStatus(peer),
-      addPeer: (name, socket, handshake) => void this.#dialer.add(name, socket, handshake),
-      emit: (event, ...args) => this.emit(event, ...(args as never)),
-      background: (work) => this.#background(work),
-    };
-  }
 
   #spawnRegistered(name: string): Mailbox {
     const box = this.spawn();

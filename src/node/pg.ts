@@ -13,9 +13,22 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErldistError } from '../errors.js';
-import { atom, encode, Pid, Reference, type Term, Tuple, tuple } from '../term/index.js';
+import { type Atom, atom, encode, Pid, Reference, type Term, Tuple, tuple } from '../term/index.js';
 import type { Mailbox } from './mailbox.js';
-import type { LocalNode } from './node.js';
+
+/** What a scope needs of its local node (a PgNode; an interface, so node.ts can offer `node.pg()`). */
+export interface PgNode {
+  readonly name: string;
+  readonly nodeAtom: Atom;
+  readonly creation: number;
+  spawn(): Mailbox;
+  register(name: string, box: Mailbox): void;
+  whereis(name: string): Mailbox | undefined;
+  nodes(): string[];
+  on(event: 'nodeup', listener: (node: string) => void): unknown;
+  off(event: 'nodeup', listener: (node: string) => void): unknown;
+  emit(event: 'warning', error: unknown): unknown;
+}
 
 /** A group name: any term; a plain string names an atom (`'g'` is Erlang's `g`). */
 export type Group = Term;
@@ -85,7 +98,7 @@ function pidList(term: Term): Pid[] {
 
 export class PgScope extends EventEmitter<PgEvents> {
   readonly scope: string;
-  readonly #node: LocalNode;
+  readonly #node: PgNode;
   readonly #box: Mailbox;
   readonly #local = new Map<string, Members>();
   readonly #members = new Map<string, LocalMember>();
@@ -93,8 +106,8 @@ export class PgScope extends EventEmitter<PgEvents> {
   readonly #retries = new Map<string, NodeJS.Timeout>();
   readonly #onNodeUp = (name: string) => this.discover(name);
 
-  /** @internal Use `pg(node, scope)`. */
-  constructor(node: LocalNode, scope: string) {
+  /** @internal Use `node.pg(scope)`. */
+  constructor(node: PgNode, scope: string) {
     super();
     this.scope = scope;
     this.#node = node;
@@ -107,6 +120,8 @@ export class PgScope extends EventEmitter<PgEvents> {
     }
     node.on('nodeup', this.#onNodeUp);
     void this.#run();
+    // Nodes connected before this handle existed get no nodeup: discover them now.
+    for (const name of node.nodes()) this.discover(name);
   }
 
   /** The scope's own pid, the one BEAM scopes monitor. */
@@ -115,8 +130,8 @@ export class PgScope extends EventEmitter<PgEvents> {
   }
 
   /**
-   * Asks the scope of the same name on `node` for its members (done on every `nodeup`; call it for
-   * nodes that were connected before this handle existed).
+   * Asks the scope of the same name on `node` for its members: done for every connected node when
+   * the handle is made, and on every `nodeup` after.
    */
   discover(node: string): void {
     if (node === this.#node.name || this.#box.closed) return;
@@ -136,7 +151,7 @@ export class PgScope extends EventEmitter<PgEvents> {
       () => {
         this.#retries.delete(node);
         const known = [...this.#remote.values()].some((r) => r.scope.node.name === node);
-        if (known || this.#box.closed || this.#node.peer(node)?.connected !== true) return;
+        if (known || this.#box.closed || !this.#node.nodes().includes(node)) return;
         this.#box.send(this.scope, tuple(DISCOVER, this.#box.pid), node);
         this.#retry(node, attempt + 1);
       },
@@ -346,13 +361,10 @@ export class PgScope extends EventEmitter<PgEvents> {
   }
 }
 
-const scopes = new WeakMap<LocalNode, Map<string, PgScope>>();
+const scopes = new WeakMap<PgNode, Map<string, PgScope>>();
 
-/**
- * The `pg` scope `scope` of `node` (OTP's default scope is `pg`); one handle per node and scope. It
- * registers a mailbox under the scope's name, as a BEAM scope process is registered.
- */
-export function pg(node: LocalNode, scope = 'pg'): PgScope {
+/** `node.pg(scope)`: one handle per node and scope (README: Process groups). */
+export function pg(node: PgNode, scope = 'pg'): PgScope {
   let byName = scopes.get(node);
   if (!byName) {
     byName = new Map();

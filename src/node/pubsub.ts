@@ -9,8 +9,7 @@
 import { ErldistError } from '../errors.js';
 import { Atom, atom, type Pid, type Term, Tuple, tuple } from '../term/index.js';
 import type { Mailbox } from './mailbox.js';
-import type { LocalNode } from './node.js';
-import { type PgScope, pg } from './pg.js';
+import { type PgNode, type PgScope, pg } from './pg.js';
 
 const FORWARD_TO_LOCAL = atom('forward_to_local');
 /** Phoenix.PubSub's default dispatcher: plain `send` to each subscriber. */
@@ -21,11 +20,21 @@ function elixirAtom(name: string): Atom {
   return atom(name.startsWith('Elixir.') ? name : `Elixir.${name}`);
 }
 
+export interface BroadcastOptions {
+  /**
+   * The Elixir module whose `dispatch/3` delivers the message on each Elixir node, as Elixir's
+   * `dispatcher` argument: default `Phoenix.PubSub` (a plain send to each subscriber);
+   * `'Phoenix.Channel.Server'` for a `%Phoenix.Socket.Broadcast{}` that channel sockets push. Our own
+   * subscribers always receive the plain message.
+   */
+  dispatcher?: string;
+}
+
 export class PubSub {
   readonly name: Atom;
   /** The first pool group, also the worker name `direct_broadcast` sends to. */
   readonly adapter: Atom;
-  readonly #node: LocalNode;
+  readonly #node: PgNode;
   readonly #scope: PgScope;
   readonly #worker: Mailbox;
   readonly #joined = new Set<Atom>();
@@ -33,8 +42,8 @@ export class PubSub {
   readonly #pool: RegExp;
   readonly #onJoin = (group: Term) => this.#maybeJoin(group);
 
-  /** @internal Use `pubsub(node, name)`. */
-  constructor(node: LocalNode, name: string) {
+  /** @internal Use `node.pubsub(name)`. */
+  constructor(node: PgNode, name: string) {
     this.#node = node;
     this.name = elixirAtom(name);
     this.adapter = atom(`${this.name.name}.Adapter`);
@@ -64,14 +73,14 @@ export class PubSub {
   }
 
   /** To every subscriber of `topic` on every connected node, ours included. */
-  broadcast(topic: string, message: Term): void {
-    this.#sendRemote(topic, message);
+  broadcast(topic: string, message: Term, options: BroadcastOptions = {}): void {
+    this.#sendRemote(topic, message, options);
     this.localBroadcast(topic, message);
   }
 
   /** As `broadcast`, except to `from` (a subscriber of ours). */
-  broadcastFrom(from: Mailbox, topic: string, message: Term): void {
-    this.#sendRemote(topic, message);
+  broadcastFrom(from: Mailbox, topic: string, message: Term, options: BroadcastOptions = {}): void {
+    this.#sendRemote(topic, message, options);
     this.#dispatch(topic, message, from);
   }
 
@@ -81,12 +90,12 @@ export class PubSub {
   }
 
   /** To the subscribers of `topic` on `node` only (ours if it is this node). */
-  directBroadcast(node: string, topic: string, message: Term): void {
+  directBroadcast(node: string, topic: string, message: Term, options: BroadcastOptions = {}): void {
     if (node === this.#node.name) {
       this.localBroadcast(topic, message);
       return;
     }
-    this.#worker.send(this.adapter.name, tuple(FORWARD_TO_LOCAL, topic, message, DISPATCHER), node);
+    this.#worker.send(this.adapter.name, forwardToLocal(topic, message, options), node);
   }
 
   /** Leaves the pool groups and stops dispatching. */
@@ -102,9 +111,8 @@ export class PubSub {
     this.#scope.join(group, this.#worker);
   }
 
-  #sendRemote(topic: string, message: Term): void {
-    if (typeof topic !== 'string') throw new ErldistError('INVALID_ARGUMENT', 'a topic is a string');
-    const forward = tuple(FORWARD_TO_LOCAL, topic, message, DISPATCHER);
+  #sendRemote(topic: string, message: Term, options: BroadcastOptions): void {
+    const forward = forwardToLocal(topic, message, options);
     const self = this.#node.nodeAtom;
     for (const pid of this.#scope.members(this.adapter) as Pid[])
       if (pid.node !== self) this.#worker.send(pid, forward);
@@ -130,13 +138,21 @@ export class PubSub {
   }
 }
 
-const handles = new WeakMap<LocalNode, Map<string, PubSub>>();
+/** What a PG2 worker dispatches to its node's subscribers of `topic`. */
+function forwardToLocal(topic: string, message: Term, { dispatcher }: BroadcastOptions): Tuple {
+  if (typeof topic !== 'string') throw new ErldistError('INVALID_ARGUMENT', 'a topic is a string');
+  if (dispatcher !== undefined && (typeof dispatcher !== 'string' || dispatcher.length === 0))
+    throw new ErldistError('INVALID_ARGUMENT', 'a dispatcher is the name of an Elixir module');
+  return tuple(FORWARD_TO_LOCAL, topic, message, dispatcher === undefined ? DISPATCHER : elixirAtom(dispatcher));
+}
+
+const handles = new WeakMap<PgNode, Map<string, PubSub>>();
 
 /**
  * The Phoenix.PubSub server `name` as Elixir writes it (`'MyApp.PubSub'`): one handle per node and
  * name. The Elixir nodes run `{Phoenix.PubSub, name: MyApp.PubSub}` (any `pool_size`).
  */
-export function pubsub(node: LocalNode, name: string): PubSub {
+export function pubsub(node: PgNode, name: string): PubSub {
   let byName = handles.get(node);
   if (!byName) {
     byName = new Map();

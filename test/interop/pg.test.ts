@@ -4,7 +4,7 @@
  * never crash: their pids are the same at the end.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atom, createNode, type LocalNode, type Peer, type PgScope, type Pid, pg } from '../../src/index.js';
+import { atom, createNode, type LocalNode, type Peer, type PgScope, type Pid } from '../../src/index.js';
 import { type BeamNode, randomCookie, randomNodeName, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 import { eventually } from '../support/wait.js';
@@ -35,7 +35,7 @@ describe.each(runtimes())('pg scopes on $label', (rt) => {
     const eval_ = 'pg:start(s)';
     erls = await Promise.all([0, 1].map(() => startErlangNode(rt, { epmdPort, cookie, eval: eval_ })));
     ts = createNode({ name: `${randomNodeName()}@127.0.0.1`, cookie, epmdPort });
-    scope = pg(ts, 's'); // before connecting: each nodeup discovers that node's scope
+    scope = ts.pg('s'); // before connecting: each nodeup discovers that node's scope
     peers = await Promise.all(erls.map((e) => ts.connect(e.name)));
     scopePids = await Promise.all(erls.map((e) => e.eval('whereis(s)')));
   });
@@ -75,6 +75,21 @@ describe.each(runtimes())('pg scopes on $label', (rt) => {
     await eventually(async () => (await members(peers[0], atom('u'))).length === 1, within1s('back after reconnect'));
     await eventually(() => scope.members('g').length === 1, within1s('remote member back'));
     box.close();
+  });
+
+  it('a handle made after the nodes connected finds their members; groups may be charlists', async () => {
+    const s2 = await Promise.all(erls.map((e) => e.eval('{ok, P} = pg:start(s2), P')));
+    const late = ts.pg('s2');
+    await erls[1].eval('P = spawn(fun() -> receive stop -> ok end end), ok = pg:join(s2, "cg", P), P');
+    const cg = [...'cg'].map((c) => c.charCodeAt(0));
+    await eventually(() => late.members(cg).length === 1, within1s('remote member of a charlist group'));
+    const box = ts.spawn();
+    late.join(cg, box);
+    const ours = `length([P || P <- pg:get_members(s2, "cg"), node(P) =:= '${ts.name}'])`;
+    for (const e of erls) await eventually(async () => (await e.eval(ours)) === '1', within1s('join'));
+    box.close();
+    for (const e of erls) await eventually(async () => (await e.eval(ours)) === '0', within1s('leave'));
+    expect(await Promise.all(erls.map((e) => e.eval('whereis(s2)')))).toEqual(s2);
   });
 
   it('the Erlang scope processes never crashed', async () => {

@@ -4,7 +4,7 @@
  * Each Elixir node collects what its subscriber of "t" gets in the agent `:got`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { atom, createNode, type LocalNode, type PubSub, pg, pubsub, tuple } from '../../src/index.js';
+import { atom, createNode, type LocalNode, type PubSub, tuple } from '../../src/index.js';
 import { freePort } from '../support/net.js';
 import { type BeamNode, randomCookie, randomNodeName, startElixirNode, startEpmd, stopAll } from '../support/nodes.js';
 import { phoenixPubSubEbin } from '../support/phoenix.js';
@@ -44,7 +44,7 @@ describe.each(runtimes())('Phoenix.PubSub on $label', (rt) => {
     const first = await startElixirNode(rt, pinned);
     const ts = createNode({ name: `${randomNodeName()}@127.0.0.1`, cookie, epmdPort });
     try {
-      const ps = pubsub(ts, 'MyApp.PubSub');
+      const ps = ts.pubsub('MyApp.PubSub');
       await ts.connect(first.name);
       const ours = ':pg.get_members(Phoenix.PubSub, MyApp.PubSub.Adapter) |> Enum.count(&(node(&1) != node()))';
       await eventually(async () => (await first.evalElixir(ours)) === '1', within1s('worker on the first node'));
@@ -75,7 +75,7 @@ describe.each(runtimes())('Phoenix.PubSub on $label', (rt) => {
       const options = { epmdPort, cookie, eval: boot(poolSize), erlArgs: ['-pa', ebin] };
       exs = await Promise.all([0, 1, 2].map(() => startElixirNode(rt, options)));
       ts = createNode({ name: `${randomNodeName()}@127.0.0.1`, cookie, epmdPort });
-      ps = pubsub(ts, 'MyApp.PubSub');
+      ps = ts.pubsub('MyApp.PubSub');
       scopes = await Promise.all(exs.map((e) => e.evalElixir('Process.whereis(Phoenix.PubSub)')));
       await Promise.all(exs.map((e) => ts.connect(e.name)));
       // Every Elixir node lists our worker in each pool group before anything is broadcast.
@@ -126,9 +126,32 @@ describe.each(runtimes())('Phoenix.PubSub on $label', (rt) => {
       );
       const after = await Promise.all(exs.map((e) => e.evalElixir('Agent.get(:got, &length/1)')));
       expect(after).toEqual(before.map((n, i) => (i === 1 ? String(Number(n) + 1) : n)));
-      expect(pg(ts, 'Elixir.Phoenix.PubSub').members('Elixir.MyApp.PubSub.Adapter')).toHaveLength(exs.length + 1);
+      expect(ts.pg('Elixir.Phoenix.PubSub').members('Elixir.MyApp.PubSub.Adapter')).toHaveLength(exs.length + 1);
       expect(await Promise.all(exs.map((e) => e.evalElixir('Process.whereis(Phoenix.PubSub)')))).toEqual(scopes);
       expect(scopes.every((p) => p.startsWith('#PID<'))).toBe(true);
+    });
+
+    it('a dispatcher: ours names it to each Elixir node, and Elixir ones arrive as the plain message', async () => {
+      const dispatcher = String.raw`
+defmodule TestDispatcher do
+  def dispatch(entries, _from, message), do: for({pid, _} <- entries, do: send(pid, {:dispatched, message}))
+end
+:ok`;
+      for (const e of exs) await e.evalElixir(dispatcher);
+      const t = ps.subscribe('t');
+      ps.broadcast('t', 'via', { dispatcher: 'TestDispatcher' });
+      for (const e of exs)
+        await eventually(
+          async () => (await e.evalElixir('hd(Agent.get(:got, & &1))')) === '{:dispatched, "via"}',
+          within1s(e.name),
+        );
+      expect(await t.receive({ timeout: 1000 })).toBe('via');
+      await exs[2].evalElixir('Phoenix.PubSub.broadcast(MyApp.PubSub, "t", :plain, TestDispatcher)');
+      expect(await t.receive({ timeout: 1000 })).toEqual(atom('plain'));
+      expect(() => ps.broadcast('t', 'x', { dispatcher: '' })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
+      t.close();
     });
   });
 });

@@ -2,7 +2,7 @@
  * `pg` scopes between two erldist nodes: each handle discovers the other's scope and sees its members.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { atom, type Pid, pg } from '../../src/index.js';
+import { atom, type Pid } from '../../src/index.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { eventually } from '../support/wait.js';
 
@@ -18,14 +18,15 @@ describe('pg between erldist nodes', () => {
   it('members join and leave across nodes, and go with a closed mailbox or node', async () => {
     pair = await nodePair();
     const { a, b } = pair;
-    const sa = pg(a, 's');
-    const sb = pg(b, 's');
-    expect(pg(a, 's')).toBe(sa);
+    expect(a.nodes()).toEqual([b.name]);
+    // Both handles are made after the nodes connected: each discovers the connected node itself.
+    const sa = a.pg('s');
+    const sb = b.pg('s');
+    expect(a.pg('s')).toBe(sa);
     expect(() => sa.join('g', b.spawn())).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => pg(a, 's2')).not.toThrow();
+    expect(() => a.pg('s2')).not.toThrow();
     a.register('taken', a.spawn());
-    expect(() => pg(a, 'taken')).toThrow();
-    sa.discover(b.name); // connected before the handles existed
+    expect(() => a.pg('taken')).toThrow();
     const boxA = a.spawn();
     const boxB = b.spawn();
     const joins: unknown[] = [];

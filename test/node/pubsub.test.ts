@@ -3,7 +3,7 @@
  * subscribers of the topic only; broadcastFrom skips its sender; directBroadcast one node.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { atom, pg, pubsub, tuple } from '../../src/index.js';
+import { atom, tuple } from '../../src/index.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { eventually } from '../support/wait.js';
 
@@ -17,11 +17,10 @@ describe('pubsub between erldist nodes', () => {
   it('broadcast, broadcastFrom, localBroadcast and directBroadcast', async () => {
     pair = await nodePair();
     const { a, b } = pair;
-    const pa = pubsub(a, 'MyApp.PubSub');
-    const pb = pubsub(b, 'Elixir.MyApp.PubSub');
-    expect(pubsub(a, 'MyApp.PubSub')).toBe(pa);
-    pg(a, 'Elixir.Phoenix.PubSub').discover(b.name); // connected before the handles existed
-    await eventually(() => pg(b, 'Elixir.Phoenix.PubSub').members(pb.adapter).length === 2, { what: 'both workers' });
+    const pa = a.pubsub('MyApp.PubSub');
+    const pb = b.pubsub('Elixir.MyApp.PubSub');
+    expect(a.pubsub('MyApp.PubSub')).toBe(pa);
+    await eventually(() => b.pg('Elixir.Phoenix.PubSub').members(pb.adapter).length === 2, { what: 'both workers' });
 
     const ta = pa.subscribe('t');
     const tb = pb.subscribe('t');
