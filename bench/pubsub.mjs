@@ -3,10 +3,10 @@
 // node, over the same kind of connection.
 //
 //   npm run bench:pubsub                      (builds dist/ first)
-//   node bench/pubsub.mjs [--messages N] [--rounds N] [--erldist PATH]
+//   node bench/pubsub.mjs [--messages N] [--rounds N] [--erldist PATH] [--runtime PREFIX]
 //
-// Phoenix.PubSub 2.2.0 is compiled from ../shared/third_party with the host's elixirc (it stays out
-// of the package). Three nodes on a private EPMD (erldist's own): `sub` runs MyApp.PubSub and a
+// Phoenix.PubSub 2.2.0 is compiled from ../shared/third_party with the runtime's elixirc (the host's,
+// or --runtime "chroot /opt/erldist-otp/trixie" for another OTP; it stays out of the package). Three nodes on a private EPMD (erldist's own): `sub` runs MyApp.PubSub and a
 // subscriber of "bench" that counts; `pub` (Elixir, connected to `sub`) broadcasts; this process is
 // the TypeScript node. Each round asks the counter for N messages, broadcasts N, and times until
 // the counter says it has them. The sides alternate; the median round is reported.
@@ -27,6 +27,9 @@ const opt = (name, def) => {
 };
 const messages = Number(opt('--messages', 50000));
 const rounds = Number(opt('--rounds', 3));
+// A command prefix that runs elixir/elixirc, e.g. "chroot /opt/erldist-otp/trixie" for OTP 27.
+const runtime = opt('--runtime', '').split(' ').filter(Boolean);
+const root = runtime[0] === 'chroot' ? runtime[1] : '';
 const erldistPath = resolve(import.meta.dirname, opt('--erldist', '../dist/index.js'));
 const { atom, createNode, startEpmd, tuple } = await import(pathToFileURL(erldistPath).href);
 const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -43,14 +46,26 @@ async function sources(dir) {
   return out;
 }
 
+// The subscriber counts in a compiled module (defmodule compiles it), not a fun run by erl_eval.
 const SUB = String.raw`
+defmodule BenchCounter do
+  def start, do: spawn(fn -> :ok = Phoenix.PubSub.subscribe(MyApp.PubSub, "bench"); Process.register(self(), :counter); loop() end)
+  defp loop do
+    receive do
+      {:expect, n, from} -> count(n, from)
+    end
+  end
+  defp count(0, from), do: (send(from, :done); loop())
+  defp count(n, from) do
+    receive do
+      {:m, _} -> count(n - 1, from)
+    end
+  end
+end
 {:ok, _} = :pg.start(Phoenix.PubSub)
 {:ok, sup} = Supervisor.start_link([{Phoenix.PubSub, name: MyApp.PubSub}], strategy: :one_for_one)
 Process.unlink(sup)
-count = fn _count, 0, from -> send(from, :done); :ok
-           count, n, from -> receive do {:m, _} -> count.(count, n - 1, from) end end
-loop = fn loop -> receive do {:expect, n, from} -> count.(count, n, from); loop.(loop) end end
-spawn(fn -> :ok = Phoenix.PubSub.subscribe(MyApp.PubSub, "bench"); Process.register(self(), :counter); loop.(loop) end)
+BenchCounter.start()
 Process.sleep(:infinity)
 `;
 
@@ -67,7 +82,9 @@ Process.sleep(:infinity)
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const dir = await mkdtemp(join(tmpdir(), 'erldist-bench-pubsub-'));
+// Inside the runtime's root, so that its own elixirc compiles and its nodes load the code.
+const dir = await mkdtemp(join(root ? `${root}/tmp` : tmpdir(), 'erldist-bench-pubsub-'));
+const inside = (path) => path.slice(root.length);
 const children = [];
 const epmd = await startEpmd({ port: 0, host: '127.0.0.1' });
 const cookie = randomBytes(8).toString('hex');
@@ -77,22 +94,13 @@ try {
   await mkdir(join(dir, 'ebin'));
   await cp(SOURCE, join(dir, 'lib'), { recursive: true });
   log('compiling Phoenix.PubSub 2.2.0 ...');
-  await promisify(execFile)('elixirc', [
-    '--ignore-module-conflict',
-    '-o',
-    join(dir, 'ebin'),
-    ...(await sources(join(dir, 'lib'))),
-  ]);
-  const env = { ...process.env, ERL_EPMD_PORT: String(epmd.port) };
+  const elixirc = [...runtime, 'elixirc', '--ignore-module-conflict', '-o', inside(join(dir, 'ebin'))];
+  const files = (await sources(join(dir, 'lib'))).map(inside);
+  await promisify(execFile)(elixirc[0], [...elixirc.slice(1), ...files], { env: { ...process.env, HOME: '/tmp' } });
+  const env = { ...process.env, ERL_EPMD_PORT: String(epmd.port), HOME: '/tmp' };
   const start = (name, code) => {
-    const child = spawn(
-      'elixir',
-      ['--name', name, '--cookie', cookie, '--erl', `-pa ${join(dir, 'ebin')}`, '-e', code],
-      {
-        env,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    const cmd = [...runtime, 'elixir', '--name', name, '--cookie', cookie, '--erl', `-pa ${inside(join(dir, 'ebin'))}`];
+    const child = spawn(cmd[0], [...cmd.slice(1), '-e', code], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(child);
   };
   const sub = `sub${tag}@127.0.0.1`;
@@ -149,9 +157,14 @@ try {
     ex.push(await round(() => pubPeer.rpc('Elixir.Bench', 'run', [messages], { timeout: 120_000 })));
   }
   const fmt = (n) => Math.round(n).toLocaleString('en-US');
-  console.log(`Phoenix.PubSub broadcast to one Elixir subscriber, ${messages} messages, median of ${rounds}`);
+  const release = await subPeer.rpc('erlang', 'system_info', [atom('otp_release')]);
+  const otp = Array.isArray(release) ? String.fromCharCode(...release) : release;
+  console.log(
+    `Phoenix.PubSub broadcast to one Elixir subscriber (OTP ${otp}), ${messages} messages, median of ${rounds}`,
+  );
   console.log(`  erldist (TypeScript)  ${fmt(median(ts))} msg/s`);
   console.log(`  Elixir node           ${fmt(median(ex))} msg/s`);
+  console.log(`  ratio                 ${(median(ts) / median(ex)).toFixed(2)}x`);
 } finally {
   await node.close();
   for (const child of children) child.kill('SIGKILL');
