@@ -10,7 +10,7 @@ export interface MailboxOwner {
   /** Called once when the mailbox closes, so the node forgets it. */
   release(box: Mailbox): void;
   /** Sends from this mailbox (used by `box.send`). */
-  sendFrom(from: Pid, to: Pid | string, message: Term, peerName?: string): boolean;
+  sendFrom(from: Pid, to: Pid | string | Reference, message: Term, peerName?: string): boolean;
   link(box: Mailbox, to: Pid): void;
   unlink(box: Mailbox, to: Pid): void;
   monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor;
@@ -22,6 +22,18 @@ export interface Monitor {
   ref: Reference;
   /** Resolves with the exit reason when the target dies (or `noconnection`, `noproc`). */
   down: Promise<Term>;
+}
+
+/** erlang:alias/1 options. */
+export interface AliasOptions {
+  /** The first message that arrives through the alias deactivates it (the `reply` option). */
+  reply?: boolean;
+}
+
+/** Where a mailbox's aliases live: its node's registry (registry.ts). */
+export interface AliasTable {
+  alias(box: Mailbox, options?: AliasOptions): Reference;
+  unalias(box: Mailbox, ref: Reference): boolean;
 }
 
 interface Waiter {
@@ -36,6 +48,10 @@ export class Mailbox implements AsyncIterable<Term> {
   private closedError: ErldistError | undefined;
   /** Registered names of this mailbox, removed when it closes. */
   readonly names = new Set<string>();
+  /** @internal Keys of this mailbox's active aliases, removed when it closes. */
+  readonly aliasKeys = new Set<string>();
+  /** @internal Set by the node's registry when the mailbox is added to it. */
+  aliasTable: AliasTable | undefined;
 
   /** @internal */
   constructor(
@@ -77,10 +93,30 @@ export class Mailbox implements AsyncIterable<Term> {
     });
   }
 
-  /** Sends `message` to a pid or a registered name, with this mailbox as the sender. */
-  send(to: Pid | string, message: Term, peer?: { name: string } | string): boolean {
+  /**
+   * Sends `message` to a pid, a registered name or an alias (a Reference: ALIAS_SEND to its node,
+   * dropped when that node does not take aliases), with this mailbox as the sender.
+   */
+  send(to: Pid | string | Reference, message: Term, peer?: { name: string } | string): boolean {
     const peerName = typeof peer === 'string' ? peer : peer?.name;
     return this.owner.sendFrom(this.pid, to, message, peerName);
+  }
+
+  /**
+   * erlang:alias/1: a new reference of this node; a message sent to it (`Alias ! Msg` in Erlang,
+   * `box.send(alias, msg)` here) arrives in this mailbox until `unalias(alias)`, until the first
+   * one arrives with `{ reply: true }`, or until the mailbox closes. Later ones are dropped and
+   * counted in `node.stats.dropped`.
+   */
+  alias(options?: AliasOptions): Reference {
+    if (this.closedError) throw this.closedError;
+    if (!this.aliasTable) throw new ErldistError('INVALID_ARGUMENT', `mailbox ${this.pid} belongs to no node`);
+    return this.aliasTable.alias(this, options);
+  }
+
+  /** erlang:unalias/1: deactivates one of this mailbox's aliases; false if it was not active. */
+  unalias(alias: Reference): boolean {
+    return this.aliasTable?.unalias(this, alias) ?? false;
   }
 
   /**
