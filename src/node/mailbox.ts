@@ -30,11 +30,29 @@ export interface AliasOptions {
   reply?: boolean;
 }
 
+/**
+ * How the alias a monitor's reference also is (erlang:monitor/3 `{alias, UnaliasOpt}`) ends:
+ * only by `unalias`, also when the monitor ends (demonitor or DOWN), or also when a first message
+ * arrives through it, which then ends the monitor too.
+ */
+export type MonitorAlias = 'explicit_unalias' | 'demonitor' | 'reply_demonitor';
+
+export interface MonitorOptions {
+  /** The monitor's reference is also an alias of the mailbox (as gen:call makes it). */
+  alias?: MonitorAlias;
+}
+
 /** Where a mailbox's aliases live: its node's registry (registry.ts). */
 export interface AliasTable {
   alias(box: Mailbox, options?: AliasOptions): Reference;
+  /** Makes a monitor's reference an alias of `box`. */
+  adopt(box: Mailbox, ref: Reference, mode: MonitorAlias): void;
   unalias(box: Mailbox, ref: Reference): boolean;
+  /** The monitor `ref` of `box` ended: its alias goes unless it was explicit_unalias. */
+  monitorEnded(box: Mailbox, ref: Reference): void;
 }
+
+const MONITOR_ALIASES: readonly unknown[] = ['explicit_unalias', 'demonitor', 'reply_demonitor'];
 
 interface Waiter {
   resolve(message: Term): void;
@@ -131,13 +149,27 @@ export class Mailbox implements AsyncIterable<Term> {
     this.owner.unlink(this, pid);
   }
 
-  /** Monitors a pid, or a registered name on `peer`: the DOWN comes as a message and as `down`. */
-  monitor(target: Pid | string, peer?: { name: string } | string): Monitor {
-    return this.owner.monitor(this, target, typeof peer === 'string' ? peer : peer?.name);
+  /**
+   * Monitors a pid, or a registered name on `peer`: the DOWN comes as a message and as `down`.
+   * With `{ alias }`, the monitor's reference is also an alias of this mailbox (erlang:monitor/3).
+   */
+  monitor(target: Pid | string, peer?: { name: string } | string, options: MonitorOptions = {}): Monitor {
+    const mode = options.alias;
+    if (mode !== undefined && !MONITOR_ALIASES.includes(mode))
+      throw new ErldistError('INVALID_ARGUMENT', `monitor alias option must be one of ${MONITOR_ALIASES.join(', ')}`);
+    const monitor = this.owner.monitor(this, target, typeof peer === 'string' ? peer : peer?.name);
+    if (mode !== undefined) this.aliasTable?.adopt(this, monitor.ref, mode);
+    return monitor;
   }
 
   demonitor(ref: Reference): void {
     this.owner.demonitor(this, ref);
+    this.aliasTable?.monitorEnded(this, ref);
+  }
+
+  /** @internal A monitor of this mailbox fired (its DOWN is being delivered). */
+  monitorFired(ref: Reference): void {
+    this.aliasTable?.monitorEnded(this, ref);
   }
 
   /**

@@ -9,7 +9,7 @@ import { ErldistError } from '../errors.js';
 import { type Atom, ImproperList, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import type { Identifiers } from './ids.js';
 import { refKey } from './keys.js';
-import { type AliasOptions, Mailbox } from './mailbox.js';
+import { type AliasOptions, Mailbox, type MonitorAlias } from './mailbox.js';
 import { ALIAS_TAG } from './server.js';
 
 /** Something that can receive messages sent to one of our pids. */
@@ -30,6 +30,9 @@ export interface NodeStats extends ConnectionStats {
   reconnects: number;
 }
 
+/** What ends an alias besides unalias: nothing, its first message, its monitor, or either. */
+type AliasEnd = 'unalias' | 'reply' | 'demonitor' | 'reply_demonitor';
+
 export class Registry {
   readonly stats: NodeStats = {
     dropped: 0,
@@ -44,8 +47,8 @@ export class Registry {
   };
   private readonly processes = new Map<number, LocalProcess>();
   private readonly names = new Map<string, Mailbox>();
-  /** Active aliases by reference key: the mailbox, and whether the first message ends the alias. */
-  private readonly aliases = new Map<string, { box: Mailbox; reply: boolean }>();
+  /** Active aliases by reference key: the mailbox, and what else than unalias ends the alias. */
+  private readonly aliases = new Map<string, { box: Mailbox; ends: AliasEnd }>();
 
   constructor(private readonly ids: Identifiers) {}
 
@@ -59,9 +62,18 @@ export class Registry {
   alias(box: Mailbox, options: AliasOptions = {}): Reference {
     if (box.closed) throw new ErldistError('NODE_DOWN', `mailbox ${box.pid} is closed`);
     const ref = this.ids.makeRef();
-    this.aliases.set(refKey(ref), { box, reply: options.reply === true });
-    box.aliasKeys.add(refKey(ref));
+    this.setAlias(box, ref, options.reply === true ? 'reply' : 'unalias');
     return ref;
+  }
+
+  adopt(box: Mailbox, ref: Reference, mode: MonitorAlias): void {
+    if (box.closed) return;
+    this.setAlias(box, ref, mode === 'explicit_unalias' ? 'unalias' : mode);
+  }
+
+  monitorEnded(box: Mailbox, ref: Reference): void {
+    const ends = this.aliases.get(refKey(ref))?.ends;
+    if (ends === 'demonitor' || ends === 'reply_demonitor') this.unalias(box, ref);
   }
 
   /** erlang:unalias/1: true when `ref` was an active alias of `box`. */
@@ -88,11 +100,12 @@ export class Registry {
     const key = refKey(alias);
     const entry = this.aliases.get(key);
     if (entry) {
-      if (entry.reply) {
+      if (entry.ends === 'reply' || entry.ends === 'reply_demonitor') {
         this.aliases.delete(key);
         entry.box.aliasKeys.delete(key);
       }
       entry.box.deliver(message);
+      if (entry.ends === 'reply_demonitor') entry.box.demonitor(alias);
       return;
     }
     const reply = replyTo(alias, message);
@@ -157,6 +170,11 @@ export class Registry {
     this.names.clear();
     this.aliases.clear();
     return boxes;
+  }
+
+  private setAlias(box: Mailbox, ref: Reference, ends: AliasEnd): void {
+    this.aliases.set(refKey(ref), { box, ends });
+    box.aliasKeys.add(refKey(ref));
   }
 
   private isOurRef(ref: Reference): boolean {

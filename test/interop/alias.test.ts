@@ -84,6 +84,22 @@ describe.each(runtimes())('aliases on $label', (rt) => {
     box.close();
   });
 
+  it("a monitor with { alias: 'reply_demonitor' }: a BEAM reply to its reference ends the alias and the monitor", async () => {
+    const pid = (await peer.rpc('erlang', 'spawn', [atom('timer'), atom('sleep'), [5000]])) as Pid;
+    const box = ts.spawn();
+    const monitor = box.monitor(pid, undefined, { alias: 'reply_demonitor' });
+    const monitoredBy = async () => peer.rpc('erlang', 'process_info', [pid, atom('monitored_by')]);
+    expect(await monitoredBy()).toStrictEqual(tuple(atom('monitored_by'), [box.pid]));
+    await peer.rpc('erlang', 'send', [monitor.ref, atom('reply')]);
+    expect(await box.receive({ timeout: 5000 })).toBe(atom('reply'));
+    await eventually(async () => {
+      const info = await monitoredBy();
+      return info instanceof Tuple && Array.isArray(info.elements[1]) && info.elements[1].length === 0;
+    });
+    expect(box.unalias(monitor.ref)).toBe(false);
+    box.close();
+  });
+
   it('our call to a BEAM gen_server: an [alias | Ref] tag; a reply after our timeout reaches no mailbox', async () => {
     const tag = await peer.call('alias_srv', atom('tag'));
     expect(tag).toBeInstanceOf(ImproperList);

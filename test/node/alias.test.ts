@@ -130,6 +130,72 @@ describe('box.alias between two erldist nodes', () => {
   });
 });
 
+describe('box.monitor(target, peer, { alias }) (erlang:monitor/3)', () => {
+  it('demonitor: the monitor reference is an alias until demonitor', async () => {
+    const p = await pair();
+    const box = p.a.spawn();
+    const target = p.b.spawn();
+    const { ref } = box.monitor(target.pid, undefined, { alias: 'demonitor' });
+    target.send(ref, atom('via_alias'));
+    expect(await box.receive({ timeout: 2000 })).toBe(atom('via_alias'));
+    box.demonitor(ref);
+    const dropped = p.a.stats.dropped;
+    target.send(ref, atom('late'));
+    target.send(box.pid, atom('marker'));
+    expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
+    expect(p.a.stats.dropped).toBe(dropped + 1);
+  });
+
+  it('demonitor: the DOWN ends the alias; explicit_unalias outlives it', async () => {
+    const p = await pair();
+    const box = p.a.spawn();
+    const target = p.b.spawn();
+    const ends = box.monitor(target.pid, undefined, { alias: 'demonitor' });
+    const stays = box.monitor(target.pid, undefined, { alias: 'explicit_unalias' });
+    const sender = p.b.spawn();
+    await p.ab.ping(); // both monitors are in before the target closes
+    target.close(atom('bye'));
+    expect(await ends.down).toBe(atom('bye'));
+    expect(await stays.down).toBe(atom('bye'));
+    const dropped = p.a.stats.dropped;
+    sender.send(ends.ref, atom('to_ended'));
+    sender.send(stays.ref, atom('to_explicit'));
+    const got: Term[] = [];
+    for (let i = 0; i < 3; i++) got.push(await box.receive({ timeout: 2000 }));
+    // Both DOWNs, then only the message to the explicit alias.
+    expect(got[2]).toBe(atom('to_explicit'));
+    expect(p.a.stats.dropped).toBe(dropped + 1);
+    expect(box.unalias(stays.ref)).toBe(true);
+  });
+
+  it('reply_demonitor: the first message through the alias ends both the alias and the monitor', async () => {
+    const p = await pair();
+    const box = p.a.spawn();
+    const target = p.b.spawn();
+    const monitor = box.monitor(target.pid, undefined, { alias: 'reply_demonitor' });
+    target.send(monitor.ref, atom('reply'));
+    expect(await box.receive({ timeout: 2000 })).toBe(atom('reply'));
+    expect(box.unalias(monitor.ref)).toBe(false);
+    // The monitor is gone too: the target closing sends no DOWN.
+    await p.ab.ping();
+    target.close();
+    const dropped = p.a.stats.dropped;
+    p.b.spawn().send(monitor.ref, atom('late'));
+    p.b.spawn().send(box.pid, atom('marker'));
+    expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
+    expect(p.a.stats.dropped).toBe(dropped + 1);
+  });
+
+  it('another alias option is INVALID_ARGUMENT, before any monitor goes out', () => {
+    const node = createNode({ name: uniqueName('mo'), cookie: 'c' });
+    cleanup.push(() => node.close());
+    const box = node.spawn();
+    expect(() => box.monitor(node.spawn().pid, undefined, { alias: 'reply' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
+
 describe('our calls use an alias when the peer agreed DFLAG_ALIAS', () => {
   it('gen_server call: [alias | Ref] tag, the reply as ALIAS_SEND; a late one is dropped and counted', async () => {
     let late: (() => void) | undefined;

@@ -204,8 +204,11 @@ describe('From tags (gen:call on OTP 24+ sends [alias | Ref])', () => {
     box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, aliasTag), atom('ask')), p.ab);
     await eventually(() => p.a.stats.dropped === dropped + 1);
     expect(box.size).toBe(0);
-    const monitor = box.monitor('raw', p.ab);
+    // As gen:call: the monitor's reference is the alias.
+    const monitor = box.monitor('raw', p.ab, { alias: 'demonitor' });
     const tag = new ImproperList([atom('alias')], monitor.ref);
+    box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, tag), atom('ask')), p.ab);
+    expect(await box.receive({ timeout: 2000 })).toStrictEqual(tuple(tag, atom('yes')));
     box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, tag), atom('fail')), p.ab);
     const down = await box.receive({ timeout: 2000 });
     expect(down).toBeInstanceOf(Tuple);
