@@ -13,6 +13,7 @@ import {
   From,
   ImproperList,
   type LocalNode,
+  type Mailbox,
   Pid,
   Reference,
   type Term,
@@ -54,6 +55,16 @@ async function scripted(script: (m: ScriptedMessage, peer: ScriptedPeer) => void
   return { fake, node, peer };
 }
 
+/** A send to `alias` (no longer active) then a marker: the marker arrives, the first is dropped and counted. */
+async function expectDropped(node: LocalNode, sender: Mailbox, alias: Reference, box: Mailbox): Promise<void> {
+  const dropped = node.stats.dropped;
+  sender.send(alias, atom('late'));
+  sender.send(box.pid, atom('marker'));
+  expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
+  expect(node.stats.dropped).toBe(dropped + 1);
+  expect(box.size).toBe(0);
+}
+
 /** The `{Pid, Tag}` of a `$gen_call` payload. */
 function callFrom(payload: Term | undefined): { pid: Pid; tag: Term } {
   const from = ((payload as Tuple).elements[1] as Tuple).elements;
@@ -77,11 +88,7 @@ describe('box.alias between two erldist nodes', () => {
     expect(await box.receive({ timeout: 2000 })).toBe(atom('one'));
     expect(box.unalias(alias)).toBe(true);
     expect(box.unalias(alias)).toBe(false);
-    const dropped = p.a.stats.dropped;
-    sender.send(alias, atom('two'));
-    sender.send(box.pid, atom('marker'));
-    expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
-    expect(p.a.stats.dropped).toBe(dropped + 1);
+    await expectDropped(p.a, sender, alias, box);
   });
 
   it('{ reply: true }: the first message ends the alias; another mailbox cannot unalias it', async () => {
@@ -139,11 +146,7 @@ describe('box.monitor(target, peer, { alias }) (erlang:monitor/3)', () => {
     target.send(ref, atom('via_alias'));
     expect(await box.receive({ timeout: 2000 })).toBe(atom('via_alias'));
     box.demonitor(ref);
-    const dropped = p.a.stats.dropped;
-    target.send(ref, atom('late'));
-    target.send(box.pid, atom('marker'));
-    expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
-    expect(p.a.stats.dropped).toBe(dropped + 1);
+    await expectDropped(p.a, target, ref, box);
   });
 
   it('demonitor: the DOWN ends the alias; explicit_unalias outlives it', async () => {
@@ -179,11 +182,7 @@ describe('box.monitor(target, peer, { alias }) (erlang:monitor/3)', () => {
     // The monitor is gone too: the target closing sends no DOWN.
     await p.ab.ping();
     target.close();
-    const dropped = p.a.stats.dropped;
-    p.b.spawn().send(monitor.ref, atom('late'));
-    p.b.spawn().send(box.pid, atom('marker'));
-    expect(await box.receive({ timeout: 2000 })).toBe(atom('marker'));
-    expect(p.a.stats.dropped).toBe(dropped + 1);
+    await expectDropped(p.a, p.b.spawn(), monitor.ref, box);
   });
 
   it('another alias option is INVALID_ARGUMENT, before any monitor goes out', () => {
