@@ -54,6 +54,7 @@ export const DFLAG_ERLDIST =
   DFLAG.DIST_MONITOR_NAME |
   DFLAG.EXIT_PAYLOAD |
   DFLAG.SPAWN |
+  DFLAG.ALIAS |
   DFLAG.DIST_HDR_ATOM_CACHE;
 
 /** Names of the set bits, for error messages. */

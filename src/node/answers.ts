@@ -33,11 +33,17 @@ export function genCallAnswers(node: string, target: Pid | Atom): Answers<Term> 
   };
 }
 
-/** erpc:call: a spawn reply with a pid means wait for the DOWN, whose reason holds the result. */
-export function erpcAnswers(node: string, tag: Reference, what: string): Answers<Term> {
+/**
+ * erpc:call: a spawn reply with a pid means wait for the DOWN, whose reason holds the result;
+ * `started` learns the pid (the monitor's target, should the call give up).
+ */
+export function erpcAnswers(node: string, tag: Reference, what: string, started?: (pid: Pid) => void): Answers<Term> {
   return {
     spawnReply: (_flags, result) => {
-      if (result instanceof Pid) return WAIT;
+      if (result instanceof Pid) {
+        started?.(result);
+        return WAIT;
+      }
       throw new ErldistError('BAD_RPC', `${what} could not start`, { node, reason: result });
     },
     down: (reason) => {

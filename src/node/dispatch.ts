@@ -10,6 +10,8 @@ import type { SignalPeer, Signals } from './signals.js';
 
 /** A connection as dispatch sees it: the signal surface and its calls' answers. */
 export interface DispatchPeer extends SignalPeer {
+  /** Answers the call pending under `ref`; false when no such call waits. */
+  settleReply(ref: Reference, reply: Term): boolean;
   settleDown(ref: Reference, reason: Term): void;
   settleSpawn(reqId: Reference, flags: number, result: Term): void;
 }
@@ -33,6 +35,10 @@ export function dispatch(host: DispatchHost, peer: DispatchPeer, control: Contro
       return;
     case Op.REG_SEND:
       registry.deliverNamed(control.toName.name, payload as Term);
+      return;
+    case Op.ALIAS_SEND:
+      // To a mailbox's alias, or the reply to one of this peer's calls (its alias is its reference).
+      registry.deliverAlias(control.alias, payload as Term, (ref, reply) => peer.settleReply(ref, reply));
       return;
     case Op.MONITOR_P_EXIT:
       down(host, peer, control.ref, control.reason);
@@ -76,7 +82,7 @@ export function dispatch(host: DispatchHost, peer: DispatchPeer, control: Contro
       if (fromPeer(host, peer, control.from)) signals.onExit(control.from, control.to, payload as Term, true);
       return;
     default:
-      // GROUP_LEADER, ALIAS_SEND, ALTACT_SIG_SEND: features we do not advertise.
+      // GROUP_LEADER, ALTACT_SIG_SEND: features we do not advertise.
       registry.stats.dropped++;
   }
 }

@@ -10,7 +10,7 @@ export interface MailboxOwner {
   /** Called once when the mailbox closes, so the node forgets it. */
   release(box: Mailbox): void;
   /** Sends from this mailbox (used by `box.send`). */
-  sendFrom(from: Pid, to: Pid | string, message: Term, peerName?: string): boolean;
+  sendFrom(from: Pid, to: Pid | string | Reference, message: Term, peerName?: string): boolean;
   link(box: Mailbox, to: Pid): void;
   unlink(box: Mailbox, to: Pid): void;
   monitor(box: Mailbox, target: Pid | string, peerName?: string): Monitor;
@@ -24,6 +24,36 @@ export interface Monitor {
   down: Promise<Term>;
 }
 
+/** erlang:alias/1 options. */
+export interface AliasOptions {
+  /** The first message that arrives through the alias deactivates it (the `reply` option). */
+  reply?: boolean;
+}
+
+/**
+ * How the alias a monitor's reference also is (erlang:monitor/3 `{alias, UnaliasOpt}`) ends:
+ * only by `unalias`, also when the monitor ends (demonitor or DOWN), or also when a first message
+ * arrives through it, which then ends the monitor too.
+ */
+export type MonitorAlias = 'explicit_unalias' | 'demonitor' | 'reply_demonitor';
+
+export interface MonitorOptions {
+  /** The monitor's reference is also an alias of the mailbox (as gen:call makes it). */
+  alias?: MonitorAlias;
+}
+
+/** Where a mailbox's aliases live: its node's registry (registry.ts). */
+export interface AliasTable {
+  alias(box: Mailbox, options?: AliasOptions): Reference;
+  /** Makes a monitor's reference an alias of `box`. */
+  adopt(box: Mailbox, ref: Reference, mode: MonitorAlias): void;
+  unalias(box: Mailbox, ref: Reference): boolean;
+  /** The monitor `ref` of `box` ended: its alias goes unless it was explicit_unalias. */
+  monitorEnded(box: Mailbox, ref: Reference): void;
+}
+
+const MONITOR_ALIASES: readonly unknown[] = ['explicit_unalias', 'demonitor', 'reply_demonitor'];
+
 interface Waiter {
   resolve(message: Term): void;
   reject(err: Error): void;
@@ -36,6 +66,10 @@ export class Mailbox implements AsyncIterable<Term> {
   private closedError: ErldistError | undefined;
   /** Registered names of this mailbox, removed when it closes. */
   readonly names = new Set<string>();
+  /** @internal Keys of this mailbox's active aliases, removed when it closes. */
+  readonly aliasKeys = new Set<string>();
+  /** @internal Set by the node's registry when the mailbox is added to it. */
+  aliasTable: AliasTable | undefined;
 
   /** @internal */
   constructor(
@@ -77,10 +111,30 @@ export class Mailbox implements AsyncIterable<Term> {
     });
   }
 
-  /** Sends `message` to a pid or a registered name, with this mailbox as the sender. */
-  send(to: Pid | string, message: Term, peer?: { name: string } | string): boolean {
+  /**
+   * Sends `message` to a pid, a registered name or an alias (a Reference: ALIAS_SEND to its node,
+   * dropped when that node does not take aliases), with this mailbox as the sender.
+   */
+  send(to: Pid | string | Reference, message: Term, peer?: { name: string } | string): boolean {
     const peerName = typeof peer === 'string' ? peer : peer?.name;
     return this.owner.sendFrom(this.pid, to, message, peerName);
+  }
+
+  /**
+   * erlang:alias/1: a new reference of this node; a message sent to it (`Alias ! Msg` in Erlang,
+   * `box.send(alias, msg)` here) arrives in this mailbox until `unalias(alias)`, until the first
+   * one arrives with `{ reply: true }`, or until the mailbox closes. Later ones are dropped and
+   * counted in `node.stats.dropped`.
+   */
+  alias(options?: AliasOptions): Reference {
+    if (this.closedError) throw this.closedError;
+    if (!this.aliasTable) throw new ErldistError('INVALID_ARGUMENT', `mailbox ${this.pid} belongs to no node`);
+    return this.aliasTable.alias(this, options);
+  }
+
+  /** erlang:unalias/1: deactivates one of this mailbox's aliases; false if it was not active. */
+  unalias(alias: Reference): boolean {
+    return this.aliasTable?.unalias(this, alias) ?? false;
   }
 
   /**
@@ -95,13 +149,27 @@ export class Mailbox implements AsyncIterable<Term> {
     this.owner.unlink(this, pid);
   }
 
-  /** Monitors a pid, or a registered name on `peer`: the DOWN comes as a message and as `down`. */
-  monitor(target: Pid | string, peer?: { name: string } | string): Monitor {
-    return this.owner.monitor(this, target, typeof peer === 'string' ? peer : peer?.name);
+  /**
+   * Monitors a pid, or a registered name on `peer`: the DOWN comes as a message and as `down`.
+   * With `{ alias }`, the monitor's reference is also an alias of this mailbox (erlang:monitor/3).
+   */
+  monitor(target: Pid | string, peer?: { name: string } | string, options: MonitorOptions = {}): Monitor {
+    const mode = options.alias;
+    if (mode !== undefined && !MONITOR_ALIASES.includes(mode))
+      throw new ErldistError('INVALID_ARGUMENT', `monitor alias option must be one of ${MONITOR_ALIASES.join(', ')}`);
+    const monitor = this.owner.monitor(this, target, typeof peer === 'string' ? peer : peer?.name);
+    if (mode !== undefined) this.aliasTable?.adopt(this, monitor.ref, mode);
+    return monitor;
   }
 
   demonitor(ref: Reference): void {
     this.owner.demonitor(this, ref);
+    this.aliasTable?.monitorEnded(this, ref);
+  }
+
+  /** @internal A monitor of this mailbox fired (its DOWN is being delivered). */
+  monitorFired(ref: Reference): void {
+    this.aliasTable?.monitorEnded(this, ref);
   }
 
   /**

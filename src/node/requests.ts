@@ -3,12 +3,18 @@
  * (gen_server:call, rex, net_kernel), an erpc call (SPAWN_REQUEST of `erpc:execute_call/4` with a
  * monitor, as OTP's own rpc:call), and a spawn request. How their answers are read is answers.ts;
  * the lifecycle they share is the peer's `startCall`.
+ *
+ * Late answers never reach a mailbox. A `$gen_call` tags itself `[alias | Ref]` when the peer
+ * agreed DFLAG_ALIAS (gen:call does the same): the server replies to the alias Ref, which is active
+ * exactly while the call waits in its peer's table, so a reply after a timeout is dropped and
+ * counted. An erpc call has no alias (OTP's erpc:call neither): its result travels in the DOWN of
+ * its monitor, which a timed-out call takes back (DEMONITOR_P) once it knows the spawned pid.
  */
 import type { Connection } from '../distribution/connection.js';
 import { type Control, Op } from '../distribution/control.js';
 import { DFLAG } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
-import { type Atom, atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
+import { type Atom, atom, ImproperList, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { deadline, type WaitOptions } from '../wait.js';
 import { describe, erpcAnswers, genCallAnswers, nameOf, type Spawned, spawnAnswers, toAtom } from './answers.js';
 import type { Mailbox, Monitor } from './mailbox.js';
@@ -58,6 +64,7 @@ const ERPC = atom('erpc');
 const EXECUTE_CALL = atom('execute_call');
 const MONITOR = atom('monitor');
 const LINK = atom('link');
+const ALIAS = atom('alias');
 
 /** net_adm:ping/1: true when net_kernel answers `yes`. */
 export async function ping(port: CallPort, options: CallOptions): Promise<boolean> {
@@ -107,7 +114,12 @@ function erpc(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptio
   const mfa: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
   const from = port.callerPid;
   const control: Control = { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: from, mfa, options: [MONITOR] };
-  return port.startCall(reqId, what, options, erpcAnswers(port.name, tag, what), (_call, connection) => {
+  let pending: PendingCall<Term> | undefined;
+  const answers = erpcAnswers(port.name, tag, what, (pid) => {
+    if (pending) pending.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: pid, ref: reqId });
+  });
+  return port.startCall(reqId, what, options, answers, (call, connection) => {
+    pending = call;
     connection.send(control, [tag, m, f, args]);
   });
 }
@@ -123,9 +135,11 @@ export function genCall(
   const ref = port.makeRef();
   const from = port.callerPid;
   const target = to instanceof Pid ? to : toAtom(to);
-  const message = new Tuple([GEN_CALL, new Tuple([from, ref]), request]);
   const what = `call to ${describe(target)} on ${port.name}`;
   return port.startCall(ref, what, options, genCallAnswers(port.name, target), (call, connection) => {
+    // Read once the connection is up: the flags are those of its handshake.
+    const tag = (port.flags ?? 0n) & DFLAG.ALIAS ? new ImproperList([ALIAS], ref) : ref;
+    const message = new Tuple([GEN_CALL, new Tuple([from, tag]), request]);
     if (monitor) {
       connection.send({ op: Op.MONITOR_P, from, to: target, ref });
       call.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: target, ref });

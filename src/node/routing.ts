@@ -1,13 +1,15 @@
 /**
- * Where messages from our processes go: to a local pid or name through the registry, to another
- * node through its peer; and the node's caller process, which receives the replies to calls
- * (`{Ref, Reply}`, gen:reply/2) and the io requests of processes we spawned elsewhere.
+ * Where messages from our processes go: to a local pid, name or alias through the registry, to
+ * another node through its peer; and the node's caller process, which receives the replies to
+ * calls (`{Ref, Reply}` or `{[alias | Ref], Reply}`, gen:reply/2) and the io requests of processes
+ * we spawned elsewhere.
  */
 import { Op } from '../distribution/control.js';
-import { type Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
+import { DFLAG } from '../distribution/flags.js';
+import { type Atom, atom, ImproperList, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import type { Dialer } from './dialer.js';
 import type { Registry } from './registry.js';
-import type { From } from './server.js';
+import { ALIAS_TAG, type From } from './server.js';
 
 const IO_REQUEST = atom('io_request');
 const IO_REPLY = atom('io_reply');
@@ -28,7 +30,8 @@ export class Router<N> {
    * Sends from one of our pids. A node that is not connected is dialled on demand and gets the
    * message once it is up (as Erlang's auto-connect); what cannot be delivered is counted.
    */
-  sendFrom(from: Pid, to: Pid | string, message: Term, peerName?: string): boolean {
+  sendFrom(from: Pid, to: Pid | string | Reference, message: Term, peerName?: string): boolean {
+    if (to instanceof Reference) return this.sendAlias(from, to, message);
     if (to instanceof Pid) {
       if (to.node === this.nodeAtom) {
         this.registry.deliver(to, message);
@@ -45,7 +48,7 @@ export class Router<N> {
   }
 
   /** From the caller pid; a message to a node that is gone is dropped (nobody waits for it). */
-  sendQuietly(to: Pid, message: Term): void {
+  sendQuietly(to: Pid | Reference, message: Term): void {
     try {
       this.sendFrom(this.callerPid, to, message);
     } catch {
@@ -53,19 +56,44 @@ export class Router<N> {
     }
   }
 
-  /** Answers a `$gen_call`: `{Tag, Reply}` to the caller. */
+  /**
+   * Answers a `$gen_call`: `{Tag, Reply}` to the caller's alias when its tag has one and its node
+   * takes aliases (gen:reply/2; a caller that timed out has deactivated it, so its node drops the
+   * reply), else to the caller's pid.
+   */
   reply(from: From, reply: Term): void {
-    this.sendQuietly(from.pid, new Tuple([from.tag, reply]));
+    const message = new Tuple([from.tag, reply]);
+    const alias = from.alias;
+    if (alias !== undefined && this.takesAliases(alias.node)) this.sendQuietly(alias, message);
+    else this.sendQuietly(from.pid, message);
+  }
+
+  /**
+   * `Alias ! Msg`: ours goes through the registry; another node's as ALIAS_SEND, dropped (as
+   * erts drops it) when the last handshake with that node did not agree DFLAG_ALIAS.
+   */
+  private sendAlias(from: Pid, alias: Reference, message: Term): boolean {
+    if (alias.node === this.nodeAtom) {
+      this.registry.deliverAlias(alias, message);
+      return true;
+    }
+    const peer = this.dialer.handle(alias.node.name);
+    if (peer.flags !== 0n && !(peer.flags & DFLAG.ALIAS)) {
+      this.registry.stats.dropped++;
+      return true;
+    }
+    return peer.sendMessage({ op: Op.ALIAS_SEND, from, alias }, message);
+  }
+
+  private takesAliases(node: Atom): boolean {
+    if (node === this.nodeAtom) return true;
+    return ((this.dialer.peer(node.name)?.flags ?? 0n) & DFLAG.ALIAS) !== 0n;
   }
 
   private deliverToCaller(message: Term, via: string | undefined): void {
-    if (
-      message instanceof Tuple &&
-      message.length === 2 &&
-      message.elements[0] instanceof Reference &&
-      via !== undefined
-    ) {
-      if (this.dialer.connected(via)?.settleReply(message.elements[0], message.elements[1])) return;
+    const ref = message instanceof Tuple && message.length === 2 ? callRef(message.elements[0]) : undefined;
+    if (ref !== undefined && via !== undefined) {
+      if (this.dialer.connected(via)?.settleReply(ref, (message as Tuple).elements[1])) return;
     }
     // A process we spawned elsewhere writes to its group leader (us): take the output, say ok.
     if (
@@ -79,4 +107,13 @@ export class Router<N> {
     }
     this.registry.stats.dropped++;
   }
+}
+
+/** The call reference in a reply's tag: `Ref`, or `[alias | Ref]` (a reply sent to the pid). */
+function callRef(tag: Term): Reference | undefined {
+  if (tag instanceof Reference) return tag;
+  if (tag instanceof ImproperList && tag.elements.length === 1 && tag.elements[0] === ALIAS_TAG) {
+    return tag.tail instanceof Reference ? tag.tail : undefined;
+  }
+  return undefined;
 }

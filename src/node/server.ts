@@ -8,6 +8,8 @@ import type { Mailbox } from './mailbox.js';
 const GEN_CALL = atom('$gen_call');
 const GEN_CAST = atom('$gen_cast');
 const ALIAS = atom('alias');
+/** The head of a gen:call tag that names an alias: `[alias | Ref]`. */
+export const ALIAS_TAG = ALIAS;
 
 /** Who made a call: the caller's pid and its opaque tag (a reference, or `[alias | Ref]`). */
 export class From {
@@ -24,6 +26,27 @@ export class From {
     if (Array.isArray(this.tag) && this.tag[0] === ALIAS && this.tag[1] instanceof Reference) return this.tag[1];
     return undefined;
   }
+
+  /**
+   * The caller's alias, from a tag `[alias | Alias]` or `[[alias | Alias] | _]` (gen.erl): gen:reply
+   * sends `{Tag, Reply}` to it rather than to the pid, so a caller that gave up never sees it.
+   */
+  get alias(): Reference | undefined {
+    const tag = this.tag;
+    const inner = tag instanceof ImproperList || Array.isArray(tag) ? headOf(tag) : undefined;
+    return aliasIn(tag) ?? (inner === undefined ? undefined : aliasIn(inner));
+  }
+}
+
+function headOf(list: ImproperList | Term[]): Term | undefined {
+  return list instanceof ImproperList ? list.elements[0] : list[0];
+}
+
+/** Alias of `[alias | Alias]`. */
+function aliasIn(t: Term): Reference | undefined {
+  if (t instanceof ImproperList && t.elements.length === 1 && t.elements[0] === ALIAS && t.tail instanceof Reference)
+    return t.tail;
+  return undefined;
 }
 
 export interface ServerHandlers {
@@ -54,7 +77,7 @@ export function handlerErrorReason(err: unknown): Term {
 }
 
 export interface ServerHost {
-  /** Sends `{Tag, Reply}` to the caller. */
+  /** Sends `{Tag, Reply}` to the caller: to its alias when its tag has one (gen:reply/2). */
   reply(from: From, reply: Term): void;
   /** Ends one call with `reason`, as if the server had died for that caller only. */
   failCall(server: Mailbox, from: From, reason: Term): void;

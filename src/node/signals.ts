@@ -116,6 +116,7 @@ export class Signals {
       ref,
       fire: (reason: Term) => {
         this.localMonitors.delete(key);
+        box.monitorFired(ref);
         const who = target instanceof Pid ? target : new Tuple([target, atom(node)]);
         box.deliver(new Tuple([DOWN, ref, PROCESS, who, reason]));
         fire(reason);

@@ -94,7 +94,7 @@ describe('flags', () => {
     expect(DFLAG_ERLDIST & DFLAG.MANDATORY_25_DIGEST).toBe(DFLAG.MANDATORY_25_DIGEST);
     expect(DFLAG_ERLDIST & DFLAG.PUBLISHED).toBe(0n);
     // Checked against OTP 25, 27 and 29 in protocol-notes §2.
-    expect(DFLAG_ERLDIST).toBe(0x5_0747_2fbcn);
+    expect(DFLAG_ERLDIST).toBe(0xd_0747_2fbcn);
   });
 });
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { atom, From, ImproperList, type Term, Tuple, tuple } from '../../src/index.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
-import { deferred } from '../support/wait.js';
+import { deferred, eventually } from '../support/wait.js';
 
 let p: NodePair;
 beforeEach(async () => {
@@ -31,7 +31,7 @@ describe('serve: gen_server calls from a peer', () => {
     expect(seen).toStrictEqual([1, 'x', [2, 3]]);
   });
 
-  it('handleCall gets the caller as From: a pid of the calling node and a reference tag', async () => {
+  it('handleCall gets the caller as From: a pid of the calling node and an [alias | Ref] tag', async () => {
     let from: From | undefined;
     p.b.serve('who', {
       handleCall: (_req, f) => {
@@ -42,7 +42,9 @@ describe('serve: gen_server calls from a peer', () => {
     await p.ab.call('who', 'x');
     expect(from).toBeInstanceOf(From);
     expect(from?.pid.node).toBe(atom(p.a.name));
-    expect(from?.monitorRef).toBe(from?.tag);
+    // Both nodes take aliases: the tag names the call's alias, which is also its monitor (gen:call).
+    expect(from?.tag).toStrictEqual(new ImproperList([atom('alias')], from?.monitorRef as Term));
+    expect(from?.alias).toBe(from?.monitorRef);
   });
 
   it('a reply that comes later resolves the call then', async () => {
@@ -173,7 +175,18 @@ describe('From tags (gen:call on OTP 24+ sends [alias | Ref])', () => {
     expect(new From(pid, new ImproperList([atom('other')], ref)).monitorRef).toBeUndefined();
   });
 
-  it('a raw $gen_call with an alias tag: the reply carries the tag; a failing one reaches the monitor', async () => {
+  it('From.alias reads [alias | A] and [[alias | A] | _]; a plain reference has none', () => {
+    const ref = p.a.makeRef();
+    const pid = p.a.makePid();
+    const tag = new ImproperList([atom('alias')], ref);
+    expect(new From(pid, tag).alias).toBe(ref);
+    expect(new From(pid, new ImproperList([tag], p.a.makeRef())).alias).toBe(ref);
+    expect(new From(pid, [tag, 1]).alias).toBe(ref);
+    expect(new From(pid, ref).alias).toBeUndefined();
+    expect(new From(pid, [atom('alias'), ref]).alias).toBeUndefined();
+  });
+
+  it('a raw $gen_call with an alias tag: the reply goes to the alias; a failing one reaches the monitor', async () => {
     const box = p.a.spawn();
     p.b.serve('raw', {
       handleCall: (req) => {
@@ -181,7 +194,18 @@ describe('From tags (gen:call on OTP 24+ sends [alias | Ref])', () => {
         return atom('yes');
       },
     });
-    const monitor = box.monitor('raw', p.ab);
+    const alias = box.alias();
+    const aliasTag = new ImproperList([atom('alias')], alias);
+    box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, aliasTag), atom('ask')), p.ab);
+    expect(await box.receive({ timeout: 2000 })).toStrictEqual(tuple(aliasTag, atom('yes')));
+    // No longer an alias: the reply is dropped, as the caller's node drops it after a timeout.
+    expect(box.unalias(alias)).toBe(true);
+    const dropped = p.a.stats.dropped;
+    box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, aliasTag), atom('ask')), p.ab);
+    await eventually(() => p.a.stats.dropped === dropped + 1);
+    expect(box.size).toBe(0);
+    // As gen:call: the monitor's reference is the alias.
+    const monitor = box.monitor('raw', p.ab, { alias: 'demonitor' });
     const tag = new ImproperList([atom('alias')], monitor.ref);
     box.send('raw', tuple(atom('$gen_call'), tuple(box.pid, tag), atom('ask')), p.ab);
     expect(await box.receive({ timeout: 2000 })).toStrictEqual(tuple(tag, atom('yes')));
