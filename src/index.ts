@@ -20,6 +20,7 @@ export type {
   SrvSource,
 } from './node/discovery-sources.js';
 export {
+  type AliasOptions,
   type CallOptions,
   type ConnectAllOptions,
   type ConnectOptions,
@@ -34,6 +35,7 @@ export {
   LocalNode,
   Mailbox,
   type Monitor,
+  type MonitorOptions,
   type NodeEvents,
   type NodeOptions,
   type NodeStats,

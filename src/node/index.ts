@@ -1,7 +1,7 @@
 import { ErldistError } from '../errors.js';
 import type { WaitOptions } from '../wait.js';
 import type { ReconnectOptions } from './dialer.js';
-import { Mailbox, type Monitor } from './mailbox.js';
+import { type AliasOptions, Mailbox, type Monitor, type MonitorOptions } from './mailbox.js';
 import { defaultNodeName, parseNodeName, resolveCookie } from './names.js';
 import {
   type ConnectOptions,
@@ -41,6 +41,7 @@ export async function connect(target: string, options: ConnectAllOptions = {}): 
 }
 
 export {
+  type AliasOptions,
   type CallOptions,
   type ConnectOptions,
   createNode,
@@ -54,6 +55,7 @@ export {
   LocalNode,
   Mailbox,
   type Monitor,
+  type MonitorOptions,
   type NodeEvents,
   type NodeOptions,
   type NodeStats,
