@@ -1,0 +1,98 @@
+%% The Erlang client node of bench/distribution.mjs: the baseline of every measurement. Reads one
+%% command a line on stdin and answers one `result ...` line on stdout; eof ends the node.
+-module(bench_client).
+-export([main/1]).
+
+main([ServerName]) ->
+    Server = list_to_atom(ServerName),
+    case net_adm:ping(Server) of
+        pong -> ok;
+        pang -> io:format("error cannot reach ~s~n", [Server]), halt(3)
+    end,
+    io:format("otp ~s ~s~n", [erlang:system_info(otp_release), erlang:system_info(version)]),
+    io:format("client ready~n"),
+    loop(Server).
+
+loop(Server) ->
+    case io:get_line("") of
+        eof -> halt();
+        {error, _} -> halt();
+        Line ->
+            command(Server, string:lexemes(string:trim(Line), " ")),
+            loop(Server)
+    end.
+
+command(Server, ["echo", Ms, InFlight, Size]) ->
+    {Count, Us} = fresh(fun() -> echo(Server, int(Ms), int(InFlight), int(Size)) end),
+    io:format("result echo ~w ~w~n", [Count, Us]);
+command(Server, ["rpc", Warm, N]) ->
+    F = fun() -> Server = rpc:call(Server, erlang, node, []) end,
+    report(rpc, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
+command(Server, ["call", Warm, N]) ->
+    F = fun() -> pong = gen_server:call({bench_gs, Server}, ping) end,
+    report(call, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
+command(_Server, ["quit"]) ->
+    halt();
+command(_Server, Other) ->
+    io:format("error unknown command ~p~n", [Other]).
+
+int(S) -> list_to_integer(S).
+
+%% Runs F in a new process, so that every measurement starts with an empty mailbox.
+fresh(F) ->
+    Parent = self(),
+    Ref = make_ref(),
+    spawn_link(fun() -> Parent ! {Ref, F()} end),
+    receive {Ref, R} -> R end.
+
+%% Keeps InFlight messages in flight to {echo, Server}, one more for every reply; the message is
+%% a counter (Size 0) or a binary of Size random bytes. Counts replies from the end of the first
+%% burst until Ms have passed, then takes the rest in.
+echo(Server, Ms, InFlight, Size) ->
+    Dest = {echo, Server},
+    Self = self(),
+    Payload = payload(Size),
+    lists:foreach(fun(I) -> Dest ! {Self, msg(I, Payload)} end, lists:seq(1, InFlight)),
+    T0 = erlang:monotonic_time(),
+    Deadline = T0 + erlang:convert_time_unit(Ms, millisecond, native),
+    {Count, T1} = echo_loop(Dest, Self, Payload, InFlight + 1, 0, Deadline),
+    drain(InFlight),
+    {Count, erlang:convert_time_unit(T1 - T0, native, microsecond)}.
+
+payload(0) -> none;
+payload(Size) -> rand:bytes(Size).
+
+msg(I, none) -> I;
+msg(_, Bin) -> Bin.
+
+echo_loop(Dest, Self, Payload, Next, Count0, Deadline) ->
+    receive {echo, _} -> ok end,
+    Dest ! {Self, msg(Next, Payload)},
+    Count = Count0 + 1,
+    case Count band 255 of
+        0 ->
+            Now = erlang:monotonic_time(),
+            if Now >= Deadline -> {Count, Now};
+               true -> echo_loop(Dest, Self, Payload, Next + 1, Count, Deadline)
+            end;
+        _ ->
+            echo_loop(Dest, Self, Payload, Next + 1, Count, Deadline)
+    end.
+
+drain(0) -> ok;
+drain(N) -> receive {echo, _} -> drain(N - 1) after 10000 -> exit(echo_lost) end.
+
+%% Warm calls, then N timed ones; the sorted latencies in nanoseconds.
+latencies(F, Warm, N) ->
+    lists:foreach(fun(_) -> F() end, lists:seq(1, Warm)),
+    lists:sort([begin
+                    T0 = erlang:monotonic_time(),
+                    F(),
+                    erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond)
+                end || _ <- lists:seq(1, N)]).
+
+%% Nearest-rank percentiles, in microseconds.
+report(Name, Sorted) ->
+    N = length(Sorted),
+    P = fun(Q) -> lists:nth(max(1, ceil(Q * N)), Sorted) / 1000 end,
+    io:format("result ~s ~.2f ~.2f ~w~n", [Name, P(0.50), P(0.99), N]).
