@@ -236,9 +236,11 @@ async function erldistEcho(lib, peer, ms, inFlight, size) {
     let next = 1;
     for (; next <= inFlight; next++) box.send('echo', msg(next), peer);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const deadline = t0 + ms;
     let count = 0;
     let t1;
+    let cpu;
     while (true) {
       await box.receive();
       box.send('echo', msg(next++), peer);
@@ -247,12 +249,13 @@ async function erldistEcho(lib, peer, ms, inFlight, size) {
         const now = performance.now();
         if (now >= deadline) {
           t1 = now;
+          cpu = process.cpuUsage(cpu0);
           break;
         }
       }
     }
     for (let i = 0; i < inFlight; i++) await box.receive({ timeout: 10_000 });
-    return { count, us: (t1 - t0) * 1000 };
+    return { count, us: (t1 - t0) * 1000, cpuUs: cpu.user + cpu.system };
   } finally {
     box.close();
   }
@@ -285,7 +288,10 @@ const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
 const fmtUs = (n) => n.toFixed(1);
 const fmtRatio = (r) => `${r.toFixed(2)}x`;
 const fmtMB = (bytesPerSec) => `(${fmtInt(bytesPerSec / 1e6)} MB/s)`;
-const fmtNum = (x) => (Array.isArray(x) ? `p50 ${fmtUs(x[0])} us p99 ${fmtUs(x[1])} us` : `${fmtInt(x)}/s`);
+const fmtNum = (x) =>
+  Array.isArray(x)
+    ? `p50 ${fmtUs(x[0])} us p99 ${fmtUs(x[1])} us`
+    : `${fmtInt(x.rate)}/s (${fmtUs(x.cpu)} us CPU each)`;
 const verdict = (ok) => (ok ? 'ok' : 'MISSED');
 
 function table(rows, align) {
@@ -443,11 +449,11 @@ async function main() {
         const run = async (side, ms) => {
           if (side === 'erldist') {
             const js = await erldistEcho(lib, peer, ms, inFlight, c.size);
-            return (js.count * 1e6) / js.us;
+            return { rate: (js.count * 1e6) / js.us, cpu: js.cpuUs / js.count };
           }
           const cmd = `echo ${ms} ${inFlight} ${c.size}`;
-          const [count, us] = await erlang(cmd, 'echo', ms + 30_000);
-          return (count * 1e6) / us;
+          const [count, us, cpuMs] = await erlang(cmd, 'echo', ms + 30_000);
+          return { rate: (count * 1e6) / us, cpu: (cpuMs * 1000) / count };
         };
         for (const side of sides) await run(side, Math.min(500, opts.echoMs)); // warm-up
         results[name] = { ...c, inFlight, rounds: await alternate(name, (side) => run(side, opts.echoMs)) };
@@ -483,61 +489,77 @@ async function main() {
 /** Prints the table: medians per side, ratios erldist / Erlang and the issue's goals. */
 function report(opts, results, otp, started) {
   const both = opts.only === null;
-  const rows = [['case', 'erldist', 'Erlang client', 'ratio', 'goal', 'rounds (erldist | Erlang)']];
+  const rows = [['case', 'erldist', 'Erlang client', 'ratio', 'paired', 'goal', 'rounds (erldist | Erlang)']];
   const json = {};
+  /** One row: `get` picks a number from a round; `goal` is [op, value] on the ratio. */
+  const row = (label, js, erl, get, fmt, goal) => {
+    const a = js.length ? median(js.map(get)) : NaN;
+    const b = erl.length ? median(erl.map(get)) : NaN;
+    const ratio = a / b;
+    const paired = median(js.slice(0, erl.length).map((x, i) => get(x) / get(erl[i])));
+    const met = goal && (goal[0] === '>=' ? ratio >= goal[1] : ratio <= goal[1]);
+    rows.push([
+      label,
+      js.length ? fmt(a) : '',
+      erl.length ? fmt(b) : '',
+      both ? fmtRatio(ratio) : '',
+      both ? fmtRatio(paired) : '',
+      goal && both ? `${goal[0]} ${goal[1].toFixed(1)}x ${verdict(met)}` : '',
+      `${js.map((x) => fmt(get(x), true)).join(' ')} | ${erl.map((x) => fmt(get(x), true)).join(' ')}`,
+    ]);
+    return { erldist: a, erlang: b, ratio, paired };
+  };
   for (const [name, r] of Object.entries(results)) {
     const js = r.rounds.erldist;
     const erl = r.rounds.erlang;
     if (r.kind === 'echo') {
-      const a = median(js);
-      const b = median(erl);
-      const ratio = a / b;
-      const goal = r.size === 0 ? 1.1 : r.size >= 65536 ? 1.0 : null;
-      const bytes = (rate) => (r.size ? ` ${fmtMB(rate * r.size * 2)}` : '');
-      rows.push([
-        `${r.title} (${r.inFlight} in flight), round trips/s${r.size ? ', MB/s both ways' : ''}`,
-        js.length ? `${fmtInt(a)}${bytes(a)}` : '',
-        erl.length ? `${fmtInt(b)}${bytes(b)}` : '',
-        both ? fmtRatio(ratio) : '',
-        goal && both ? `>= ${goal.toFixed(1)}x ${verdict(ratio >= goal)}` : '',
-        `${js.map(fmtInt).join(' ')} | ${erl.map(fmtInt).join(' ')}`,
-      ]);
-      json[name] = { erldist: js, erlang: erl, medianErldist: a, medianErlang: b, ratio, bytes: r.size };
+      const goal = r.size === 0 ? ['>=', 1.1] : r.size >= 65536 ? ['>=', 1.0] : null;
+      const rate = (x, short) => (r.size && !short ? `${fmtInt(x)} ${fmtMB(x * r.size * 2)}` : fmtInt(x));
+      json[name] = {
+        bytes: r.size,
+        inFlight: r.inFlight,
+        rounds: r.rounds,
+        rate: row(
+          `${r.title} (${r.inFlight} in flight): round trips/s${r.size ? ', MB/s both ways' : ''}`,
+          js,
+          erl,
+          (x) => x.rate,
+          rate,
+          goal,
+        ),
+        cpu: row('  CPU us per round trip (client side)', js, erl, (x) => x.cpu, fmtUs, null),
+      };
     } else {
-      const p = (rounds, i) => median(rounds.map((x) => x[i]));
+      json[name] = { rounds: r.rounds };
       for (const [i, label] of [
         [0, 'p50'],
         [1, 'p99'],
       ]) {
-        const a = js.length ? p(js, i) : NaN;
-        const b = erl.length ? p(erl, i) : NaN;
-        rows.push([
-          `${r.title}, ${label} us (${fmtInt(opts.calls)} calls)`,
-          js.length ? fmtUs(a) : '',
-          erl.length ? fmtUs(b) : '',
-          both ? fmtRatio(a / b) : '',
-          i === 0 && both ? `<= 1.0x ${verdict(a / b <= 1)}` : '',
-          `${js.map((x) => fmtUs(x[i])).join(' ')} | ${erl.map((x) => fmtUs(x[i])).join(' ')}`,
-        ]);
+        json[name][label] = row(
+          `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)`,
+          js,
+          erl,
+          (x) => x[i],
+          fmtUs,
+          i === 0 ? ['<=', 1.0] : null,
+        );
       }
-      json[name] = { erldist: js, erlang: erl, p50: { erldist: p(js, 0), erlang: p(erl, 0) } };
     }
   }
   const cpu = cpus();
   const out = [
     `erldist distribution benchmark: Node ${process.version}, ${otp}, ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
-    `median of ${opts.rounds} rounds a side, sides alternating; ratio = erldist / Erlang for throughput, erldist / Erlang for latency (lower is better)`,
+    `median of ${opts.rounds} rounds a side, sides alternating; ratio = erldist median / Erlang median, paired = median of the per-round ratios`,
+    '(throughput: higher is better; CPU and latency: lower is better)',
     '',
-    table(rows, ['l', 'r', 'r', 'r', 'l', 'l']),
+    table(rows, ['l', 'r', 'r', 'r', 'r', 'l', 'l']),
     '',
     `total ${((performance.now() - started) / 1000).toFixed(1)} s`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   if (opts.json) {
-    writeFileSync(
-      opts.json,
-      `${JSON.stringify({ node: process.version, otp, cpus: cpu.length, options: opts, results: json }, null, 2)}\n`,
-    );
+    const doc = { node: process.version, otp, cpus: cpu.length, load: loadavg(), options: opts, results: json };
+    writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`);
   }
 }
 

@@ -23,8 +23,8 @@ loop(Server) ->
     end.
 
 command(Server, ["echo", Ms, InFlight, Size]) ->
-    {Count, Us} = fresh(fun() -> echo(Server, int(Ms), int(InFlight), int(Size)) end),
-    io:format("result echo ~w ~w~n", [Count, Us]);
+    {Count, Us, CpuMs} = fresh(fun() -> echo(Server, int(Ms), int(InFlight), int(Size)) end),
+    io:format("result echo ~w ~w ~w~n", [Count, Us, CpuMs]);
 command(Server, ["rpc", Warm, N]) ->
     F = fun() -> Server = rpc:call(Server, erlang, node, []) end,
     report(rpc, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
@@ -47,17 +47,27 @@ fresh(F) ->
 
 %% Keeps InFlight messages in flight to {echo, Server}, one more for every reply; the message is
 %% a counter (Size 0) or a binary of Size random bytes. Counts replies from the end of the first
-%% burst until Ms have passed, then takes the rest in.
+%% burst until Ms have passed, then takes the rest in. Also returns the CPU time (user and system,
+%% all threads) this node's OS process used meanwhile, in ms, as Node's process.cpuUsage counts it.
 echo(Server, Ms, InFlight, Size) ->
     Dest = {echo, Server},
     Self = self(),
     Payload = payload(Size),
     lists:foreach(fun(I) -> Dest ! {Self, msg(I, Payload)} end, lists:seq(1, InFlight)),
     T0 = erlang:monotonic_time(),
+    Cpu0 = cpu_ms(),
     Deadline = T0 + erlang:convert_time_unit(Ms, millisecond, native),
     {Count, T1} = echo_loop(Dest, Self, Payload, InFlight + 1, 0, Deadline),
+    Cpu1 = cpu_ms(),
     drain(InFlight),
-    {Count, erlang:convert_time_unit(T1 - T0, native, microsecond)}.
+    {Count, erlang:convert_time_unit(T1 - T0, native, microsecond), Cpu1 - Cpu0}.
+
+%% utime + stime from /proc/self/stat (fields 14 and 15, in ticks of 10 ms: CLK_TCK 100).
+cpu_ms() ->
+    {ok, Stat} = file:read_file("/proc/self/stat"),
+    [_, AfterComm] = binary:split(Stat, <<") ">>),
+    Fields = binary:split(AfterComm, <<" ">>, [global]),
+    (binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields))) * 10.
 
 payload(0) -> none;
 payload(Size) -> rand:bytes(Size).
