@@ -261,16 +261,21 @@ async function erldistEcho(lib, peer, ms, inFlight, size) {
   }
 }
 
-/** `warm` untimed calls of `f`, then `n` timed ones: sorted latencies in microseconds. */
+/**
+ * `warm` untimed calls of `f`, then `n` timed ones: their sorted latencies and the CPU time per
+ * timed call, in microseconds.
+ */
 async function erldistLatencies(f, warm, n) {
   for (let i = 0; i < warm; i++) await f();
   const lat = new Float64Array(n);
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
     await f();
     lat[i] = Number(process.hrtime.bigint() - t0) / 1000;
   }
-  return lat.sort();
+  const cpu = process.cpuUsage(cpu0);
+  return { sorted: lat.sort(), cpu: (cpu.user + cpu.system) / n };
 }
 
 // Nearest rank, as in bench_client.erl.
@@ -290,7 +295,7 @@ const fmtRatio = (r) => `${r.toFixed(2)}x`;
 const fmtMB = (bytesPerSec) => `(${fmtInt(bytesPerSec / 1e6)} MB/s)`;
 const fmtNum = (x) =>
   Array.isArray(x)
-    ? `p50 ${fmtUs(x[0])} us p99 ${fmtUs(x[1])} us`
+    ? `p50 ${fmtUs(x[0])} us p99 ${fmtUs(x[1])} us (${fmtUs(x[2])} us CPU each)`
     : `${fmtInt(x.rate)}/s (${fmtUs(x.cpu)} us CPU each)`;
 const verdict = (ok) => (ok ? 'ok' : 'MISSED');
 
@@ -470,10 +475,10 @@ async function main() {
               };
         const run = async (side) => {
           if (side === 'erldist') {
-            const lat = await erldistLatencies(f, warm, opts.calls);
-            return [percentile(lat, 0.5), percentile(lat, 0.99)];
+            const { sorted, cpu } = await erldistLatencies(f, warm, opts.calls);
+            return [percentile(sorted, 0.5), percentile(sorted, 0.99), cpu];
           }
-          return (await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000)).slice(0, 2);
+          return await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000);
         };
         results[name] = { ...c, rounds: await alternate(name, run) };
       }
@@ -534,9 +539,10 @@ function report(opts, results, otp, started) {
       for (const [i, label] of [
         [0, 'p50'],
         [1, 'p99'],
+        [2, 'cpu'],
       ]) {
         json[name][label] = row(
-          `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)`,
+          i < 2 ? `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)` : '  CPU us per call (client side)',
           js,
           erl,
           (x) => x[i],

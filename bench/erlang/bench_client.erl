@@ -92,17 +92,20 @@ echo_loop(Dest, Self, Payload, Next, Count0, Deadline) ->
 drain(0) -> ok;
 drain(N) -> receive {echo, _} -> drain(N - 1) after 10000 -> exit(echo_lost) end.
 
-%% Warm calls, then N timed ones; the sorted latencies in nanoseconds.
+%% Warm calls, then N timed ones: the sorted latencies in nanoseconds, and the CPU ms this node
+%% used for the timed ones.
 latencies(F, Warm, N) ->
     lists:foreach(fun(_) -> F() end, lists:seq(1, Warm)),
-    lists:sort([begin
-                    T0 = erlang:monotonic_time(),
-                    F(),
-                    erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond)
-                end || _ <- lists:seq(1, N)]).
+    Cpu0 = cpu_ms(),
+    Lat = [begin
+               T0 = erlang:monotonic_time(),
+               F(),
+               erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond)
+           end || _ <- lists:seq(1, N)],
+    {lists:sort(Lat), cpu_ms() - Cpu0}.
 
-%% Nearest-rank percentiles, in microseconds.
-report(Name, Sorted) ->
+%% Nearest-rank percentiles and CPU per call, in microseconds.
+report(Name, {Sorted, CpuMs}) ->
     N = length(Sorted),
     P = fun(Q) -> lists:nth(max(1, ceil(Q * N)), Sorted) / 1000 end,
-    io:format("result ~s ~.2f ~.2f ~w~n", [Name, P(0.50), P(0.99), N]).
+    io:format("result ~s ~.2f ~.2f ~.2f~n", [Name, P(0.50), P(0.99), CpuMs * 1000 / N]).
