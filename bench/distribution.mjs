@@ -32,7 +32,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -218,6 +218,20 @@ function startErl(label, args, env) {
   return { child, waitLine, lines };
 }
 
+/**
+ * CPU time (user + system, all threads) a process has used, in ms, from /proc/PID/stat (fields 14
+ * and 15, in ticks of 10 ms); NaN where there is no /proc. `erl` execs beam.smp in its own pid.
+ */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // erldist measurements
 
@@ -397,6 +411,7 @@ async function main() {
     'start',
   ]);
   await server.waitLine((l) => l === 'ready', 20_000, '"ready"');
+  const serverCpuMs = () => procCpuMs(server.child.pid);
 
   log(`starting ${clientName} ...`);
   const client = startErl('client', [
@@ -452,13 +467,19 @@ async function main() {
       if (c.kind === 'echo') {
         const inFlight = inFlightFor(opts, c.size);
         const run = async (side, ms) => {
+          const srv0 = serverCpuMs();
+          let out;
           if (side === 'erldist') {
             const js = await erldistEcho(lib, peer, ms, inFlight, c.size);
-            return { rate: (js.count * 1e6) / js.us, cpu: js.cpuUs / js.count };
+            out = { rate: (js.count * 1e6) / js.us, cpu: js.cpuUs / js.count, count: js.count };
+          } else {
+            const cmd = `echo ${ms} ${inFlight} ${c.size}`;
+            const [count, us, cpuMs] = await erlang(cmd, 'echo', ms + 30_000);
+            out = { rate: (count * 1e6) / us, cpu: (cpuMs * 1000) / count, count };
           }
-          const cmd = `echo ${ms} ${inFlight} ${c.size}`;
-          const [count, us, cpuMs] = await erlang(cmd, 'echo', ms + 30_000);
-          return { rate: (count * 1e6) / us, cpu: (cpuMs * 1000) / count };
+          // The server's window also holds the first burst and the drain: inFlight more round trips.
+          out.server = ((serverCpuMs() - srv0) * 1000) / (out.count + inFlight);
+          return out;
         };
         for (const side of sides) await run(side, Math.min(500, opts.echoMs)); // warm-up
         results[name] = { ...c, inFlight, rounds: await alternate(name, (side) => run(side, opts.echoMs)) };
@@ -474,11 +495,16 @@ async function main() {
                 if ((await peer.call('bench_gs', ping)) !== pong) throw new Error('call ping did not pong');
               };
         const run = async (side) => {
+          const srv0 = serverCpuMs();
+          let out;
           if (side === 'erldist') {
             const { sorted, cpu } = await erldistLatencies(f, warm, opts.calls);
-            return [percentile(sorted, 0.5), percentile(sorted, 0.99), cpu];
+            out = [percentile(sorted, 0.5), percentile(sorted, 0.99), cpu];
+          } else {
+            out = await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000);
           }
-          return await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000);
+          out[3] = ((serverCpuMs() - srv0) * 1000) / (warm + opts.calls); // warm-up calls included
+          return out;
         };
         results[name] = { ...c, rounds: await alternate(name, run) };
       }
@@ -533,6 +559,7 @@ function report(opts, results, otp, started) {
           goal,
         ),
         cpu: row('  CPU us per round trip (client side)', js, erl, (x) => x.cpu, fmtUs, null),
+        server: row('  CPU us per round trip (server node)', js, erl, (x) => x.server, fmtUs, null),
       };
     } else {
       json[name] = { rounds: r.rounds };
@@ -540,9 +567,11 @@ function report(opts, results, otp, started) {
         [0, 'p50'],
         [1, 'p99'],
         [2, 'cpu'],
+        [3, 'server'],
       ]) {
+        const what = { cpu: 'client side', server: 'server node' }[label];
         json[name][label] = row(
-          i < 2 ? `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)` : '  CPU us per call (client side)',
+          i < 2 ? `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)` : `  CPU us per call (${what})`,
           js,
           erl,
           (x) => x[i],
