@@ -1,40 +1,70 @@
 #!/usr/bin/env node
-// Distribution benchmark: erldist against an Erlang node doing the same work over the same wire.
+// Distribution benchmark: erldist against a compiled Erlang client node, through the same compiled
+// Erlang server node, in the same run (issue 11's goals).
 //
 //   npm run bench:distribution                (builds dist/ first)
 //   node bench/distribution.mjs [options]
 //
 // Options:
-//   --json FILE        also write the results as JSON to FILE
-//   --echo-ms N        length of one echo throughput round in ms        (default 3000)
-//   --echo-rounds N    echo rounds per side; the median is reported     (default 3)
-//   --in-flight N      echo messages kept in flight                     (default 1000)
-//   --rpc-calls N      timed sequential rpc calls per round             (default 5000)
-//   --rpc-rounds N     rpc rounds per side; the median p50/p99 is shown (default 3)
-//   --erldist PATH     load erldist from PATH instead of ../dist/index.js (development only)
+//   --rounds N           rounds per case and side; medians are reported        (default 3)
+//   --case LIST          cases to run, comma-separated: echo, echo-1k, echo-64k, echo-1m, rpc, call
+//                        (default all)
+//   --echo-ms N          length of one echo round in ms                         (default 2000)
+//   --in-flight N        echo messages kept in flight                           (default 1000)
+//   --in-flight-bytes N  cap on payload bytes in flight (64 KiB: 128, 1 MiB: 8)  (default 8 MiB)
+//   --calls N            timed sequential rpc / GenServer calls per round       (default 5000)
+//   --only SIDE          measure only `erldist` or `erlang` (for profiling; no ratios)
+//   --cpu-prof DIR       write a V8 CPU profile of each case's erldist rounds (not its warm-up)
+//                        to DIR/<case>.cpuprofile; summarise with bench/cpuprofile-top.mjs
+//   --json FILE          also write the results as JSON to FILE
+//   --erldist PATH       load erldist from PATH instead of ../dist/index.js
 //
-// Three processes take part:
-//   server  an Erlang node (benchsrv<rand>@127.0.0.1, pinned distribution port, no EPMD) with a
-//           registered `echo` process: {From, Msg} -> From ! {echo, Msg}
-//   client  a hidden Erlang node that connects to the server and runs the Erlang baselines on
-//           command (one line on its stdin per measurement, one `result ...` line back on stdout)
+// Three processes take part, and all Erlang code is compiled with erlc (bench/erlang/*.erl) into a
+// temporary directory when the benchmark starts:
+//   server  benchsrv<rand>@127.0.0.1 (pinned distribution port, no EPMD) running echo_bench: a
+//           registered `echo` process ({From, Msg} -> From ! {echo, Msg}) and a registered
+//           gen_server `bench_gs` (call ping -> pong)
+//   client  a hidden Erlang node running bench_client: the Erlang baseline of every case, one
+//           command a line on its stdin, one `result ...` line back on its stdout
 //   this    Node.js, connected to the server with erldist
-// The two sides never measure at the same time; their rounds alternate.
+// The two sides never measure at the same time; their rounds alternate, and which side goes first
+// alternates from one round to the next.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer } from 'node:net';
-import { cpus, loadavg } from 'node:os';
-import { resolve } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
+const CASES = {
+  echo: { kind: 'echo', size: 0, title: 'echo, small messages' },
+  'echo-1k': { kind: 'echo', size: 1024, title: 'echo, 1 KiB binary' },
+  'echo-64k': { kind: 'echo', size: 64 * 1024, title: 'echo, 64 KiB binary' },
+  'echo-1m': { kind: 'echo', size: 1024 * 1024, title: 'echo, 1 MiB binary' },
+  rpc: { kind: 'rpc', title: 'rpc erlang:node()' },
+  call: { kind: 'call', title: 'GenServer call ping' },
+};
+
 function parseArgs(argv) {
-  const opts = { json: null, echoMs: 3000, echoRounds: 3, inFlight: 1000, rpcCalls: 5000, rpcRounds: 3, erldist: null };
+  const opts = {
+    rounds: 3,
+    cases: Object.keys(CASES),
+    echoMs: 2000,
+    inFlight: 1000,
+    inFlightBytes: 8 * 1024 * 1024,
+    calls: 5000,
+    only: null,
+    cpuProf: null,
+    json: null,
+    erldist: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -46,17 +76,24 @@ function parseArgs(argv) {
       if (!Number.isInteger(n) || n <= 0) die(`${a} needs a positive integer`);
       return n;
     };
-    if (a === '--json') opts.json = val();
-    else if (a === '--echo-ms') opts.echoMs = int();
-    else if (a === '--echo-rounds') opts.echoRounds = int();
+    if (a === '--rounds') opts.rounds = int();
+    else if (a === '--case') {
+      opts.cases = val().split(',');
+      for (const c of opts.cases) if (!(c in CASES)) die(`unknown case ${c} (${Object.keys(CASES).join(', ')})`);
+    } else if (a === '--echo-ms') opts.echoMs = int();
     else if (a === '--in-flight') opts.inFlight = int();
-    else if (a === '--rpc-calls') opts.rpcCalls = int();
-    else if (a === '--rpc-rounds') opts.rpcRounds = int();
+    else if (a === '--in-flight-bytes') opts.inFlightBytes = int();
+    else if (a === '--calls') opts.calls = int();
+    else if (a === '--only') {
+      opts.only = val();
+      if (opts.only !== 'erldist' && opts.only !== 'erlang') die('--only takes erldist or erlang');
+    } else if (a === '--cpu-prof') opts.cpuProf = val();
+    else if (a === '--json') opts.json = val();
     else if (a === '--erldist') opts.erldist = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(
-        'usage: node bench/distribution.mjs [--json FILE] [--echo-ms N] [--echo-rounds N] [--in-flight N] ' +
-          '[--rpc-calls N] [--rpc-rounds N] [--erldist PATH]\n',
+        'usage: node bench/distribution.mjs [--rounds N] [--case LIST] [--echo-ms N] [--in-flight N] ' +
+          '[--in-flight-bytes N] [--calls N] [--only erldist|erlang] [--cpu-prof DIR] [--json FILE] [--erldist PATH]\n',
       );
       process.exit(0);
     } else die(`unknown option ${a}`);
@@ -71,120 +108,24 @@ function die(msg) {
 
 const log = (msg) => process.stderr.write(`${msg}\n`);
 
+/** Messages in flight for a payload size: `--in-flight`, fewer for big payloads. */
+const inFlightFor = (opts, size) =>
+  size === 0 ? opts.inFlight : Math.max(1, Math.min(opts.inFlight, Math.floor(opts.inFlightBytes / size)));
+
 // ---------------------------------------------------------------------------------------------
-// Erlang code
+// Erlang code: compiled with erlc into a temporary directory that is removed on exit.
 
-// The server: register `echo` and say so. Evaluated with -eval.
-const SERVER_EVAL =
-  'Echo = spawn(fun Loop() -> receive {From, Msg} -> From ! {echo, Msg}, Loop() end end), ' +
-  'true = register(echo, Echo), ' +
-  'io:format("ready~n").';
+let beamDir;
 
-// The client: the Erlang side of every measurement. Compiled inside the client node from
-// BENCH_CLIENT_SRC (see CLIENT_EVAL), then erldist_dist_bench:main(ServerNode) runs.
-const CLIENT_MODULE = String.raw`-module(erldist_dist_bench).
--export([main/1]).
-
-main(Server) ->
-    case net_adm:ping(Server) of
-        pong -> ok;
-        pang -> io:format("error cannot reach ~s~n", [Server]), halt(3)
-    end,
-    io:format("otp ~s ~s~n", [erlang:system_info(otp_release), erlang:system_info(version)]),
-    io:format("client ready~n"),
-    loop(Server).
-
-%% One command per stdin line; eof (the benchmark went away) ends the node.
-loop(Server) ->
-    case io:get_line("") of
-        eof -> halt();
-        {error, _} -> halt();
-        Line ->
-            case string:lexemes(string:trim(Line), " ") of
-                ["echo", Ms, InFlight] ->
-                    {Count, Us} = fresh(fun() -> echo(Server, int(Ms), int(InFlight)) end),
-                    io:format("result echo ~w ~w~n", [Count, Us]);
-                ["rpc", Warm, N] ->
-                    F = fun() -> 1 = rpc:call(Server, erlang, abs, [-1]) end,
-                    report(rpc, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
-                ["rex", Warm, N] ->
-                    F = fun() -> 1 = gen_server:call({rex, Server}, {call, erlang, abs, [-1], user}) end,
-                    report(rex, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
-                ["quit"] ->
-                    halt();
-                Other ->
-                    io:format("error unknown command ~p~n", [Other])
-            end,
-            loop(Server)
-    end.
-
-int(S) -> list_to_integer(S).
-
-%% Runs F in a new process, so that every measurement starts with an empty mailbox.
-fresh(F) ->
-    Parent = self(),
-    Ref = make_ref(),
-    spawn_link(fun() -> Parent ! {Ref, F()} end),
-    receive {Ref, R} -> R end.
-
-%% Keeps InFlight messages in flight to {echo, Server}: one more for every reply. Counts replies
-%% from the end of the first burst until Ms have passed; then takes the rest in.
-echo(Server, Ms, InFlight) ->
-    Dest = {echo, Server},
-    Self = self(),
-    lists:foreach(fun(I) -> Dest ! {Self, I} end, lists:seq(1, InFlight)),
-    T0 = erlang:monotonic_time(),
-    Deadline = T0 + erlang:convert_time_unit(Ms, millisecond, native),
-    {Count, T1} = echo_loop(Dest, Self, InFlight + 1, 0, Deadline),
-    drain(InFlight),
-    {Count, erlang:convert_time_unit(T1 - T0, native, microsecond)}.
-
-echo_loop(Dest, Self, Next, Count0, Deadline) ->
-    receive {echo, _} -> ok end,
-    Dest ! {Self, Next},
-    Count = Count0 + 1,
-    case Count band 255 of
-        0 ->
-            Now = erlang:monotonic_time(),
-            if Now >= Deadline -> {Count, Now};
-               true -> echo_loop(Dest, Self, Next + 1, Count, Deadline)
-            end;
-        _ ->
-            echo_loop(Dest, Self, Next + 1, Count, Deadline)
-    end.
-
-drain(0) -> ok;
-drain(N) -> receive {echo, _} -> drain(N - 1) after 10000 -> exit(echo_lost) end.
-
-%% Warm calls, then N timed ones; returns the sorted latencies in nanoseconds.
-latencies(F, Warm, N) ->
-    lists:foreach(fun(_) -> F() end, lists:seq(1, Warm)),
-    lists:sort([begin
-                    T0 = erlang:monotonic_time(),
-                    F(),
-                    erlang:convert_time_unit(erlang:monotonic_time() - T0, native, nanosecond)
-                end || _ <- lists:seq(1, N)]).
-
-%% Nearest-rank percentiles, in microseconds.
-report(Name, Sorted) ->
-    N = length(Sorted),
-    P = fun(Q) -> lists:nth(max(1, ceil(Q * N)), Sorted) / 1000 end,
-    io:format("result ~s ~.2f ~.2f ~w~n", [Name, P(0.50), P(0.99), N]).
-`;
-
-// Scans the source, splits the tokens at each `dot`, parses and compiles the forms, loads the
-// module, and starts it. Evaluated with -eval; the server's node name arrives in BENCH_SERVER.
-const CLIENT_EVAL = `
-{ok, Tokens, _} = erl_scan:string(os:getenv("BENCH_CLIENT_SRC")),
-{[], FormTokens} = lists:foldl(
-    fun({dot, _} = Dot, {Cur, Acc}) -> {[], [lists:reverse([Dot | Cur]) | Acc]};
-       (T, {Cur, Acc}) -> {[T | Cur], Acc}
-    end, {[], []}, Tokens),
-Forms = [begin {ok, F} = erl_parse:parse_form(Ts), F end || Ts <- lists:reverse(FormTokens)],
-{ok, Mod, Bin} = compile:forms(Forms, [return_errors]),
-{module, Mod} = code:load_binary(Mod, "erldist_dist_bench.erl", Bin),
-Mod:main(list_to_atom(os:getenv("BENCH_SERVER"))).
-`;
+function compileErlang() {
+  beamDir = mkdtempSync(join(tmpdir(), 'erldist-bench-'));
+  const srcDir = fileURLToPath(new URL('./erlang/', import.meta.url));
+  const sources = readdirSync(srcDir)
+    .filter((f) => f.endsWith('.erl'))
+    .map((f) => join(srcDir, f));
+  execFileSync('erlc', ['-o', beamDir, ...sources], { stdio: ['ignore', 'inherit', 'inherit'] });
+  return beamDir;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
@@ -196,6 +137,7 @@ function killChildren() {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   children.clear();
+  if (beamDir) rmSync(beamDir, { recursive: true, force: true });
 }
 
 process.on('exit', killChildren);
@@ -276,54 +218,81 @@ function startErl(label, args, env) {
   return { child, waitLine, lines };
 }
 
+/**
+ * CPU time (user + system, all threads) a process has used, in ms, from /proc/PID/stat (fields 14
+ * and 15, in ticks of 10 ms); NaN where there is no /proc. `erl` execs beam.smp in its own pid.
+ */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // erldist measurements
 
-/** Echo throughput: keeps `inFlight` messages in flight from one mailbox; replies per second. */
-async function erldistEcho(lib, peer, ms, inFlight) {
+/**
+ * Echo throughput: keeps `inFlight` messages in flight from one mailbox to {echo, Server}, one more
+ * for every reply; the message is a counter or a binary of `size` random bytes (random, so that
+ * the default decode keeps it a Buffer rather than a string).
+ */
+async function erldistEcho(lib, peer, ms, inFlight, size) {
   const { tuple } = lib;
   const box = peer.node.spawn();
   try {
     const self = box.pid;
+    const payload = size === 0 ? null : randomBytes(size);
+    const msg = (i) => tuple(self, payload ?? i);
     let next = 1;
-    for (; next <= inFlight; next++) box.send('echo', tuple(self, next), peer);
+    for (; next <= inFlight; next++) box.send('echo', msg(next), peer);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const deadline = t0 + ms;
     let count = 0;
     let t1;
+    let cpu;
     while (true) {
       await box.receive();
-      box.send('echo', tuple(self, next++), peer);
+      box.send('echo', msg(next++), peer);
       count++;
-      if ((count & 255) === 0) {
+      if ((count & 255) === 0 || size >= 65536) {
         const now = performance.now();
         if (now >= deadline) {
           t1 = now;
+          cpu = process.cpuUsage(cpu0);
           break;
         }
       }
     }
     for (let i = 0; i < inFlight; i++) await box.receive({ timeout: 10_000 });
-    return { count, us: (t1 - t0) * 1000 };
+    return { count, us: (t1 - t0) * 1000, cpuUs: cpu.user + cpu.system };
   } finally {
     box.close();
   }
 }
 
-/** Sequential rpc erlang:abs(-1): sorted latencies in microseconds. */
-async function erldistRpc(peer, warm, n) {
-  for (let i = 0; i < warm; i++) await peer.rpc('erlang', 'abs', [-1]);
+/**
+ * `warm` untimed calls of `f`, then `n` timed ones: their sorted latencies and the CPU time per
+ * timed call, in microseconds.
+ */
+async function erldistLatencies(f, warm, n) {
+  for (let i = 0; i < warm; i++) await f();
   const lat = new Float64Array(n);
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
-    const r = await peer.rpc('erlang', 'abs', [-1]);
+    await f();
     lat[i] = Number(process.hrtime.bigint() - t0) / 1000;
-    if (r !== 1) throw new Error(`rpc erlang:abs(-1) returned ${r}`);
   }
-  return lat.sort();
+  const cpu = process.cpuUsage(cpu0);
+  return { sorted: lat.sort(), cpu: (cpu.user + cpu.system) / n };
 }
 
-// Nearest rank, as in the Erlang module.
+// Nearest rank, as in bench_client.erl.
 const percentile = (sorted, q) => sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -337,6 +306,12 @@ const median = (xs) => {
 const fmtInt = (n) => Math.round(n).toLocaleString('en-US');
 const fmtUs = (n) => n.toFixed(1);
 const fmtRatio = (r) => `${r.toFixed(2)}x`;
+const fmtMB = (bytesPerSec) => `(${fmtInt(bytesPerSec / 1e6)} MB/s)`;
+const fmtNum = (x) =>
+  Array.isArray(x)
+    ? `p50 ${fmtUs(x[0])} us p99 ${fmtUs(x[1])} us (${fmtUs(x[2])} us CPU each)`
+    : `${fmtInt(x.rate)}/s (${fmtUs(x.cpu)} us CPU each)`;
+const verdict = (ok) => (ok ? 'ok' : 'MISSED');
 
 function table(rows, align) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
@@ -351,6 +326,43 @@ function table(rows, align) {
     .join('\n');
 }
 
+/**
+ * Samples the CPU only while erldist measures: the profile is started at `resume` and stopped at
+ * `pause`; the profiles of one case are merged into DIR/<case>.cpuprofile by `save`.
+ */
+async function startProfiler(dir) {
+  if (!dir) return null;
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  let parts = [];
+  return {
+    resume: () => session.post('Profiler.start'),
+    pause: async () => parts.push((await session.post('Profiler.stop')).profile),
+    save: (name) => {
+      writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(mergeProfiles(parts)));
+      parts = [];
+    },
+  };
+}
+
+/** One profile from several: nodes renumbered, samples and deltas appended. */
+function mergeProfiles(parts) {
+  const out = { nodes: [], startTime: parts[0].startTime, endTime: 0, samples: [], timeDeltas: [] };
+  let offset = 0;
+  for (const p of parts) {
+    for (const n of p.nodes) out.nodes.push({ ...n, id: n.id + offset, children: n.children?.map((c) => c + offset) });
+    for (const s of p.samples) out.samples.push(s + offset);
+    out.timeDeltas.push(...p.timeDeltas);
+    out.endTime += p.endTime - p.startTime;
+    offset += Math.max(...p.nodes.map((n) => n.id));
+  }
+  out.endTime += out.startTime;
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 
@@ -359,6 +371,7 @@ async function main() {
   const started = performance.now();
   const libPath = opts.erldist ? resolve(opts.erldist) : new URL('../dist/index.js', import.meta.url);
   const lib = await import(libPath instanceof URL ? libPath.href : pathToFileURL(libPath).href);
+  const beams = compileErlang();
 
   const cookie = randomBytes(16).toString('hex');
   const rand = randomBytes(4).toString('hex');
@@ -371,7 +384,17 @@ async function main() {
   // the server while erldist measures. The client sleeps when idle; the server, which both sides
   // use, keeps the default.
   const noSpin = ['+sbwt', 'none', '+sbwtdcpu', 'none', '+sbwtdio', 'none'];
-  const common = ['-noshell', '-setcookie', cookie, '-start_epmd', 'false', '-erl_epmd_port', String(port)];
+  const common = [
+    '-noshell',
+    '-pa',
+    beams,
+    '-setcookie',
+    cookie,
+    '-start_epmd',
+    'false',
+    '-erl_epmd_port',
+    String(port),
+  ];
 
   log(`starting ${serverName} on port ${port} ...`);
   const server = startErl('server', [
@@ -383,17 +406,27 @@ async function main() {
     String(port),
     'inet_dist_listen_max',
     String(port),
-    '-eval',
-    SERVER_EVAL,
+    '-s',
+    'echo_bench',
+    'start',
   ]);
   await server.waitLine((l) => l === 'ready', 20_000, '"ready"');
+  const serverCpuMs = () => procCpuMs(server.child.pid);
 
   log(`starting ${clientName} ...`);
-  const client = startErl(
-    'client',
-    [...noSpin, ...common, '-name', clientName, '-hidden', '-dist_listen', 'false', '-eval', CLIENT_EVAL],
-    { BENCH_CLIENT_SRC: CLIENT_MODULE, BENCH_SERVER: serverName },
-  );
+  const client = startErl('client', [
+    ...noSpin,
+    ...common,
+    '-name',
+    clientName,
+    '-hidden',
+    '-dist_listen',
+    'false',
+    '-run',
+    'bench_client',
+    'main',
+    serverName,
+  ]);
   await client.waitLine((l) => l === 'client ready', 30_000, '"client ready"');
   const otpLine = client.lines.find((l) => l.startsWith('otp ')) ?? '';
   const otp = otpLine ? `OTP ${otpLine.split(' ')[1]} (erts ${otpLine.split(' ')[2]})` : 'OTP ?';
@@ -405,116 +438,163 @@ async function main() {
   };
 
   const peer = await lib.connect(`${serverName}:${port}`, { cookie });
+  const serverAtom = lib.atom(serverName);
+  const pong = lib.atom('pong');
+  const ping = lib.atom('ping');
+  const sides = opts.only ? [opts.only] : ['erldist', 'erlang'];
+  const profiler = await startProfiler(opts.cpuProf);
+  /** One measurement per side and round, sides alternating: { erldist: [...], erlang: [...] }. */
+  const alternate = async (name, measure) => {
+    const out = { erldist: [], erlang: [] };
+    for (let r = 0; r < opts.rounds; r++) {
+      const order = r % 2 === 0 ? sides : [...sides].reverse();
+      for (const side of order) {
+        if (side === 'erldist') await profiler?.resume();
+        out[side].push(await measure(side));
+        if (side === 'erldist') await profiler?.pause();
+      }
+      log(`${name} round ${r + 1}: ${sides.map((s) => `${s} ${fmtNum(out[s].at(-1))}`).join(', ')}`);
+    }
+    await profiler?.save(name);
+    return out;
+  };
+
+  const results = {};
   try {
     if ((await peer.ping()) !== true) throw new Error('ping to the server failed');
-
-    // --- echo throughput -----------------------------------------------------------------------
-    const warmMs = Math.min(1000, opts.echoMs);
-    log(`echo: warm-up (${warmMs} ms each side) ...`);
-    await erldistEcho(lib, peer, warmMs, opts.inFlight);
-    await erlang(`echo ${warmMs} ${opts.inFlight}`, 'echo', warmMs + 30_000);
-    const echo = { erldist: [], erlang: [] };
-    for (let r = 1; r <= opts.echoRounds; r++) {
-      const js = await erldistEcho(lib, peer, opts.echoMs, opts.inFlight);
-      echo.erldist.push((js.count * 1e6) / js.us);
-      const [count, us] = await erlang(`echo ${opts.echoMs} ${opts.inFlight}`, 'echo', opts.echoMs + 30_000);
-      echo.erlang.push((count * 1e6) / us);
-      log(`echo round ${r}: erldist ${fmtInt(echo.erldist.at(-1))}/s, Erlang ${fmtInt(echo.erlang.at(-1))}/s`);
-    }
-
-    // --- rpc latency ---------------------------------------------------------------------------
-    const warm = Math.min(1000, opts.rpcCalls);
-    const rpc = { erldist: [], rpc: [], rex: [] };
-    for (let r = 1; r <= opts.rpcRounds; r++) {
-      const lat = await erldistRpc(peer, warm, opts.rpcCalls);
-      rpc.erldist.push([percentile(lat, 0.5), percentile(lat, 0.99)]);
-      rpc.rpc.push(await erlang(`rpc ${warm} ${opts.rpcCalls}`, 'rpc', 60_000));
-      rpc.rex.push(await erlang(`rex ${warm} ${opts.rpcCalls}`, 'rex', 60_000));
-      log(
-        `rpc round ${r}: p50 erldist ${fmtUs(rpc.erldist.at(-1)[0])} us, rpc:call ${fmtUs(rpc.rpc.at(-1)[0])} us, rex ${fmtUs(rpc.rex.at(-1)[0])} us`,
-      );
-    }
-
-    // --- report --------------------------------------------------------------------------------
-    const echoJs = median(echo.erldist);
-    const echoErl = median(echo.erlang);
-    const p = (rounds, i) => median(rounds.map((x) => x[i]));
-    const lat = {
-      erldist: { p50: p(rpc.erldist, 0), p99: p(rpc.erldist, 1) },
-      rpc: { p50: p(rpc.rpc, 0), p99: p(rpc.rpc, 1) },
-      rex: { p50: p(rpc.rex, 0), p99: p(rpc.rex, 1) },
-    };
-    const echoRatio = echoJs / echoErl;
-    const rpcRatio = lat.erldist.p50 / lat.rpc.p50;
-    const rexRatio = lat.erldist.p50 / lat.rex.p50;
-    const verdict = (ok) => (ok ? 'ok' : 'MISSED');
-
-    const cpu = cpus();
-    const out = [];
-    out.push(
-      `erldist distribution benchmark: Node ${process.version}, ${otp}, ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
-    );
-    out.push('');
-    out.push(
-      `Echo throughput: ${fmtInt(opts.inFlight)} messages in flight to {echo, Server}, ${opts.echoMs} ms rounds, median of ${opts.echoRounds}`,
-    );
-    out.push(
-      table(
-        [
-          ['sender', 'round trips/s', 'rounds'],
-          ['erldist mailbox', fmtInt(echoJs), echo.erldist.map(fmtInt).join(' / ')],
-          ['Erlang process (client node)', fmtInt(echoErl), echo.erlang.map(fmtInt).join(' / ')],
-          ['ratio erldist / Erlang', fmtRatio(echoRatio), `target >= 1.00x: ${verdict(echoRatio >= 1)}`],
-        ],
-        ['l', 'r', 'l'],
-      ),
-    );
-    out.push('');
-    out.push(
-      `Sequential rpc erlang:abs(-1): ${fmtInt(opts.rpcCalls)} calls after ${fmtInt(warm)} warm-up, us, median of ${opts.rpcRounds} rounds`,
-    );
-    out.push(
-      table(
-        [
-          ['caller', 'p50 us', 'p99 us', 'p50 ratio'],
-          ['erldist peer.rpc (erpc)', fmtUs(lat.erldist.p50), fmtUs(lat.erldist.p99), ''],
-          [
-            'Erlang rpc:call (erpc)',
-            fmtUs(lat.rpc.p50),
-            fmtUs(lat.rpc.p99),
-            `${fmtRatio(rpcRatio)}  target <= 1.50x: ${verdict(rpcRatio <= 1.5)}`,
-          ],
-          ['Erlang gen_server:call({rex, S})', fmtUs(lat.rex.p50), fmtUs(lat.rex.p99), fmtRatio(rexRatio)],
-        ],
-        ['l', 'r', 'r', 'l'],
-      ),
-    );
-    out.push('');
-    out.push("p50 ratio = erldist p50 / that row's p50 (same server, rounds alternate between the sides).");
-    out.push(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    process.stdout.write(`${out.join('\n')}\n`);
-
-    if (opts.json) {
-      const json = {
-        node: process.version,
-        otp,
-        cpus: cpu.length,
-        options: opts,
-        echo: {
-          erldist: echo.erldist,
-          erlang: echo.erlang,
-          medianErldist: echoJs,
-          medianErlang: echoErl,
-          ratio: echoRatio,
-        },
-        rpc: { rounds: rpc, median: lat, ratioVsRpcCall: rpcRatio, ratioVsRexCall: rexRatio },
-      };
-      writeFileSync(opts.json, `${JSON.stringify(json, null, 2)}\n`);
+    for (const name of opts.cases) {
+      const c = CASES[name];
+      if (c.kind === 'echo') {
+        const inFlight = inFlightFor(opts, c.size);
+        const run = async (side, ms) => {
+          const srv0 = serverCpuMs();
+          let out;
+          if (side === 'erldist') {
+            const js = await erldistEcho(lib, peer, ms, inFlight, c.size);
+            out = { rate: (js.count * 1e6) / js.us, cpu: js.cpuUs / js.count, count: js.count };
+          } else {
+            const cmd = `echo ${ms} ${inFlight} ${c.size}`;
+            const [count, us, cpuMs] = await erlang(cmd, 'echo', ms + 30_000);
+            out = { rate: (count * 1e6) / us, cpu: (cpuMs * 1000) / count, count };
+          }
+          // The server's window also holds the first burst and the drain: inFlight more round trips.
+          out.server = ((serverCpuMs() - srv0) * 1000) / (out.count + inFlight);
+          return out;
+        };
+        for (const side of sides) await run(side, Math.min(500, opts.echoMs)); // warm-up
+        results[name] = { ...c, inFlight, rounds: await alternate(name, (side) => run(side, opts.echoMs)) };
+      } else {
+        const warm = Math.min(1000, opts.calls);
+        const f =
+          c.kind === 'rpc'
+            ? async () => {
+                if ((await peer.rpc('erlang', 'node', [])) !== serverAtom)
+                  throw new Error('rpc erlang:node() is wrong');
+              }
+            : async () => {
+                if ((await peer.call('bench_gs', ping)) !== pong) throw new Error('call ping did not pong');
+              };
+        const run = async (side) => {
+          const srv0 = serverCpuMs();
+          let out;
+          if (side === 'erldist') {
+            const { sorted, cpu } = await erldistLatencies(f, warm, opts.calls);
+            out = [percentile(sorted, 0.5), percentile(sorted, 0.99), cpu];
+          } else {
+            out = await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000);
+          }
+          out[3] = ((serverCpuMs() - srv0) * 1000) / (warm + opts.calls); // warm-up calls included
+          return out;
+        };
+        results[name] = { ...c, rounds: await alternate(name, run) };
+      }
     }
   } finally {
-    await peer.close();
+    await peer.close().catch(() => {});
     client.child.stdin.end('quit\n');
     server.child.kill('SIGKILL');
+  }
+  report(opts, results, otp, started);
+}
+
+/** Prints the table: medians per side, ratios erldist / Erlang and the issue's goals. */
+function report(opts, results, otp, started) {
+  const both = opts.only === null;
+  const rows = [['case', 'erldist', 'Erlang client', 'ratio', 'paired', 'goal', 'rounds (erldist | Erlang)']];
+  const json = {};
+  /** One row: `get` picks a number from a round; `goal` is [op, value] on the ratio. */
+  const row = (label, js, erl, get, fmt, goal) => {
+    const a = js.length ? median(js.map(get)) : NaN;
+    const b = erl.length ? median(erl.map(get)) : NaN;
+    const ratio = a / b;
+    const paired = median(js.slice(0, erl.length).map((x, i) => get(x) / get(erl[i])));
+    const met = goal && (goal[0] === '>=' ? ratio >= goal[1] : ratio <= goal[1]);
+    rows.push([
+      label,
+      js.length ? fmt(a) : '',
+      erl.length ? fmt(b) : '',
+      both ? fmtRatio(ratio) : '',
+      both ? fmtRatio(paired) : '',
+      goal && both ? `${goal[0]} ${goal[1].toFixed(1)}x ${verdict(met)}` : '',
+      `${js.map((x) => fmt(get(x), true)).join(' ')} | ${erl.map((x) => fmt(get(x), true)).join(' ')}`,
+    ]);
+    return { erldist: a, erlang: b, ratio, paired };
+  };
+  for (const [name, r] of Object.entries(results)) {
+    const js = r.rounds.erldist;
+    const erl = r.rounds.erlang;
+    if (r.kind === 'echo') {
+      const goal = r.size === 0 ? ['>=', 1.1] : r.size >= 65536 ? ['>=', 1.0] : null;
+      const rate = (x, short) => (r.size && !short ? `${fmtInt(x)} ${fmtMB(x * r.size * 2)}` : fmtInt(x));
+      json[name] = {
+        bytes: r.size,
+        inFlight: r.inFlight,
+        rounds: r.rounds,
+        rate: row(
+          `${r.title} (${r.inFlight} in flight): round trips/s${r.size ? ', MB/s both ways' : ''}`,
+          js,
+          erl,
+          (x) => x.rate,
+          rate,
+          goal,
+        ),
+        cpu: row('  CPU us per round trip (client side)', js, erl, (x) => x.cpu, fmtUs, null),
+        server: row('  CPU us per round trip (server node)', js, erl, (x) => x.server, fmtUs, null),
+      };
+    } else {
+      json[name] = { rounds: r.rounds };
+      for (const [i, label] of [
+        [0, 'p50'],
+        [1, 'p99'],
+        [2, 'cpu'],
+        [3, 'server'],
+      ]) {
+        const what = { cpu: 'client side', server: 'server node' }[label];
+        json[name][label] = row(
+          i < 2 ? `${r.title}: ${label} us (${fmtInt(opts.calls)} calls)` : `  CPU us per call (${what})`,
+          js,
+          erl,
+          (x) => x[i],
+          fmtUs,
+          i === 0 ? ['<=', 1.0] : null,
+        );
+      }
+    }
+  }
+  const cpu = cpus();
+  const out = [
+    `erldist distribution benchmark: Node ${process.version}, ${otp}, ${cpu.length} x ${cpu[0]?.model.trim() ?? '?'}, load ${loadavg()[0].toFixed(2)}`,
+    `median of ${opts.rounds} rounds a side, sides alternating; ratio = erldist median / Erlang median, paired = median of the per-round ratios`,
+    '(throughput: higher is better; CPU and latency: lower is better)',
+    '',
+    table(rows, ['l', 'r', 'r', 'r', 'r', 'l', 'l']),
+    '',
+    `total ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (opts.json) {
+    const doc = { node: process.version, otp, cpus: cpu.length, load: loadavg(), options: opts, results: json };
+    writeFileSync(opts.json, `${JSON.stringify(doc, null, 2)}\n`);
   }
 }
 

@@ -1,15 +1,24 @@
 /**
  * Splits the byte stream of a connection into `Len:32` frames (protocol-notes §3). A frame that sits
- * inside one socket chunk is handed out as a view (no copy); one that spans chunks is joined once,
- * when its last byte arrives, so a peer that announces a large frame costs nothing until it sends it.
+ * inside one socket chunk is handed out as a view (no copy). One that spans chunks is copied once
+ * into a buffer of its own: the chunks are held until half of the frame has arrived, then the frame
+ * is allocated and every later chunk is copied in as it arrives (while still in cache), so a peer
+ * that announces a large frame makes us hold at most twice what it sent.
  */
 import { ErldistError } from '../errors.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export class FrameParser {
+  /** Bytes of an incomplete frame or header, oldest first, from `first` on. */
   private chunks: Buffer[] = [];
+  private first = 0;
   private buffered = 0;
   /** Length of the frame being collected, or -1 while its header is incomplete. */
   private need = -1;
+  /** The frame being filled once half of it has arrived, and how much of it is filled. */
+  private frame: Buffer | undefined;
+  private filled = 0;
 
   constructor(
     private readonly maxFrameSize: number,
@@ -18,6 +27,11 @@ export class FrameParser {
   ) {}
 
   push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.frame !== undefined) {
+      chunk = this.fill(chunk);
+      if (chunk.length === 0) return;
+    }
     if (this.buffered === 0 && this.need < 0) {
       chunk = this.consume(chunk);
       if (chunk.length === 0) return;
@@ -27,40 +41,69 @@ export class FrameParser {
     while (true) {
       if (this.need < 0) {
         if (this.buffered < 4) return;
-        const head = this.take(4);
-        this.need = this.checkLength(head.readUInt32BE(0));
+        this.need = this.checkLength(this.readHeader());
         if (this.need === 0) {
           this.need = -1;
           this.onTick();
+          if (this.buffered === 0) return;
+          if (this.chunks.length - this.first === 1) return this.restart();
           continue;
         }
       }
-      if (this.buffered < this.need) return;
+      if (this.buffered < this.need) {
+        // Past half of a frame that spans chunks: copy what is held into the frame, and the rest
+        // as it arrives.
+        if (this.buffered * 2 >= this.need) {
+          const held = this.buffered;
+          this.frame = Buffer.allocUnsafe(this.need);
+          this.copyOut(this.frame, held);
+          this.filled = held;
+        }
+        return;
+      }
       const frame = this.take(this.need);
       this.need = -1;
       this.onFrame(frame);
       if (this.buffered === 0) return;
       // Whole frames left in the one remaining chunk go out as views.
-      if (this.chunks.length === 1) {
-        const rest = this.consume(this.chunks[0]);
-        this.chunks = rest.length > 0 ? [rest] : [];
-        this.buffered = rest.length;
-        if (rest.length === 0) return;
-      }
+      if (this.chunks.length - this.first === 1) return this.restart();
     }
+  }
+
+  /** Copies the start of `chunk` into the frame being filled; returns what follows the frame. */
+  private fill(chunk: Buffer): Buffer {
+    const frame = this.frame as Buffer;
+    const k = Math.min(chunk.length, frame.length - this.filled);
+    chunk.copy(frame, this.filled, 0, k);
+    this.filled += k;
+    if (this.filled < frame.length) return EMPTY;
+    this.frame = undefined;
+    this.need = -1;
+    this.onFrame(frame);
+    return chunk.subarray(k);
+  }
+
+  /** With one chunk held: starts over from it, as a chunk that just arrived. */
+  private restart(): void {
+    const rest = this.chunks[this.first];
+    this.chunks = [];
+    this.first = 0;
+    this.buffered = 0;
+    this.push(rest);
   }
 
   /** Emits the whole frames at the start of `chunk`; returns what is left. */
   private consume(chunk: Buffer): Buffer {
     let p = 0;
-    while (chunk.length - p >= 4) {
+    const n = chunk.length;
+    while (n - p >= 4) {
       const len = this.checkLength(chunk.readUInt32BE(p));
       if (len === 0) {
         p += 4;
         this.onTick();
         continue;
       }
-      if (chunk.length - p - 4 < len) break;
+      if (n - p - 4 < len) break;
       this.onFrame(chunk.subarray(p + 4, p + 4 + len));
       p += 4 + len;
     }
@@ -80,26 +123,70 @@ export class FrameParser {
     return len;
   }
 
-  /** Removes and returns the first `n` buffered bytes (copying only when they span chunks). */
+  /** Removes the 4-byte length from the held bytes (which may span chunks) and returns it. */
+  private readHeader(): number {
+    const c = this.chunks[this.first];
+    if (c.length >= 4) {
+      const len = c.readUInt32BE(0);
+      this.drop(4);
+      return len;
+    }
+    let len = 0;
+    for (let i = 0; i < 4; i++) {
+      const head = this.chunks[this.first];
+      len = len * 256 + head[0];
+      this.drop(1);
+    }
+    return len;
+  }
+
+  /** Removes `n` held bytes from the front. */
+  private drop(n: number): void {
+    this.buffered -= n;
+    while (n > 0) {
+      const c = this.chunks[this.first];
+      if (c.length > n) {
+        this.chunks[this.first] = c.subarray(n);
+        return;
+      }
+      n -= c.length;
+      this.chunks[this.first++] = EMPTY;
+    }
+    this.compact();
+  }
+
+  /** Removes and returns the first `n` held bytes (copying only when they span chunks). */
   private take(n: number): Buffer {
-    const first = this.chunks[0];
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return first.subarray(0, n);
+    const c = this.chunks[this.first];
+    if (c.length >= n) {
+      this.drop(n);
+      return c.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
+    this.copyOut(out, n);
+    return out;
+  }
+
+  /** Moves the first `n` held bytes into the start of `out`. */
+  private copyOut(out: Buffer, n: number): void {
     let filled = 0;
     while (filled < n) {
-      const c = this.chunks[0];
+      const c = this.chunks[this.first];
       const k = Math.min(c.length, n - filled);
       c.copy(out, filled, 0, k);
       filled += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      this.drop(k);
     }
-    this.buffered -= n;
-    return out;
+  }
+
+  /** Forgets the chunks already used up, once they are most of the array. */
+  private compact(): void {
+    if (this.first === this.chunks.length) {
+      this.chunks = [];
+      this.first = 0;
+    } else if (this.first > 64 && this.first * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeControl, encodeControl, Op } from '../../src/distribution/control.js';
 import { DFLAG, DFLAG_ERLDIST, DFLAG_MANDATORY_26 } from '../../src/distribution/flags.js';
 import { FrameParser } from '../../src/distribution/framing.js';
@@ -66,6 +66,66 @@ describe('FrameParser', () => {
     );
     p.push(stream);
     expect(seen.every((f) => f.buffer === stream.buffer)).toBe(true);
+  });
+
+  it('random frames (ticks, 0 B to 200 KiB) in random chunks come out whole and in order', () => {
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let round = 0; round < 20; round++) {
+      const bodies: Buffer[] = [];
+      for (let i = 0; i < 40; i++) {
+        const size = [0, 1, 3, 40, 300, 5000, 70_000, 200_000][next(8)];
+        bodies.push(Buffer.alloc(size, i + 1));
+      }
+      const all = frames(...bodies);
+      const got: Buffer[] = [];
+      let ticks = 0;
+      const p = new FrameParser(
+        1 << 20,
+        (f) => got.push(Buffer.from(f)),
+        () => ticks++,
+      );
+      for (let at = 0; at < all.length; ) {
+        const size = [1, 2, 5, 100, 1400, 65_536, 300_000][next(7)];
+        p.push(all.subarray(at, at + size));
+        at += size;
+      }
+      expect(ticks).toBe(bodies.filter((b) => b.length === 0).length);
+      expect(got).toEqual(bodies.filter((b) => b.length > 0));
+    }
+  });
+
+  it('a large frame is allocated once half of it has arrived, and later chunks are copied as they come', () => {
+    const body = Buffer.alloc(1 << 20, 9);
+    const all = frames(body);
+    const got: Buffer[] = [];
+    const p = new FrameParser(
+      4 << 20,
+      (f) => got.push(f),
+      () => {},
+    );
+    const alloc = vi.spyOn(Buffer, 'allocUnsafe');
+    try {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < all.length; at += 65_536) chunks.push(Buffer.from(all.subarray(at, at + 65_536)));
+      for (const c of chunks.slice(0, 8)) p.push(c); // 4 bytes short of half: held, nothing allocated
+      expect(alloc).not.toHaveBeenCalled();
+      p.push(chunks[8]); // past half
+      expect(alloc).toHaveBeenCalledTimes(1);
+      expect(alloc).toHaveBeenCalledWith(1 << 20);
+      for (const c of chunks.slice(9)) {
+        p.push(c);
+        c.fill(0); // the parser keeps no reference to a chunk it copied
+      }
+      expect(alloc).toHaveBeenCalledTimes(1);
+    } finally {
+      alloc.mockRestore();
+    }
+    expect(got).toHaveLength(1);
+    expect(got[0].equals(body)).toBe(true);
   });
 
   it('a frame longer than maxFrameSize throws PROTOCOL before buffering it', () => {
