@@ -54,7 +54,8 @@ export const DFLAG_ERLDIST =
   DFLAG.DIST_MONITOR_NAME |
   DFLAG.EXIT_PAYLOAD |
   DFLAG.SPAWN |
-  DFLAG.DIST_HDR_ATOM_CACHE;
+  DFLAG.DIST_HDR_ATOM_CACHE |
+  DFLAG.FRAGMENTS;
 
 /** Names of the set bits, for error messages. */
 export function flagNames(flags: bigint): string[] {
