@@ -5,18 +5,17 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { type Atom, type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
+import { type Atom, type DecodeOptions, type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
-import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
+import { type Control, encodeControl } from './control.js';
 import { DFLAG } from './flags.js';
 import { FragmentWriter, orderKey } from './fragment-writer.js';
-import { type Assembled, Reassembler } from './fragments.js';
+import { type FragmentOptions, Reassembler } from './fragments.js';
 import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
-import { ATOM_CACHE_SIZE, DIST_FRAG_HEADER, DIST_HEADER, readDistHeader } from './header.js';
+import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
+import { decodeMessage, frameMessage, malformed, PASS_THROUGH } from './inbound.js';
 
-/** A frame without a distribution header starts with this (PASS_THROUGH). */
-const PASS_THROUGH = 112;
 /** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
 const FRAMES_PER_TURN = 16;
 /** `131, 68, 0`: a header without atom cache refs. */
@@ -39,14 +38,8 @@ export interface ConnectionOptions {
   tickTime: number;
   /** Largest frame accepted from the peer (bytes). */
   maxFrameSize: number;
-  /** With FRAGMENTS: messages larger than this go out in fragments of this size (bytes). */
-  fragmentSize: number;
-  /** With FRAGMENTS: largest message reassembled from fragments (bytes). */
-  maxMessageSize: number;
-  /** With FRAGMENTS: most bytes all partial messages of the connection may hold. */
-  maxReassemblyBytes: number;
-  /** With FRAGMENTS: a partial message that receives no fragment for this long is freed (ms). */
-  fragmentTimeout: number;
+  /** With FRAGMENTS: the size messages are cut at, and the bounds of reassembly. */
+  fragments: FragmentOptions;
   /** `send` returns false once this many bytes wait in the socket (bytes). */
   highWaterMark: number;
   /** `send` throws BUFFER_FULL rather than queue more than this (bytes). */
@@ -99,12 +92,8 @@ export class Connection {
     if (this.flags & (DFLAG.DIST_HDR_ATOM_CACHE | DFLAG.FRAGMENTS))
       this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     if (this.flags & DFLAG.FRAGMENTS) {
-      this.reassembler = new Reassembler({
-        maxMessageSize: options.maxMessageSize,
-        maxBytes: options.maxReassemblyBytes,
-        timeout: options.fragmentTimeout,
-      });
-      this.writer = new FragmentWriter(options.fragmentSize);
+      this.reassembler = new Reassembler(options.fragments);
+      this.writer = new FragmentWriter(options.fragments.size);
     }
     this.parser = new FrameParser(
       options.maxFrameSize,
@@ -158,16 +147,10 @@ export class Connection {
     return this.socket.writableLength + (this.batch?.pos ?? 0) + queued;
   }
 
-  /** Statistics of reassembly (copies, expired sequences) and the bytes partial messages hold. */
-  get fragments(): { held: number; pending: number; copiedBytes: number; expired: number; out: number } {
-    const r = this.reassembler;
-    return {
-      held: r?.held ?? 0,
-      pending: r?.pending ?? 0,
-      copiedBytes: r?.stats.copiedBytes ?? 0,
-      expired: r?.stats.expired ?? 0,
-      out: this.writer?.fragmentsOut ?? 0,
-    };
+  /** Reassembly (bytes held, partial messages, bytes copied, expired) and fragments sent. */
+  get fragments(): ReturnType<Reassembler['summary']> & { out: number } {
+    const none = { copiedBytes: 0, grown: 0, expired: 0, held: 0, pending: 0 };
+    return { ...(this.reassembler?.summary() ?? none), out: this.writer?.fragmentsOut ?? 0 };
   }
 
   /**
@@ -272,18 +255,10 @@ export class Connection {
     this.pumpScheduled = false;
     const writer = this.writer;
     if (writer === undefined || this.closed) return;
-    let frames = 0;
-    this.socket.cork();
     // Fragments fill at most half the high-water mark, so that calls (which wait while the bytes
     // ahead of them are over it) pass them.
-    const limit = this.options.highWaterMark / 2;
-    while (frames < FRAMES_PER_TURN && (frames === 0 || this.socket.writableLength < limit)) {
-      const parts = writer.next();
-      if (parts === undefined) break;
-      for (const part of parts) this.write(part);
-      frames++;
-    }
-    this.socket.uncork();
+    const count = (bytes: number) => (this.options.stats.bytesOut += bytes);
+    const frames = writer.writeTo(this.socket, this.options.highWaterMark / 2, FRAMES_PER_TURN, count);
     if (frames > 0) {
       this.options.stats.framesOut += frames;
       this.lastWrite = Date.now();
@@ -355,7 +330,7 @@ export class Connection {
     try {
       this.parser.push(chunk);
     } catch (err) {
-      this.fail(asProtocolError(err, this.peerName));
+      this.fail(malformed(err, this.peerName));
     }
   }
 
@@ -415,70 +390,10 @@ export class Connection {
   private onFrame(frame: Buffer): void {
     if (this.closed) return;
     this.options.stats.framesIn++;
-    if (this.atomCache === undefined) {
-      if (frame[0] !== PASS_THROUGH)
-        throw asProtocolError(new Error(`a frame starting with ${frame[0]}, expected 112`), this.peerName);
-      this.deliver(frame, 1, undefined);
-      return;
-    }
-    const reassembler = this.reassembler;
-    const header = readDistHeader(frame, this.atomCache, reassembler !== undefined);
-    const data = frame.subarray(header.pos);
-    let message: Assembled | undefined = { data, refs: header.refs };
-    if (reassembler !== undefined && header.tag !== DIST_HEADER) {
-      const now = Date.now();
-      if (header.tag === DIST_FRAG_HEADER)
-        message = reassembler.first(header.seqId, header.fragId, header.refs, data, now);
-      else message = reassembler.cont(header.seqId, header.fragId, data, now);
-    }
-    if (message !== undefined) this.deliver(message.data, 0, message.refs);
+    const message = frameMessage(frame, this.atomCache, this.reassembler);
+    if (message === undefined) return;
+    const decoded = decodeMessage(message, this.options.decode, this.peerName);
+    if (decoded.dropped) this.handlers.onDropped?.(decoded.dropped, decoded.control);
+    else this.handlers.onMessage(decoded.control, decoded.payload);
   }
-
-  /**
-   * Decodes a message at `pos` of `data`: terms with version bytes (no `refs`), or after a header.
-   * A payload that fails to decode (DECODE) is dropped and reported; anything else is PROTOCOL.
-   */
-  private deliver(data: Buffer, pos: number, refs: Atom[] | undefined): void {
-    let control: Control;
-    let at: number;
-    try {
-      const head = new TermDecoder(data, pos, refs === undefined ? undefined : { atomCache: refs });
-      control = decodeControl(refs === undefined ? head.readVersionedTerm() : head.readTerm(0));
-      at = head.pos;
-      if (!hasPayload(control.op) && at !== data.length)
-        throw new Error(`${data.length - at} bytes after a control message without payload`);
-    } catch (err) {
-      throw asProtocolError(err, this.peerName);
-    }
-    if (!hasPayload(control.op)) {
-      this.handlers.onMessage(control, undefined);
-      return;
-    }
-    let payload: Term;
-    let end: number;
-    try {
-      const options = refs === undefined ? this.options.decode : { ...this.options.decode, atomCache: refs };
-      const body = new TermDecoder(data, at, options);
-      payload = refs === undefined ? body.readVersionedTerm() : body.readTerm(0);
-      end = body.pos;
-    } catch (err) {
-      if (!(err instanceof ErldistError && err.code === 'DECODE')) throw asProtocolError(err, this.peerName);
-      const why = `${this.peerName} sent a message that was dropped: ${err.message}`;
-      this.handlers.onDropped?.(new ErldistError('DECODE', why, { node: this.peerName, cause: err }), control);
-      return;
-    }
-    if (end !== data.length)
-      throw asProtocolError(new Error(`${data.length - end} bytes after the payload`), this.peerName);
-    this.handlers.onMessage(control, payload);
-  }
-}
-
-function asProtocolError(err: unknown, node: string): ErldistError {
-  if (err instanceof ErldistError && err.code === 'PROTOCOL') return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new ErldistError('PROTOCOL', `${node} sent a malformed message: ${message}`, {
-    node,
-    cause: err,
-    step: 'decode',
-  });
 }

@@ -7,6 +7,7 @@
  * message's sender and destination): what one pair sends after a fragmented message waits behind
  * it; other pairs do not.
  */
+import type { Writable } from 'node:stream';
 import { Atom, Pid, Reference } from '../term/index.js';
 import type { Control } from './control.js';
 import { DIST_FRAG_CONT, DIST_FRAG_HEADER } from './header.js';
@@ -100,6 +101,26 @@ export class FragmentWriter {
     this.queues.delete(key);
     if (queue.length > 0) this.queues.set(key, queue);
     return out;
+  }
+
+  /**
+   * Writes frames to `socket`, round robin, corked into one writev: at least one, at most
+   * `maxFrames`, and no more once the socket holds `limit` bytes. Returns the frames written.
+   */
+  writeTo(socket: Writable, limit: number, maxFrames: number, count: (bytes: number) => void): number {
+    let frames = 0;
+    socket.cork();
+    while (frames < maxFrames && (frames === 0 || socket.writableLength < limit)) {
+      const parts = this.next();
+      if (parts === undefined) break;
+      for (const part of parts) {
+        socket.write(part);
+        count(part.length);
+      }
+      frames++;
+    }
+    socket.uncork();
+    return frames;
   }
 
   /** Forgets everything (the connection ended). */

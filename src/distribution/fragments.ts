@@ -19,6 +19,11 @@ export interface ReassemblyOptions {
   timeout: number;
 }
 
+/** A connection's fragment settings: reassembly, and the size messages are cut at when sent. */
+export interface FragmentOptions extends ReassemblyOptions {
+  size: number;
+}
+
 /** A whole message: its data (control term then payload, no version bytes) and header atoms. */
 export interface Assembled {
   data: Buffer;
@@ -68,6 +73,11 @@ export class Reassembler {
   /** Partial messages being collected. */
   get pending(): number {
     return this.sequences.size;
+  }
+
+  /** The counters, and what partial messages hold now. */
+  summary(): ReassemblyStats & { held: number; pending: number } {
+    return { ...this.stats, held: this.heldBytes, pending: this.sequences.size };
   }
 
   /**

@@ -77,9 +77,13 @@ describe('fragments between two erldist nodes', () => {
       const blob = Buffer.alloc(1024 * 1024, 3);
       p.ab.send(big.pid, blob);
       p.ab.send(small.pid, 'hello');
+      const arrival = (name: string) => (m: unknown) => {
+        order.push(name);
+        return m;
+      };
       const [a, b] = await Promise.all([
-        big.receive({ timeout: 4000 }).then((m) => (order.push('big'), m)),
-        small.receive({ timeout: 4000 }).then((m) => (order.push('small'), m)),
+        big.receive({ timeout: 4000 }).then(arrival('big')),
+        small.receive({ timeout: 4000 }).then(arrival('small')),
       ]);
       // equals(): toStrictEqual compares a large Buffer byte by byte, slowly.
       expect(blob.equals(a as Buffer)).toBe(true);
