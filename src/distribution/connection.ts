@@ -216,7 +216,7 @@ export class Connection {
         return this.buffered < this.options.highWaterMark;
       }
       if (writer.busy(key)) {
-        // Behind the fragmented message this pair of processes sent before.
+        // Behind the fragmented message to the same process.
         writer.pushFrame(key, Buffer.from(batch.buf.subarray(start, batch.pos)));
         batch.pos = start;
         return this.buffered < this.options.highWaterMark;
@@ -247,9 +247,9 @@ export class Connection {
   }
 
   /**
-   * Writes a few queued fragments (and frames queued behind them), round robin over pairs of
-   * processes, while the socket holds less than the high-water mark; then lets the event loop turn
-   * (reads, timers, other sends) and goes on, or waits for the socket's 'drain'.
+   * Writes a few queued fragments (and frames queued behind them), round robin over destinations,
+   * while the socket holds less than half the high-water mark; then lets the event loop turn (reads,
+   * timers, other sends) and goes on, or waits for the socket's 'drain'.
    */
   private readonly pump = () => {
     this.pumpScheduled = false;

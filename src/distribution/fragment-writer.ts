@@ -3,9 +3,10 @@
  * goes out as `131, 69, SeqId, FragId=N, 0 refs, data` and `131, 70, SeqId, FragId` frames,
  * written a few at a time so that ticks and messages of other senders pass between them.
  *
- * Erlang orders messages per pair of processes only, so frames are queued per pair (the control
- * message's sender and destination): what one pair sends after a fragmented message waits behind
- * it; other pairs do not.
+ * Erlang orders signals per pair of processes, so frames are queued per destination (a superset of
+ * the pair: SEND carries no sender, and a message and an exit signal to one process must stay in
+ * order): what goes to a process after a fragmented message waits behind it; what goes to other
+ * processes, ticks and calls do not. A process named once by pid and once by name counts as two.
  */
 import type { Writable } from 'node:stream';
 import { Atom, Pid, Reference } from '../term/index.js';
@@ -26,10 +27,10 @@ interface Fragmented {
 
 type Item = Buffer | Fragmented;
 
-/** The ordering key of a control message: its sender and destination. */
+/** The ordering key of a control message: its destination (a spawn request: its own id). */
 export function orderKey(control: Control): string {
-  const c = control as { from?: unknown; to?: unknown; toName?: unknown; alias?: unknown; reqId?: unknown };
-  return `${keyOf(c.from)}>${keyOf(c.to ?? c.toName ?? c.alias ?? c.reqId)}`;
+  const c = control as { to?: unknown; toName?: unknown; alias?: unknown; reqId?: unknown };
+  return keyOf(c.to ?? c.toName ?? c.alias ?? c.reqId);
 }
 
 function keyOf(v: unknown): string {
