@@ -5,16 +5,21 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { type Atom, type DecodeOptions, type Term, TermDecoder, TermEncoder, VERSION_MAGIC } from '../term/index.js';
+import { type Atom, type DecodeOptions, type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
-import { type Control, decodeControl, encodeControl, hasPayload } from './control.js';
+import { type Control, encodeControl } from './control.js';
 import { DFLAG } from './flags.js';
+import { FragmentWriter, orderKey } from './fragment-writer.js';
+import { type FragmentOptions, Reassembler } from './fragments.js';
 import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
-import { ATOM_CACHE_SIZE, DIST_HEADER, readDistHeader } from './header.js';
+import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
+import { decodeMessage, frameMessage, malformed, PASS_THROUGH } from './inbound.js';
 
-/** A frame without a distribution header starts with this (PASS_THROUGH). */
-const PASS_THROUGH = 112;
+/** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
+const FRAMES_PER_TURN = 16;
+/** `131, 68, 0`: a header without atom cache refs. */
+const HEADER_LEN = 3;
 
 /** Counters a connection adds to (shared by all connections of a node). */
 export interface ConnectionStats {
@@ -33,6 +38,8 @@ export interface ConnectionOptions {
   tickTime: number;
   /** Largest frame accepted from the peer (bytes). */
   maxFrameSize: number;
+  /** With FRAGMENTS: the size messages are cut at, and the bounds of reassembly. */
+  fragments: FragmentOptions;
   /** `send` returns false once this many bytes wait in the socket (bytes). */
   highWaterMark: number;
   /** `send` throws BUFFER_FULL rather than queue more than this (bytes). */
@@ -43,6 +50,8 @@ export interface ConnectionOptions {
 
 export interface ConnectionHandlers {
   onMessage(control: Control, payload: Term | undefined): void;
+  /** A message whose payload could not be decoded (DECODE) was dropped; the connection goes on. */
+  onDropped?(error: ErldistError, control: Control): void;
   onClose(error: ErldistError): void;
 }
 
@@ -61,8 +70,15 @@ export class Connection {
   private peerTickGap = Infinity;
   private closed = false;
   private drainWaiters: (() => void)[] = [];
-  /** With DIST_HDR_ATOM_CACHE agreed: frames carry a header (and no version bytes), and the peer's atoms are cached. */
+  /**
+   * With DIST_HDR_ATOM_CACHE or FRAGMENTS agreed: frames carry a header (and no version bytes), and
+   * the peer's atoms are cached.
+   */
   private readonly atomCache: (Atom | undefined)[] | undefined;
+  /** With FRAGMENTS agreed: partial messages received, and messages being written in fragments. */
+  private readonly reassembler: Reassembler | undefined;
+  private readonly writer: FragmentWriter | undefined;
+  private pumpScheduled = false;
 
   constructor(
     private readonly socket: Socket,
@@ -73,8 +89,12 @@ export class Connection {
     this.peerName = handshake.peerName;
     this.peerCreation = handshake.peerCreation;
     this.flags = handshake.flags;
-    if (this.flags & DFLAG.DIST_HDR_ATOM_CACHE)
+    if (this.flags & (DFLAG.DIST_HDR_ATOM_CACHE | DFLAG.FRAGMENTS))
       this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    if (this.flags & DFLAG.FRAGMENTS) {
+      this.reassembler = new Reassembler(options.fragments);
+      this.writer = new FragmentWriter(options.fragments.size);
+    }
     this.parser = new FrameParser(
       options.maxFrameSize,
       (frame) => this.onFrame(frame),
@@ -82,7 +102,7 @@ export class Connection {
     );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.releaseDrainWaiters());
+    socket.on('drain', () => this.onDrain());
     socket.on('error', (err) =>
       this.fail(
         new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, {
@@ -111,30 +131,41 @@ export class Connection {
     return this.closed;
   }
 
-  /** True while the bytes waiting to be written are at or above the high-water mark. */
+  /**
+   * True while the bytes ahead of a new small message are at or above the high-water mark: those
+   * in the socket and this turn's batch, not those of messages still to go out in fragments, which
+   * small messages pass (calls wait on this before they write).
+   */
   get overHighWaterMark(): boolean {
-    return this.buffered >= this.options.highWaterMark;
+    return this.buffered - (this.writer?.fragmentedBytes ?? 0) >= this.options.highWaterMark;
   }
 
-  /** Bytes waiting to be written. */
+  /** Bytes waiting to be written (in the socket, this turn's batch, and fragments to come). */
   get buffered(): number {
-    return this.socket.writableLength + (this.batch?.pos ?? 0);
+    const writer = this.writer;
+    const queued = writer === undefined ? 0 : writer.fragmentedBytes + writer.queuedBytes;
+    return this.socket.writableLength + (this.batch?.pos ?? 0) + queued;
+  }
+
+  /** Reassembly (bytes held, partial messages, bytes copied, expired) and fragments sent. */
+  get fragments(): ReturnType<Reassembler['summary']> & { out: number } {
+    const none = { copiedBytes: 0, grown: 0, expired: 0, held: 0, pending: 0 };
+    return { ...(this.reassembler?.summary() ?? none), out: this.writer?.fragmentsOut ?? 0 };
   }
 
   /**
-   * Sends a control message and its payload in one frame. Returns false when the socket's buffer
-   * is above the high-water mark (wait for `drain()`); throws BUFFER_FULL past `maxBuffered`.
+   * Sends a control message and its payload: in one frame, or with FRAGMENTS in fragments when it
+   * is larger than `fragmentSize`. Returns false when all the bytes waiting to be written, fragments
+   * included, are above the high-water mark (wait for `drain()`). Throws BUFFER_FULL past
+   * `maxBuffered`, where the bytes of messages still going out in fragments count only against
+   * other large messages: a 200 MiB message does not stop pings and small messages, a second one
+   * is refused until the first is under `maxBuffered`.
    */
   send(control: Control, payload?: Term): boolean {
     if (this.closed)
       throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
-    if (this.buffered > this.options.maxBuffered) {
-      throw new ErldistError(
-        'BUFFER_FULL',
-        `more than ${this.options.maxBuffered} bytes wait to be written to ${this.peerName}; await drain() before sending more`,
-        { node: this.peerName },
-      );
-    }
+    const bufferedBefore = this.buffered;
+    if (bufferedBefore - (this.writer?.fragmentedBytes ?? 0) > this.options.maxBuffered) throw this.bufferFull();
     // Frames sent in one tick of the event loop are encoded into one buffer and go out in one
     // write(2), as the BEAM's distribution port batches what is queued.
     let batch = this.batch;
@@ -143,6 +174,7 @@ export class Connection {
       process.nextTick(this.flush);
     }
     const start = batch.pos;
+    let controlEnd = 0;
     try {
       batch.u32(0); // length, filled in below
       if (this.atomCache) {
@@ -151,6 +183,7 @@ export class Connection {
         batch.u8(DIST_HEADER);
         batch.u8(0);
         batch.writeTerm(encodeControl(control));
+        controlEnd = batch.pos;
         if (payload !== undefined) batch.writeTerm(payload);
       } else {
         batch.u8(PASS_THROUGH);
@@ -166,9 +199,78 @@ export class Connection {
       throw err;
     }
     batch.buf.writeUInt32BE(batch.pos - start - 4, start);
+    const writer = this.writer;
+    if (writer !== undefined) {
+      const key = orderKey(control);
+      const dataStart = start + 4 + HEADER_LEN;
+      if (writer.fragments(batch.pos - dataStart)) {
+        if (bufferedBefore > this.options.maxBuffered) {
+          batch.pos = start;
+          throw this.bufferFull();
+        }
+        // The batch's buffer now belongs to this message: the frames before it go out now.
+        if (start > 0) this.write(batch.buf.subarray(0, start));
+        this.batch = undefined;
+        writer.pushMessage(key, batch.buf.subarray(dataStart, batch.pos), controlEnd - dataStart);
+        this.schedulePump();
+        return this.buffered < this.options.highWaterMark;
+      }
+      if (writer.busy(key)) {
+        // Behind the fragmented message to the same process.
+        writer.pushFrame(key, Buffer.from(batch.buf.subarray(start, batch.pos)));
+        batch.pos = start;
+        return this.buffered < this.options.highWaterMark;
+      }
+    }
     this.options.stats.framesOut++;
     this.lastWrite = Date.now();
     return this.buffered < this.options.highWaterMark;
+  }
+
+  private bufferFull(): ErldistError {
+    return new ErldistError(
+      'BUFFER_FULL',
+      `more than ${this.options.maxBuffered} bytes wait to be written to ${this.peerName}; await drain() before sending more`,
+      { node: this.peerName },
+    );
+  }
+
+  private write(bytes: Buffer): void {
+    this.options.stats.bytesOut += bytes.length;
+    this.socket.write(bytes);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.closed) return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  /**
+   * Writes a few queued fragments (and frames queued behind them), round robin over destinations,
+   * while the socket holds less than half the high-water mark; then lets the event loop turn (reads,
+   * timers, other sends) and goes on, or waits for the socket's 'drain'.
+   */
+  private readonly pump = () => {
+    this.pumpScheduled = false;
+    const writer = this.writer;
+    if (writer === undefined || this.closed) return;
+    // Fragments fill at most half the high-water mark, so that calls (which wait while the bytes
+    // ahead of them are over it) pass them.
+    const count = (bytes: number) => (this.options.stats.bytesOut += bytes);
+    const frames = writer.writeTo(this.socket, this.options.highWaterMark / 2, FRAMES_PER_TURN, count);
+    if (frames > 0) {
+      this.options.stats.framesOut += frames;
+      this.lastWrite = Date.now();
+    }
+    // More on the next turn, or once the socket has written what it holds.
+    if (!writer.idle && !this.socket.writableNeedDrain) this.schedulePump();
+    if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
+  };
+
+  private onDrain(): void {
+    if (this.writer !== undefined && !this.writer.idle) this.schedulePump();
+    if (this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   }
 
   private batch: TermEncoder | undefined;
@@ -176,19 +278,17 @@ export class Connection {
     const batch = this.batch;
     this.batch = undefined;
     if (batch === undefined || this.closed || batch.pos === 0) return;
-    const bytes = batch.bytes();
-    this.options.stats.bytesOut += bytes.length;
-    this.socket.write(bytes);
+    this.write(batch.bytes());
     if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   };
 
   /**
-   * Resolves when the socket's buffer is below the high-water mark (at once if it is already, or
-   * once the connection is closed); rejects TIMEOUT or ABORTED, and the waiter is forgotten, so
-   * abandoned waits do not pile up.
+   * Resolves when the bytes waiting to be written, fragments included, are below the high-water
+   * mark (at once if they are already, or once the connection is closed); rejects TIMEOUT or
+   * ABORTED, and the waiter is forgotten, so abandoned waits do not pile up.
    */
   drain(options: WaitOptions = {}): Promise<void> {
-    if (this.closed || !this.overHighWaterMark) return Promise.resolve();
+    if (this.closed || this.buffered < this.options.highWaterMark) return Promise.resolve();
     return waitFor<void>(options, `drain of the connection to ${this.peerName}`, (resolve) => {
       const done = () => resolve();
       this.drainWaiters.push(done);
@@ -217,6 +317,8 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    this.reassembler?.clear();
+    this.writer?.clear();
     this.socket.destroy();
     this.releaseDrainWaiters();
     this.handlers.onClose(error);
@@ -228,12 +330,13 @@ export class Connection {
     try {
       this.parser.push(chunk);
     } catch (err) {
-      this.fail(asProtocolError(err, this.peerName));
+      this.fail(malformed(err, this.peerName));
     }
   }
 
   private onTickTimer(): void {
     if (this.closed) return;
+    this.reassembler?.sweep(Date.now());
     const silent = Date.now() - this.lastRead;
     // Down after the shorter of our tick time and the peer's own: it ticks every quarter of its
     // net_ticktime when idle, and the BEAM gives up after 4 to 5 of its tick periods.
@@ -287,45 +390,10 @@ export class Connection {
   private onFrame(frame: Buffer): void {
     if (this.closed) return;
     this.options.stats.framesIn++;
-    let control: Control;
-    let payload: Term | undefined;
-    try {
-      if (this.atomCache) {
-        const { refs, pos } = readDistHeader(frame, this.atomCache);
-        const head = new TermDecoder(frame, pos, { atomCache: refs });
-        control = decodeControl(head.readTerm(0));
-        if (hasPayload(control.op)) {
-          const body = new TermDecoder(frame, head.pos, { ...this.options.decode, atomCache: refs });
-          payload = body.readTerm(0);
-          if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
-        } else if (head.pos !== frame.length) {
-          throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
-        }
-      } else {
-        if (frame[0] !== PASS_THROUGH) throw new Error(`a frame starting with ${frame[0]}, expected 112`);
-        const head = new TermDecoder(frame, 1);
-        control = decodeControl(head.readVersionedTerm());
-        if (hasPayload(control.op)) {
-          const body = new TermDecoder(frame, head.pos, this.options.decode);
-          payload = body.readVersionedTerm();
-          if (body.pos !== frame.length) throw new Error(`${frame.length - body.pos} bytes after the payload`);
-        } else if (head.pos !== frame.length) {
-          throw new Error(`${frame.length - head.pos} bytes after a control message without payload`);
-        }
-      }
-    } catch (err) {
-      throw asProtocolError(err, this.peerName);
-    }
-    this.handlers.onMessage(control, payload);
+    const message = frameMessage(frame, this.atomCache, this.reassembler);
+    if (message === undefined) return;
+    const decoded = decodeMessage(message, this.options.decode, this.peerName);
+    if (decoded.dropped) this.handlers.onDropped?.(decoded.dropped, decoded.control);
+    else this.handlers.onMessage(decoded.control, decoded.payload);
   }
-}
-
-function asProtocolError(err: unknown, node: string): ErldistError {
-  if (err instanceof ErldistError && err.code === 'PROTOCOL') return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new ErldistError('PROTOCOL', `${node} sent a malformed message: ${message}`, {
-    node,
-    cause: err,
-    step: 'decode',
-  });
 }

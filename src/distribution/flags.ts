@@ -55,7 +55,8 @@ export const DFLAG_ERLDIST =
   DFLAG.EXIT_PAYLOAD |
   DFLAG.SPAWN |
   DFLAG.ALIAS |
-  DFLAG.DIST_HDR_ATOM_CACHE;
+  DFLAG.DIST_HDR_ATOM_CACHE |
+  DFLAG.FRAGMENTS;
 
 /** Names of the set bits, for error messages. */
 export function flagNames(flags: bigint): string[] {

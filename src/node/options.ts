@@ -19,6 +19,14 @@ export interface NodeOptions {
   tickTime?: number;
   /** Largest frame accepted from a peer, bytes. Default 128 MiB. */
   maxFrameSize?: number;
+  /** With FRAGMENTS: messages larger than this go out in fragments of this size, bytes. Default 64 KiB. */
+  fragmentSize?: number;
+  /** With FRAGMENTS: largest message reassembled from a peer's fragments, bytes. Default 256 MiB. */
+  maxMessageSize?: number;
+  /** With FRAGMENTS: most bytes a connection's partial messages may hold. Default 512 MiB. */
+  maxReassemblyBytes?: number;
+  /** With FRAGMENTS: a partial message that receives no fragment for this long is freed, ms. Default 30000. */
+  fragmentTimeout?: number;
   /** `send` returns false once this many bytes wait in a connection. Default 1 MiB. */
   highWaterMark?: number;
   /** `send` throws BUFFER_FULL past this many waiting bytes. Default 64 MiB. */
@@ -63,6 +71,12 @@ export function connectionOptions(options: Omit<NodeOptions, 'cookie'>, stats: C
     stats,
     tickTime: options.tickTime ?? 60_000,
     maxFrameSize: options.maxFrameSize ?? 128 * 1024 * 1024,
+    fragments: {
+      size: options.fragmentSize ?? 64 * 1024,
+      maxMessageSize: options.maxMessageSize ?? 256 * 1024 * 1024,
+      maxBytes: options.maxReassemblyBytes ?? 512 * 1024 * 1024,
+      timeout: options.fragmentTimeout ?? 30_000,
+    },
     highWaterMark: options.highWaterMark ?? 1024 * 1024,
     maxBuffered: options.maxBuffered ?? 64 * 1024 * 1024,
     decode: { ...options.decode, exact: options.exact === true },

@@ -173,6 +173,10 @@ export class Peer<Node = unknown> {
           this.#host.warning(err);
         }
       },
+      onDropped: (error) => {
+        this.#host.dropped(this, 1);
+        this.#host.warning(error);
+      },
       onClose: (error) => this.#lose(connection, error, false),
     });
     this.#connection = connection;

@@ -153,8 +153,8 @@ describe('flags', () => {
     expect(DFLAG_ERLDIST & DFLAG_MANDATORY_26).toBe(DFLAG_MANDATORY_26);
     expect(DFLAG_ERLDIST & DFLAG.MANDATORY_25_DIGEST).toBe(DFLAG.MANDATORY_25_DIGEST);
     expect(DFLAG_ERLDIST & DFLAG.PUBLISHED).toBe(0n);
-    // Checked against OTP 25, 27 and 29 in protocol-notes §2.
-    expect(DFLAG_ERLDIST).toBe(0xd_0747_2fbcn);
+    // Checked against OTP 25, 27 and 29 in protocol-notes §2; FRAGMENTS (0x80_0000) and ALIAS (1 << 35) since issue 11.
+    expect(DFLAG_ERLDIST).toBe(0xd_07c7_2fbcn);
   });
 });
 

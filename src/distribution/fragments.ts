@@ -1,0 +1,175 @@
+/**
+ * Reassembly of fragmented messages (DFLAG_FRAGMENTS; erl_ext_dist.md "Distribution Header for
+ * fragmented messages"; protocol-notes §3). A message too large for one frame arrives as
+ * `131, 69, SeqId, FragId=N, header, data` then `131, 70, SeqId, FragId` for N-1 down to 1.
+ * Sequences of different sender processes interleave. As the BEAM does (dist.c,
+ * erts_net_message), a second first fragment for a live sequence, a continuation of an unknown
+ * sequence or a FragId out of order is PROTOCOL; unlike the BEAM, which keeps a partial message
+ * until the connection ends, a sequence that sees no fragment for `timeout` ms is freed.
+ */
+import { ErldistError } from '../errors.js';
+import type { Atom } from '../term/index.js';
+
+export interface ReassemblyOptions {
+  /** Largest reassembled message (bytes of control message and payload). */
+  maxMessageSize: number;
+  /** Most bytes held by all partial messages of one connection. */
+  maxBytes: number;
+  /** A partial message that receives no fragment for this long is freed (ms). */
+  timeout: number;
+}
+
+/** A connection's fragment settings: reassembly, and the size messages are cut at when sent. */
+export interface FragmentOptions extends ReassemblyOptions {
+  size: number;
+}
+
+/** A whole message: its data (control term then payload, no version bytes) and header atoms. */
+export interface Assembled {
+  data: Buffer;
+  refs: Atom[];
+}
+
+/** What reassembly did, for tests and diagnostics. */
+export interface ReassemblyStats {
+  /** Bytes copied into reassembly buffers (each byte once, unless a buffer had to grow). */
+  copiedBytes: number;
+  /** Buffers that grew because a peer's fragments were larger than its first one. */
+  grown: number;
+  /** Partial messages freed after `timeout`. */
+  expired: number;
+}
+
+interface Sequence {
+  refs: Atom[];
+  buf: Buffer;
+  filled: number;
+  /** The FragId the next fragment must carry. */
+  next: bigint;
+  last: number;
+}
+
+/** Remembered ids of expired sequences whose late fragments are dropped, not taken as errors. */
+const MAX_EXPIRED = 1024;
+
+function bad(why: string): ErldistError {
+  return new ErldistError('PROTOCOL', `bad fragment: ${why}`, { step: 'fragments' });
+}
+
+export class Reassembler {
+  readonly stats: ReassemblyStats = { copiedBytes: 0, grown: 0, expired: 0 };
+  private readonly sequences = new Map<bigint, Sequence>();
+  /** Expired sequence id -> the FragId its next late fragment carries. */
+  private readonly expired = new Map<bigint, bigint>();
+  private heldBytes = 0;
+
+  constructor(private readonly options: ReassemblyOptions) {}
+
+  /** Bytes held (allocated) by partial messages. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /** Partial messages being collected. */
+  get pending(): number {
+    return this.sequences.size;
+  }
+
+  /** The counters, and what partial messages hold now. */
+  summary(): ReassemblyStats & { held: number; pending: number } {
+    return { ...this.stats, held: this.heldBytes, pending: this.sequences.size };
+  }
+
+  /**
+   * A first fragment whose header was read: `data` is what follows the header. Returns the message
+   * when it is also the last one (FragId 1), else keeps a copy of its data.
+   */
+  first(seqId: bigint, fragId: bigint, refs: Atom[], data: Buffer, now: number): Assembled | undefined {
+    if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
+    this.expired.delete(seqId);
+    if (fragId === 1n) return { data, refs };
+    const { maxMessageSize, maxBytes } = this.options;
+    // The BEAM cuts every fragment but the last at the same size: the buffer is sized for that, so
+    // each byte is copied once, as it arrives, and no copy of the whole stalls the event loop at the
+    // end. A claim larger than the limits reserves only what the limits allow.
+    const claimed = Number(fragId) * data.length;
+    const size = Math.max(data.length, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
+    this.reserve(size);
+    const seq: Sequence = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId - 1n, last: now };
+    this.sequences.set(seqId, seq);
+    this.append(seq, data);
+    return undefined;
+  }
+
+  /** A continuation: `data` is what follows `131, 70, SeqId, FragId`. */
+  cont(seqId: bigint, fragId: bigint, data: Buffer, now: number): Assembled | undefined {
+    const seq = this.sequences.get(seqId);
+    if (seq === undefined) {
+      const late = this.expired.get(seqId);
+      if (late === undefined) throw bad(`continuation of unknown sequence ${seqId}`);
+      if (late !== fragId) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${late}`);
+      if (fragId === 1n) this.expired.delete(seqId);
+      else this.expired.set(seqId, fragId - 1n);
+      return undefined;
+    }
+    if (fragId !== seq.next) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${seq.next}`);
+    this.append(seq, data);
+    seq.last = now;
+    if (fragId > 1n) {
+      seq.next = fragId - 1n;
+      return undefined;
+    }
+    this.forget(seqId, seq);
+    return { data: seq.buf.subarray(0, seq.filled), refs: seq.refs };
+  }
+
+  /** Frees partial messages that received nothing for `timeout` ms; returns how many. */
+  sweep(now: number): number {
+    let freed = 0;
+    for (const [seqId, seq] of this.sequences) {
+      if (now - seq.last < this.options.timeout) continue;
+      this.forget(seqId, seq);
+      this.expired.set(seqId, seq.next);
+      if (this.expired.size > MAX_EXPIRED) this.expired.delete(this.expired.keys().next().value as bigint);
+      freed++;
+    }
+    this.stats.expired += freed;
+    return freed;
+  }
+
+  /** Frees everything (the connection ended). */
+  clear(): void {
+    this.sequences.clear();
+    this.expired.clear();
+    this.heldBytes = 0;
+  }
+
+  private append(seq: Sequence, data: Buffer): void {
+    const need = seq.filled + data.length;
+    if (need > this.options.maxMessageSize)
+      throw bad(`a message of more than ${this.options.maxMessageSize} bytes (maxMessageSize)`);
+    if (need > seq.buf.length) {
+      const size = Math.min(Math.max(need, seq.buf.length * 2), this.options.maxMessageSize);
+      this.reserve(size - seq.buf.length);
+      const grown = Buffer.allocUnsafe(size);
+      seq.buf.copy(grown, 0, 0, seq.filled);
+      this.stats.copiedBytes += seq.filled;
+      this.stats.grown++;
+      seq.buf = grown;
+    }
+    data.copy(seq.buf, seq.filled);
+    seq.filled = need;
+    this.stats.copiedBytes += data.length;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.heldBytes + bytes > this.options.maxBytes)
+      throw bad(`partial messages would hold more than ${this.options.maxBytes} bytes (maxReassemblyBytes)`);
+    this.heldBytes += bytes;
+  }
+
+  private forget(seqId: bigint, seq: Sequence): void {
+    this.sequences.delete(seqId);
+    this.heldBytes -= seq.buf.length;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * DFLAG_FRAGMENTS without sockets: the fragments FragmentWriter cuts (golden bytes), and what
+ * Reassembler makes of fragments in order, interleaved, out of order, too large or abandoned.
+ */
+import { describe, expect, it } from 'vitest';
+import { Op } from '../../src/distribution/control.js';
+import { FragmentWriter, orderKey } from '../../src/distribution/fragment-writer.js';
+import { Reassembler, type ReassemblyOptions } from '../../src/distribution/fragments.js';
+import { readDistHeader } from '../../src/distribution/header.js';
+import { atom, Pid } from '../../src/index.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+const MiB = 1024 * 1024;
+const options: ReassemblyOptions = { maxMessageSize: 16 * MiB, maxBytes: 32 * MiB, timeout: 1000 };
+
+/** All frames the writer has, as one buffer each. */
+function drain(writer: FragmentWriter): Buffer[] {
+  const frames: Buffer[] = [];
+  for (let parts = writer.next(); parts !== undefined; parts = writer.next()) frames.push(Buffer.concat(parts));
+  return frames;
+}
+
+describe('FragmentWriter', () => {
+  it('cuts a message into fragments, FragId counting down to 1 (golden bytes)', () => {
+    const writer = new FragmentWriter(4);
+    expect(writer.fragments(4)).toBe(false);
+    expect(writer.fragments(5)).toBe(true);
+    writer.pushMessage('k', hex('01020304 05060708 090a'), 2);
+    expect(writer.fragmentedBytes).toBe(10);
+    expect(drain(writer)).toStrictEqual([
+      hex('00000017 8345 0000000000000001 0000000000000003 00 01020304'),
+      hex('00000016 8346 0000000000000001 0000000000000002 05060708'),
+      hex('00000014 8346 0000000000000001 0000000000000001 090a'),
+    ]);
+    expect(writer.idle).toBe(true);
+    expect(writer.fragmentedBytes).toBe(0);
+    expect(writer.fragmentsOut).toBe(3);
+  });
+
+  it('keeps the whole control term in the first fragment', () => {
+    const writer = new FragmentWriter(4);
+    writer.pushMessage('k', hex('0102030405 0607'), 5);
+    expect(drain(writer)).toStrictEqual([
+      hex('00000018 8345 0000000000000001 0000000000000002 00 0102030405'),
+      hex('00000014 8346 0000000000000001 0000000000000001 0607'),
+    ]);
+  });
+
+  it('interleaves destinations round robin; a frame queued behind a message to its destination waits for it', () => {
+    const writer = new FragmentWriter(2);
+    writer.pushMessage('a', hex('aaaaaaaaaaaa'), 1);
+    writer.pushFrame('a', hex('0000000101'));
+    writer.pushMessage('b', hex('bbbbbb'), 1);
+    expect(writer.busy('a')).toBe(true);
+    expect(writer.busy('c')).toBe(false);
+    expect(writer.queuedBytes).toBe(5);
+    const seqOf = (f: Buffer) => (f.length > 5 ? `${f.readBigUInt64BE(6)}/${f.readBigUInt64BE(14)}` : 'frame');
+    expect(drain(writer).map(seqOf)).toStrictEqual(['1/3', '2/2', '1/2', '2/1', '1/1', 'frame']);
+  });
+
+  it('orders by destination: a message and a signal to one process keep their order', () => {
+    const p = (id: number) => new Pid(atom('n@h'), id, 0, 1);
+    expect(orderKey({ op: Op.SEND, to: p(2) })).not.toBe(orderKey({ op: Op.SEND, to: p(3) }));
+    expect(orderKey({ op: Op.SEND, to: p(2) })).toBe(
+      orderKey({ op: Op.EXIT2, from: p(1), to: p(2), reason: atom('kill') }),
+    );
+    expect(orderKey({ op: Op.REG_SEND, from: p(1), toName: atom('x') })).toBe(
+      orderKey({ op: Op.REG_SEND, from: p(4), toName: atom('x') }),
+    );
+    expect(orderKey({ op: Op.REG_SEND, from: p(1), toName: atom('x') })).not.toBe(
+      orderKey({ op: Op.REG_SEND, from: p(1), toName: atom('net_kernel') }),
+    );
+  });
+
+  it('what the writer cuts, the reassembler joins', () => {
+    const writer = new FragmentWriter(1000);
+    const data = Buffer.alloc(10_500, 7);
+    data[0] = 1;
+    writer.pushMessage('k', data, 10);
+    const r = new Reassembler(options);
+    let out: Buffer | undefined;
+    for (const frame of drain(writer)) {
+      const body = frame.subarray(4);
+      const h = readDistHeader(body, []);
+      const rest = body.subarray(h.pos);
+      const m = h.tag === 69 ? r.first(h.seqId, h.fragId, h.refs, rest, 0) : r.cont(h.seqId, h.fragId, rest, 0);
+      if (m) out = m.data;
+    }
+    expect(out).toStrictEqual(data);
+    expect(r.stats.copiedBytes).toBe(data.length);
+    expect(r.held).toBe(0);
+  });
+});
+
+describe('Reassembler', () => {
+  it('a single fragment (FragId 1) is the message itself, no copy', () => {
+    const r = new Reassembler(options);
+    const data = hex('0102');
+    expect(r.first(5n, 1n, [], data, 0)?.data).toBe(data);
+    expect(r.stats.copiedBytes).toBe(0);
+  });
+
+  it('interleaved sequences: each byte copied once, memory released when done', () => {
+    const r = new Reassembler(options);
+    expect(r.first(1n, 3n, [atom('a')], hex('0a0a'), 0)).toBeUndefined();
+    expect(r.first(2n, 2n, [atom('b')], hex('0b0b'), 0)).toBeUndefined();
+    expect(r.pending).toBe(2);
+    expect(r.held).toBe(6 + 4);
+    expect(r.cont(1n, 2n, hex('1a1a'), 1)).toBeUndefined();
+    const b = r.cont(2n, 1n, hex('1b'), 1);
+    expect(b?.data).toStrictEqual(hex('0b0b1b'));
+    expect(b?.refs).toStrictEqual([atom('b')]);
+    const a = r.cont(1n, 1n, hex('2a2a'), 2);
+    expect(a?.data).toStrictEqual(hex('0a0a1a1a2a2a'));
+    expect(r.stats.copiedBytes).toBe(9);
+    expect(r.stats.grown).toBe(0);
+    expect(r.held).toBe(0);
+    expect(r.pending).toBe(0);
+  });
+
+  it('fragments larger than the first one grow the buffer (counted)', () => {
+    const r = new Reassembler(options);
+    r.first(1n, 2n, [], hex('01'), 0);
+    expect(r.cont(1n, 1n, hex('020304'), 0)?.data).toStrictEqual(hex('01020304'));
+    expect(r.stats.grown).toBe(1);
+    expect(r.stats.copiedBytes).toBe(5);
+  });
+
+  it.each([
+    ['a continuation of an unknown sequence', (r: Reassembler) => r.cont(9n, 1n, hex('00'), 0)],
+    ['a FragId out of order', (r: Reassembler) => r.cont(1n, 1n, hex('00'), 0)],
+    ['a repeated FragId', (r: Reassembler) => r.cont(1n, 3n, hex('00'), 0)],
+    ['a sequence started twice', (r: Reassembler) => r.first(1n, 2n, [], hex('00'), 0)],
+  ])('%s is PROTOCOL', (_, bad) => {
+    const r = new Reassembler(options);
+    r.first(1n, 3n, [], hex('00'), 0);
+    expect(() => bad(r)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+  });
+
+  it('FragId 0 in a header is PROTOCOL', () => {
+    const frame = hex('8346 0000000000000001 0000000000000000');
+    expect(() => readDistHeader(frame, [])).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+    expect(() => readDistHeader(hex('8345 0000000000000001 0000000000000002 00'), [], false)).toThrow(
+      expect.objectContaining({ code: 'PROTOCOL' }),
+    );
+  });
+
+  it('more than maxMessageSize in one message, or maxBytes held in all, is PROTOCOL', () => {
+    const small = new Reassembler({ maxMessageSize: 10, maxBytes: 15, timeout: 1000 });
+    small.first(1n, 2n, [], Buffer.alloc(6), 0);
+    expect(() => small.cont(1n, 1n, Buffer.alloc(5), 0)).toThrow(/maxMessageSize/);
+    const r = new Reassembler({ maxMessageSize: 10, maxBytes: 15, timeout: 1000 });
+    r.first(1n, 2n, [], Buffer.alloc(5), 0); // reserves 10
+    r.first(2n, 9n, [], Buffer.alloc(3), 0); // reserves what is left: 5
+    expect(r.held).toBe(15);
+    expect(() => r.cont(2n, 8n, Buffer.alloc(3), 0)).toThrow(/maxReassemblyBytes/);
+    expect(() => r.first(3n, 2n, [], Buffer.alloc(1), 0)).toThrow(/maxReassemblyBytes/);
+  });
+
+  it('a claimed FragId count reserves no more than the limits', () => {
+    const r = new Reassembler({ maxMessageSize: 100, maxBytes: 1000, timeout: 1000 });
+    r.first(1n, 0xffffffffffffffffn, [], Buffer.alloc(10), 0);
+    expect(r.held).toBe(100);
+  });
+
+  it('an abandoned sequence is freed after the timeout; its late fragments are dropped', () => {
+    const r = new Reassembler(options);
+    r.first(1n, 4n, [], Buffer.alloc(1000), 0);
+    r.first(2n, 2n, [], Buffer.alloc(1000), 0);
+    r.cont(1n, 3n, Buffer.alloc(1000), 500);
+    expect(r.sweep(999)).toBe(0);
+    expect(r.sweep(1000)).toBe(1); // sequence 2: nothing since 0
+    expect(r.pending).toBe(1);
+    expect(r.held).toBe(4000);
+    expect(r.sweep(1500)).toBe(1);
+    expect(r.held).toBe(0);
+    expect(r.stats.expired).toBe(2);
+    // Late fragments of a freed sequence, in order, are dropped; out of order still PROTOCOL.
+    expect(r.cont(2n, 1n, Buffer.alloc(10), 2000)).toBeUndefined();
+    expect(r.cont(1n, 2n, Buffer.alloc(10), 2000)).toBeUndefined();
+    expect(() => r.cont(1n, 2n, Buffer.alloc(10), 2000)).toThrow(/expected 1/);
+    expect(() => r.cont(2n, 1n, Buffer.alloc(10), 2000)).toThrow(/unknown sequence/);
+    expect(r.held).toBe(0);
+  });
+});
