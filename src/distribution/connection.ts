@@ -14,7 +14,15 @@ import { type FragmentOptions, Reassembler } from './fragments.js';
 import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
 import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
-import { decodeMessage, frameMessage, malformed, PASS_THROUGH } from './inbound.js';
+import {
+  contMessage,
+  decodeMessage,
+  frameMessage,
+  type Inbound,
+  isContinuation,
+  malformed,
+  PASS_THROUGH,
+} from './inbound.js';
 
 /** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
 const FRAMES_PER_TURN = 16;
@@ -95,10 +103,17 @@ export class Connection {
       this.reassembler = new Reassembler(options.fragments);
       this.writer = new FragmentWriter(options.fragments.size);
     }
+    const reassembler = this.reassembler;
+    // Continuation fragments that span socket chunks go to reassembly as views: one copy per byte.
+    const parts = reassembler && {
+      wants: isContinuation,
+      take: (views: Buffer[]) => this.onMessageBytes(contMessage(views, reassembler)),
+    };
     this.parser = new FrameParser(
       options.maxFrameSize,
-      (frame) => this.onFrame(frame),
+      (frame) => this.closed || this.onMessageBytes(frameMessage(frame, this.atomCache, this.reassembler)),
       () => this.onPeerTick(),
+      parts,
     );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -387,10 +402,10 @@ export class Connection {
     return this.socket.remoteAddress;
   }
 
-  private onFrame(frame: Buffer): void {
+  /** A frame read (`message` is what it completes, if anything). */
+  private onMessageBytes(message: Inbound | undefined): void {
     if (this.closed) return;
     this.options.stats.framesIn++;
-    const message = frameMessage(frame, this.atomCache, this.reassembler);
     if (message === undefined) return;
     const decoded = decodeMessage(message, this.options.decode, this.peerName);
     if (decoded.dropped) this.handlers.onDropped?.(decoded.dropped, decoded.control);

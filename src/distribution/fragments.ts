@@ -101,8 +101,8 @@ export class Reassembler {
     return undefined;
   }
 
-  /** A continuation: `data` is what follows `131, 70, SeqId, FragId`. */
-  cont(seqId: bigint, fragId: bigint, data: Buffer, now: number): Assembled | undefined {
+  /** A continuation: `data` is what follows `131, 70, SeqId, FragId` (in one buffer, or in parts). */
+  cont(seqId: bigint, fragId: bigint, data: Buffer | readonly Buffer[], now: number): Assembled | undefined {
     const seq = this.sequences.get(seqId);
     if (seq === undefined) {
       const late = this.expired.get(seqId);
@@ -113,7 +113,8 @@ export class Reassembler {
       return undefined;
     }
     if (fragId !== seq.next) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${seq.next}`);
-    this.append(seq, data);
+    if (Buffer.isBuffer(data)) this.append(seq, data);
+    else for (const part of data) this.append(seq, part);
     seq.last = now;
     if (fragId > 1n) {
       seq.next = fragId - 1n;

@@ -3,11 +3,20 @@
  * inside one socket chunk is handed out as a view (no copy). One that spans chunks is copied once
  * into a buffer of its own: the chunks are held until half of the frame has arrived, then the frame
  * is allocated and every later chunk is copied in as it arrives (while still in cache), so a peer
- * that announces a large frame makes us hold at most twice what it sent.
+ * that announces a large frame makes us hold at most twice what it sent. A spanning frame that
+ * `parts` claims by its first two bytes (a fragment's continuation, which reassembly copies out at
+ * once) is handed out as views of the chunks instead: its bytes are copied once, by its consumer.
  */
 import { ErldistError } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/** Who takes spanning frames as views of the socket's chunks, chosen by their first two bytes. */
+export interface FrameParts {
+  wants(byte0: number, byte1: number): boolean;
+  /** The frame's bytes in order; views valid only during the call. */
+  take(parts: Buffer[]): void;
+}
 
 export class FrameParser {
   /** Bytes of an incomplete frame or header, oldest first, from `first` on. */
@@ -19,11 +28,14 @@ export class FrameParser {
   /** The frame being filled once half of it has arrived, and how much of it is filled. */
   private frame: Buffer | undefined;
   private filled = 0;
+  /** Whether `parts` takes the frame being collected (undefined: not known yet). */
+  private asParts: boolean | undefined;
 
   constructor(
     private readonly maxFrameSize: number,
     private readonly onFrame: (frame: Buffer) => void,
     private readonly onTick: () => void,
+    private readonly parts?: FrameParts,
   ) {}
 
   push(chunk: Buffer): void {
@@ -51,9 +63,11 @@ export class FrameParser {
         }
       }
       if (this.buffered < this.need) {
+        if (this.asParts === undefined && this.parts !== undefined && this.buffered >= 2)
+          this.asParts = this.parts.wants(this.peek(0), this.peek(1));
         // Past half of a frame that spans chunks: copy what is held into the frame, and the rest
         // as it arrives.
-        if (this.buffered * 2 >= this.need) {
+        if (this.asParts !== true && this.buffered * 2 >= this.need) {
           const held = this.buffered;
           this.frame = Buffer.allocUnsafe(this.need);
           this.copyOut(this.frame, held);
@@ -61,9 +75,17 @@ export class FrameParser {
         }
         return;
       }
-      const frame = this.take(this.need);
-      this.need = -1;
-      this.onFrame(frame);
+      if (this.asParts === true) {
+        const parts = this.takeParts(this.need);
+        this.need = -1;
+        this.asParts = undefined;
+        (this.parts as FrameParts).take(parts);
+      } else {
+        const frame = this.take(this.need);
+        this.need = -1;
+        this.asParts = undefined;
+        this.onFrame(frame);
+      }
       if (this.buffered === 0) return;
       // Whole frames left in the one remaining chunk go out as views.
       if (this.chunks.length - this.first === 1) return this.restart();
@@ -79,6 +101,7 @@ export class FrameParser {
     if (this.filled < frame.length) return EMPTY;
     this.frame = undefined;
     this.need = -1;
+    this.asParts = undefined;
     this.onFrame(frame);
     return chunk.subarray(k);
   }
@@ -165,6 +188,29 @@ export class FrameParser {
     const out = Buffer.allocUnsafe(n);
     this.copyOut(out, n);
     return out;
+  }
+
+  /** Removes the first `n` held bytes and returns them as views of the chunks. */
+  private takeParts(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (n > 0) {
+      const c = this.chunks[this.first];
+      const k = Math.min(c.length, n);
+      out.push(k === c.length ? c : c.subarray(0, k));
+      this.drop(k);
+      n -= k;
+    }
+    return out;
+  }
+
+  /** Held byte `i` (the chunks may be short). */
+  private peek(i: number): number {
+    for (let j = this.first; j < this.chunks.length; j++) {
+      const c = this.chunks[j];
+      if (i < c.length) return c[i];
+      i -= c.length;
+    }
+    return -1;
   }
 
   /** Moves the first `n` held bytes into the start of `out`. */

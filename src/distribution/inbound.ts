@@ -7,7 +7,7 @@ import { ErldistError } from '../errors.js';
 import { type Atom, type DecodeOptions, type Term, TermDecoder } from '../term/index.js';
 import { type Control, decodeControl, hasPayload } from './control.js';
 import type { Reassembler } from './fragments.js';
-import { DIST_FRAG_HEADER, DIST_HEADER, readDistHeader } from './header.js';
+import { DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, readDistHeader } from './header.js';
 
 /** A frame without a distribution header starts with this (PASS_THROUGH). */
 export const PASS_THROUGH = 112;
@@ -41,6 +41,30 @@ export function frameMessage(
     header.tag === DIST_FRAG_HEADER
       ? reassembler.first(header.seqId, header.fragId, header.refs, data, now)
       : reassembler.cont(header.seqId, header.fragId, data, now);
+  return whole && { data: whole.data, pos: 0, refs: whole.refs };
+}
+
+/** `131, 70, SeqId:64, FragId:64`: the header of a continuation fragment. */
+const CONT_HEADER = 18;
+
+/** The first two bytes of a frame that `contMessage` takes as parts. */
+export function isContinuation(byte0: number, byte1: number): boolean {
+  return byte0 === 131 && byte1 === DIST_FRAG_CONT;
+}
+
+/**
+ * A continuation fragment that spans socket chunks, as views of them (FrameParts): its data is
+ * copied once, straight into the reassembly buffer. As frameMessage otherwise.
+ */
+export function contMessage(parts: Buffer[], reassembler: Reassembler): Inbound | undefined {
+  if (parts[0].length < CONT_HEADER) parts = [Buffer.concat(parts)];
+  const head = parts[0];
+  if (head.length < CONT_HEADER) throw new Error(`a continuation fragment of ${head.length} bytes`);
+  const seqId = head.readBigUInt64BE(2);
+  const fragId = head.readBigUInt64BE(10);
+  if (fragId === 0n) throw new Error('fragment id 0');
+  parts[0] = head.subarray(CONT_HEADER);
+  const whole = reassembler.cont(seqId, fragId, parts, Date.now());
   return whole && { data: whole.data, pos: 0, refs: whole.refs };
 }
 

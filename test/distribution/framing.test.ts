@@ -128,6 +128,33 @@ describe('FrameParser', () => {
     expect(got[0].equals(body)).toBe(true);
   });
 
+  it('spanning frames that `parts` wants come out as views of the chunks, in order with the others', () => {
+    const cont = Buffer.concat([Buffer.from([131, 70]), Buffer.alloc(100_000, 9)]);
+    const whole = Buffer.concat([Buffer.from([131, 68]), Buffer.alloc(90_000, 8)]);
+    const input = frames(cont, Buffer.from([131, 70, 1]), whole, cont);
+    const out: string[] = [];
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < input.length; at += 65_536) chunks.push(input.subarray(at, at + 65_536));
+    const parser = new FrameParser(
+      1 << 20,
+      (frame) => out.push(`frame ${frame.length}`),
+      () => out.push('tick'),
+      {
+        wants: (a, b) => a === 131 && b === 70,
+        take: (parts) => {
+          // Views of the chunks that arrived, never copies.
+          for (const part of parts) expect(chunks.some((c) => c.buffer === part.buffer)).toBe(true);
+          expect(Buffer.concat(parts).equals(cont)).toBe(true);
+          out.push(`parts ${parts.length}`);
+        },
+      },
+    );
+    for (const chunk of chunks) parser.push(chunk);
+    // The 3-byte continuation sits inside one chunk: a view as every such frame; the other frame
+    // that spans chunks but is not wanted is copied whole.
+    expect(out).toEqual(['parts 2', 'frame 3', 'frame 90002', 'parts 3']);
+  });
+
   it('a frame longer than maxFrameSize throws PROTOCOL before buffering it', () => {
     const p = new FrameParser(
       1000,
