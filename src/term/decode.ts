@@ -1,7 +1,7 @@
 /**
  * ETF decoder (erl_ext_dist.md). One pass over the input with a cursor; every length is checked
- * against the bytes that remain before anything is allocated, so hostile input costs at most a small
- * multiple of its own size.
+ * against the bytes that remain, and what each term will cost in JS heap is charged against a budget
+ * (`maxHeap`) before it is allocated, so hostile input costs at most the budget.
  */
 import { isUtf8 } from 'node:buffer';
 import { inflateSync } from 'node:zlib';
@@ -41,12 +41,50 @@ export interface DecodeOptions {
   maxDepth?: number;
   /** Largest uncompressed size accepted for a compressed term, in bytes (default 64 MiB). */
   maxSize?: number;
+  /**
+   * Most memory, in bytes, that decoding one term may create: JS objects, strings, copies and the
+   * inflated bytes of a compressed term, estimated as the decoder goes and checked before each
+   * allocation (default 64 MiB). Beyond it decoding throws `DECODE`. Views into the input are
+   * cheap (a 200 MiB binary decoded as a Buffer costs about 100 bytes); a list of `[]` costs 40
+   * bytes per input byte.
+   */
+  maxHeap?: number;
   /** Atoms of the distribution header's atom cache, for ATOM_CACHE_REF (protocol-notes §3). */
   atomCache?: readonly Atom[];
 }
 
 export const DEFAULT_MAX_DEPTH = 1000;
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_MAX_HEAP = 64 * 1024 * 1024;
+
+// What decoded values cost in V8's heap (64-bit, no pointer compression), measured with --expose-gc
+// and rounded up; `maxHeap` is charged with these before the value is made.
+/** A JSArray without elements (`[]`); elements add a store header and a slot each. */
+const ARRAY = 32;
+const STORE = 16;
+const SLOT = 8;
+/** A pushed array grows to `n + n/2 + 16` slots. */
+const PUSHED_SLACK = 16;
+/** Tuple, Pid, Port, Reference, ImproperList, BitBinary, Float, ExportFun, Fun objects. */
+const BOX = 64;
+/** A Buffer view (JSTypedArray). */
+const VIEW = 96;
+/** A sequential string's header; its text adds 1 byte a char (Latin-1) or 2 (UTF-16). */
+const STRING = 24;
+const HEAP_NUMBER = 16;
+/** A plain object, and a key of it: fast properties up to 16 keys, a dictionary past that. */
+const OBJECT = 64;
+const FAST_KEY = 24;
+const DICTIONARY_KEY = 48;
+/** A Map, and an entry of it (its hash table may be rehashing into one twice the size). */
+const MAP = 200;
+const MAP_ENTRY = 56;
+/** An atom the intern table has not seen: Atom, name, WeakRef, table entry, finalizer cell. */
+const NEW_ATOM = 256;
+
+function arrayCost(n: number): number {
+  return n === 0 ? ARRAY : ARRAY + STORE + SLOT * n;
+}
 
 const TRUE = 0x74727565; // "true"
 const FALSE_HI = 0x66616c73; // "fals" + "e"
@@ -67,6 +105,9 @@ export class TermDecoder {
   private readonly maxDepth: number;
   private readonly maxSize: number;
   private readonly atomCache: readonly Atom[] | undefined;
+  private readonly maxHeap: number;
+  /** Bytes of `maxHeap` not yet spent. */
+  private heapLeft: number;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
@@ -83,6 +124,13 @@ export class TermDecoder {
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
     this.atomCache = options.atomCache;
+    this.maxHeap = options.maxHeap ?? DEFAULT_MAX_HEAP;
+    this.heapLeft = this.maxHeap;
+  }
+
+  /** Estimated bytes of memory that the terms decoded so far created (see `maxHeap`). */
+  get heapSpent(): number {
+    return this.maxHeap - this.heapLeft;
   }
 
   /** Reads `131` then a term, which may be compressed (tag 80). */
@@ -131,13 +179,14 @@ export class TermDecoder {
       case Tag.ATOM_CACHE_REF:
         return this.atomCacheRef(start, false);
       case Tag.BINARY_EXT:
-        return this.binary(this.u32());
+        return this.binary(this.u32(), start);
       case Tag.NIL_EXT:
+        this.spend(ARRAY, start);
         return [];
       case Tag.LIST_EXT:
         return this.list(depth, start);
       case Tag.STRING_EXT:
-        return this.byteList();
+        return this.byteList(start);
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
         return this.tuple(buf[this.pos++], depth, start);
@@ -156,26 +205,26 @@ export class TermDecoder {
         return this.oldFloat(start);
       case Tag.SMALL_BIG_EXT: {
         this.need(1);
-        return this.big(buf[this.pos++]);
+        return this.big(buf[this.pos++], start);
       }
       case Tag.LARGE_BIG_EXT:
-        return this.big(this.u32());
+        return this.big(this.u32(), start);
       case Tag.NEW_PID_EXT:
       case Tag.PID_EXT:
-        return this.pid(tag);
+        return this.pid(tag, start);
       case Tag.NEWER_REFERENCE_EXT:
       case Tag.NEW_REFERENCE_EXT:
         return this.newReference(tag, start);
       case Tag.REFERENCE_EXT:
-        return this.oldReference();
+        return this.oldReference(start);
       case Tag.V4_PORT_EXT:
       case Tag.NEW_PORT_EXT:
       case Tag.PORT_EXT:
-        return this.port(tag);
+        return this.port(tag, start);
       case Tag.BIT_BINARY_EXT:
         return this.bitBinary(start);
       case Tag.EXPORT_EXT:
-        return this.exportFun(depth);
+        return this.exportFun(depth, start);
       case Tag.NEW_FUN_EXT:
         return this.newFun(depth, start);
       case Tag.FUN_EXT:
@@ -195,6 +244,20 @@ export class TermDecoder {
 
   private error(message: string, offset: number): ErldistError {
     return decodeError(message, offset + this.baseOffset);
+  }
+
+  /** Charges `bytes` against `maxHeap`; call it before allocating them. */
+  private spend(bytes: number, at: number): void {
+    this.heapLeft -= bytes;
+    if (this.heapLeft < 0) this.overBudget(at);
+  }
+
+  private overBudget(at: number): never {
+    throw this.error(
+      `the term needs more than maxHeap (${this.maxHeap} bytes) of memory to decode; ` +
+        'raise the maxHeap decode option to accept it',
+      at,
+    );
   }
 
   private need(n: number): void {
@@ -245,8 +308,13 @@ export class TermDecoder {
     for (let i = p; i < p + len; i++) ascii |= buf[i];
     if (ascii < 0x80) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
-      return asciiAtom(buf, p, len);
+      const slot = atomSlot(buf, p, len);
+      const known = cachedAtom(slot, buf, p, len);
+      if (known !== undefined) return known;
+      this.spend(NEW_ATOM + len, start);
+      return cacheAtom(slot, buf, p, len);
     }
+    this.spend(NEW_ATOM + 2 * len, start);
     let name: string;
     if (!utf8) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
@@ -297,7 +365,11 @@ export class TermDecoder {
 
   private float(v: number, start: number): number | Float {
     if (!Number.isFinite(v)) throw this.error('float is not finite', start);
-    if (this.exact && Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return new Float(v);
+    if (this.exact && Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) {
+      this.spend(BOX + HEAP_NUMBER, start);
+      return new Float(v);
+    }
+    this.spend(HEAP_NUMBER, start);
     return v;
   }
 
@@ -314,8 +386,10 @@ export class TermDecoder {
     return this.float(Number(text), start);
   }
 
-  private big(n: number): number | bigint {
+  private big(n: number, start: number): number | bigint {
     this.need(n + 1);
+    // A heap number, or a bigint and the reversed digits and hex text it is parsed from.
+    this.spend(HEAP_NUMBER + 4 * n, start);
     const buf = this.buf;
     const negative = buf[this.pos] !== 0;
     const p = this.pos + 1;
@@ -354,17 +428,21 @@ export class TermDecoder {
 
   // --- binaries -----------------------------------------------------------------------------------
 
-  private bytes(len: number): Buffer {
-    this.need(len);
+  /** A Buffer of the next `len` bytes (checked by the caller): a view, or a copy with copyBinaries. */
+  private bytes(len: number, start: number): Buffer {
     const p = this.pos;
     this.pos = p + len;
-    if (this.copyBinaries) return Buffer.from(this.buf.subarray(p, p + len));
+    if (this.copyBinaries) {
+      this.spend(VIEW + len, start);
+      return Buffer.from(this.buf.subarray(p, p + len));
+    }
+    this.spend(VIEW, start);
     return this.buf.subarray(p, p + len);
   }
 
-  private binary(len: number): string | Buffer {
+  private binary(len: number, start: number): string | Buffer {
     this.need(len);
-    if (!this.utf8Binaries) return this.bytes(len);
+    if (!this.utf8Binaries) return this.bytes(len, start);
     const buf = this.buf;
     const p = this.pos;
     const stop = p + len;
@@ -372,22 +450,26 @@ export class TermDecoder {
       let i = p;
       while (i < stop && buf[i] < 0x80) i++;
       if (i === stop) {
+        this.spend(STRING + len, start);
         this.pos = stop;
         return asciiString(buf, p, len);
       }
+      // The UTF-16 units are gathered in an array first.
+      this.spend(STRING + (2 + SLOT) * len, start);
       const text = shortUtf8(buf, p, stop);
       if (text !== undefined) {
         this.pos = stop;
         return text;
       }
-      return this.bytes(len);
+      return this.bytes(len, start);
     }
     // Random bytes show an invalid sequence early; skip the full validation then.
     if (!invalidUtf8Within(buf, p, Math.min(stop, p + 64)) && isUtf8(buf.subarray(p, stop))) {
+      this.spend(STRING + 2 * len, start);
       this.pos = stop;
       return buf.utf8Slice(p, stop);
     }
-    return this.bytes(len);
+    return this.bytes(len, start);
   }
 
   private bitBinary(start: number): string | Buffer | BitBinary {
@@ -395,11 +477,16 @@ export class TermDecoder {
     const bits = this.u8();
     if (len === 0) {
       if (bits !== 0) throw this.error('empty BIT_BINARY_EXT with trailing bits', start);
-      return this.utf8Binaries ? '' : Buffer.alloc(0);
+      if (this.utf8Binaries) return '';
+      this.spend(VIEW, start);
+      return Buffer.alloc(0);
     }
     if (bits < 1 || bits > 8) throw this.error(`BIT_BINARY_EXT with ${bits} bits in its last byte`, start);
-    if (bits === 8) return this.binary(len);
-    const data = Buffer.from(this.bytes(len));
+    if (bits === 8) return this.binary(len, start);
+    this.need(len);
+    this.spend(BOX + VIEW + len, start);
+    const data = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
+    this.pos += len;
     data[len - 1] &= (0xff << (8 - bits)) & 0xff;
     return new BitBinary(data, bits);
   }
@@ -414,9 +501,11 @@ export class TermDecoder {
     // V8 fills a pushed array faster than a preallocated (holey) one, except for very long lists.
     let out: Term[];
     if (len <= 4096) {
+      this.spend(len === 0 ? ARRAY : ARRAY + STORE + SLOT * (len + (len >> 1) + PUSHED_SLACK), start);
       out = [];
       for (let i = 0; i < len; i++) out.push(this.readTerm(depth + 1));
     } else {
+      this.spend(arrayCost(len), start);
       out = new Array<Term>(len);
       for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
     }
@@ -426,16 +515,25 @@ export class TermDecoder {
     }
     const tail = this.readTerm(depth + 1);
     // A tail that is itself a list (never canonical, but valid) continues this one.
-    if (Array.isArray(tail)) return len === 0 ? tail : out.concat(tail);
-    if (tail instanceof ImproperList) return new ImproperList(out.concat(tail.elements), tail.tail);
+    if (Array.isArray(tail)) {
+      if (len === 0) return tail;
+      this.spend(arrayCost(len + tail.length), start);
+      return out.concat(tail);
+    }
+    if (tail instanceof ImproperList) {
+      this.spend(BOX + arrayCost(len + tail.elements.length), start);
+      return new ImproperList(out.concat(tail.elements), tail.tail);
+    }
     // No cons cells at all: the "list" is just its tail, as binary_to_term reads it.
     if (len === 0) return tail;
+    this.spend(BOX, start);
     return new ImproperList(out, tail);
   }
 
   private tuple(arity: number, depth: number, start: number): Tuple {
     if (arity > this.end - this.pos) throw this.error(`tuple of ${arity} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    this.spend(BOX + arrayCost(arity), start);
     const out = new Array<Term>(arity);
     for (let i = 0; i < arity; i++) out[i] = this.readTerm(depth + 1);
     return new Tuple(out);
@@ -446,8 +544,13 @@ export class TermDecoder {
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
     let obj: { [key: string]: Term } | undefined;
     let map: Map<Term, Term> | undefined;
-    if (this.autoMaps) obj = {};
-    else map = new Map();
+    if (this.autoMaps) {
+      this.spend(OBJECT + (arity <= 16 ? FAST_KEY : DICTIONARY_KEY) * arity, start);
+      obj = {};
+    } else {
+      this.spend(MAP + MAP_ENTRY * arity, start);
+      map = new Map();
+    }
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
       const key = this.readTerm(depth + 1);
@@ -467,6 +570,7 @@ export class TermDecoder {
           }
           continue;
         }
+        this.spend(MAP + MAP_ENTRY * arity, start);
         map = objectToMap(obj);
         obj = undefined;
       }
@@ -478,9 +582,10 @@ export class TermDecoder {
 
   // --- identifiers and small forms kept out of readTerm, so that its stack frame stays small -------
 
-  private byteList(): number[] {
+  private byteList(start: number): number[] {
     const len = this.u16();
     this.need(len);
+    this.spend(arrayCost(len), start);
     const buf = this.buf;
     const out = new Array<number>(len);
     let p = this.pos;
@@ -489,7 +594,8 @@ export class TermDecoder {
     return out;
   }
 
-  private pid(tag: number): Pid {
+  private pid(tag: number, start: number): Pid {
+    this.spend(BOX, start);
     const node = this.atomTerm();
     this.need(8);
     const id = this.buf.readUInt32BE(this.pos);
@@ -502,6 +608,7 @@ export class TermDecoder {
   private newReference(tag: number, start: number): Reference {
     const len = this.u16();
     if (len < 1 || len > MAX_REFERENCE_WORDS) throw this.error(`reference with ${len} words`, start);
+    this.spend(BOX + arrayCost(len), start);
     const node = this.atomTerm();
     const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
     this.need(4 * len);
@@ -511,13 +618,15 @@ export class TermDecoder {
     return new Reference(node, creation, ids);
   }
 
-  private oldReference(): Reference {
+  private oldReference(start: number): Reference {
+    this.spend(BOX + arrayCost(1), start);
     const node = this.atomTerm();
     const id = this.u32();
     return new Reference(node, this.u8(), [id]);
   }
 
-  private port(tag: number): Port {
+  private port(tag: number, start: number): Port {
+    this.spend(BOX + HEAP_NUMBER, start);
     const node = this.atomTerm();
     if (tag === Tag.V4_PORT_EXT) {
       this.need(12);
@@ -533,7 +642,8 @@ export class TermDecoder {
     return new Port(node, id, creation);
   }
 
-  private exportFun(depth: number): ExportFun {
+  private exportFun(depth: number, start: number): ExportFun {
+    this.spend(BOX, start);
     const module = this.atomTerm();
     const name = this.atomTerm();
     const arityAt = this.pos;
@@ -554,6 +664,8 @@ export class TermDecoder {
       throw this.error(`NEW_FUN_EXT size ${size} does not fit the input`, start);
     }
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    // The Fun, a copy of its bytes and its uniq as hex text.
+    this.spend(BOX + VIEW + size + STRING + 32, start);
     const stop = start + 1 + size;
     const outerRefs = this.cacheRefsSeen;
     const refs: { at: number; atom: Atom }[] | undefined = this.atomCache ? [] : undefined;
@@ -573,6 +685,7 @@ export class TermDecoder {
     const index = this.u32();
     const numFree = this.u32();
     if (numFree > stop - this.pos) throw this.error(`NEW_FUN_EXT with ${numFree} free variables`, start);
+    this.spend(arrayCost(numFree), start);
     const module = this.atomTerm();
     const oldIndex = this.readTerm(depth + 1);
     const oldUniq = this.readTerm(depth + 1);
@@ -584,6 +697,8 @@ export class TermDecoder {
     const freeVars = new Array<Term>(numFree);
     for (let i = 0; i < numFree; i++) freeVars[i] = this.readTerm(depth + 1);
     if (this.pos !== stop) throw this.error('NEW_FUN_EXT size does not match its contents', start);
+    // Spelling out a cache ref adds at most 258 bytes and a few views.
+    if (refs !== undefined) this.spend(refs.length * (258 + 3 * VIEW), start);
     const bytes =
       refs && refs.length > 0
         ? spellOutCacheRefs(this.buf, start, stop, refs)
@@ -600,6 +715,9 @@ export class TermDecoder {
     if (size > this.maxSize) {
       throw this.error(`compressed term of ${size} bytes is larger than maxSize (${this.maxSize})`, start);
     }
+    // The inflated bytes stay alive as long as any view into them.
+    if (size > this.heapLeft) this.overBudget(start);
+    this.spend(VIEW + size, start);
     let inflated: Buffer;
     try {
       inflated = inflateSync(this.buf.subarray(this.pos, this.end), { maxOutputLength: Math.max(size, 1) });
@@ -637,16 +755,24 @@ const ATOM_SLOTS = 1024;
 const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 
-function asciiAtom(buf: FastBuffer, p: number, len: number): Atom {
+function atomSlot(buf: FastBuffer, p: number, len: number): number {
   let h = len;
   for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[p + i], 0x01000193);
-  const slot = (h >>> 0) & (ATOM_SLOTS - 1);
+  return (h >>> 0) & (ATOM_SLOTS - 1);
+}
+
+function cachedAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom | undefined {
   const known = slotBytes[slot];
   if (known !== undefined && known.length === len) {
     let i = 0;
     while (i < len && known[i] === buf[p + i]) i++;
-    if (i === len) return slotAtoms[slot]!;
+    if (i === len) return slotAtoms[slot];
   }
+  return undefined;
+}
+
+/** Interns an ASCII atom that missed the cache, and caches it in its slot. */
+function cacheAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom {
   const atom = internAtom(asciiString(buf, p, len));
   slotBytes[slot] = Uint8Array.prototype.slice.call(buf, p, p + len);
   slotAtoms[slot] = atom;
