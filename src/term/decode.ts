@@ -720,7 +720,11 @@ export class TermDecoder {
     this.spend(VIEW + size, start);
     let inflated: Buffer;
     try {
-      inflated = inflateSync(this.buf.subarray(this.pos, this.end), { maxOutputLength: Math.max(size, 1) });
+      // One output chunk of the declared size: zlib then returns a view of it, not a concatenated copy.
+      inflated = inflateSync(this.buf.subarray(this.pos, this.end), {
+        maxOutputLength: Math.max(size, 1),
+        chunkSize: Math.max(size + 1, 64),
+      });
     } catch (err) {
       throw new ErldistError('DECODE', `compressed term does not inflate to ${size} bytes at byte ${start}`, {
         offset: start,
