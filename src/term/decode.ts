@@ -82,12 +82,15 @@ const MAP_ENTRY = 56;
 /** An atom the intern table has not seen: Atom, name, WeakRef, table entry, finalizer cell. */
 const NEW_ATOM = 256;
 
+/** Maps of up to this many pairs find duplicate keys by comparing with each other. */
+const SMALL_MAP = 16;
+
 function arrayCost(n: number): number {
   return n === 0 ? ARRAY : ARRAY + STORE + SLOT * n;
 }
 
-const TRUE = 0x74727565; // "true"
-const FALSE_HI = 0x66616c73; // "fals" + "e"
+const TRUE_ATOM = internAtom('true');
+const FALSE_ATOM = internAtom('false');
 
 function decodeError(message: string, offset: number): ErldistError {
   return new ErldistError('DECODE', `${message} at byte ${offset}`, { offset });
@@ -108,6 +111,9 @@ export class TermDecoder {
   private readonly maxHeap: number;
   /** Bytes of `maxHeap` not yet spent. */
   private heapLeft: number;
+  /** Keys of the small maps being decoded (see `map`), and the first free index. */
+  private readonly keyStack: Term[] = [];
+  private keyTop = 0;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
@@ -183,16 +189,22 @@ export class TermDecoder {
       case Tag.NIL_EXT:
         this.spend(ARRAY, start);
         return [];
-      case Tag.LIST_EXT:
-        return this.list(depth, start);
+      case Tag.LIST_EXT: {
+        // Only elements() recurses: two JS frames a level, as deep as the stack allows.
+        const len = this.listHeader(depth, start);
+        return this.listTail(this.elements(len, depth, start), len, depth, start);
+      }
       case Tag.STRING_EXT:
         return this.byteList(start);
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
-        return this.tuple(buf[this.pos++], depth, start);
+        const arity = this.tupleHeader(buf[this.pos++], depth, start);
+        return new Tuple(this.elements(arity, depth, start));
       }
-      case Tag.LARGE_TUPLE_EXT:
-        return this.tuple(this.u32(), depth, start);
+      case Tag.LARGE_TUPLE_EXT: {
+        const arity = this.tupleHeader(this.u32(), depth, start);
+        return new Tuple(this.elements(arity, depth, start));
+      }
       case Tag.MAP_EXT:
         return this.map(this.u32(), depth, start);
       case Tag.NEW_FLOAT_EXT: {
@@ -298,30 +310,35 @@ export class TermDecoder {
     this.need(len);
     const buf = this.buf;
     const p = this.pos;
-    this.pos = p + len;
-    if (!asAtom && (len === 4 || len === 5)) {
-      const w = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
-      if (len === 4 && w === TRUE) return true;
-      if (len === 5 && w === FALSE_HI && buf[p + 4] === 0x65) return false;
-    }
+    const stop = p + len;
+    this.pos = stop;
+    // One pass: whether the text is ASCII, and its hash for the atom cache.
     let ascii = 0;
-    for (let i = p; i < p + len; i++) ascii |= buf[i];
+    let h = len;
+    for (let i = p; i < stop; i++) {
+      const b = buf[i];
+      ascii |= b;
+      h = Math.imul(h ^ b, 0x01000193);
+    }
     if (ascii < 0x80) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
-      const slot = atomSlot(buf, p, len);
-      const known = cachedAtom(slot, buf, p, len);
-      if (known !== undefined) return known;
-      this.spend(NEW_ATOM + len, start);
-      return cacheAtom(slot, buf, p, len);
+      const slot = (h >>> 0) & (ATOM_SLOTS - 1);
+      let atom = cachedAtom(slot, buf, p, len);
+      if (atom === undefined) {
+        this.spend(NEW_ATOM + len, start);
+        atom = cacheAtom(slot, buf, p, len);
+      }
+      if (!asAtom && (atom === TRUE_ATOM || atom === FALSE_ATOM)) return atom === TRUE_ATOM;
+      return atom;
     }
     this.spend(NEW_ATOM + 2 * len, start);
     let name: string;
     if (!utf8) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
-      name = buf.latin1Slice(p, p + len);
+      name = buf.latin1Slice(p, stop);
     } else {
-      if (!isUtf8(buf.subarray(p, p + len))) throw this.error('atom text is not valid UTF-8', start);
-      name = buf.utf8Slice(p, p + len);
+      if (!isUtf8(buf.subarray(p, stop))) throw this.error('atom text is not valid UTF-8', start);
+      name = buf.utf8Slice(p, stop);
       if (name.length > MAX_ATOM_CHARS && countChars(name) > MAX_ATOM_CHARS) {
         throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
       }
@@ -454,12 +471,10 @@ export class TermDecoder {
         this.pos = stop;
         return asciiString(buf, p, len);
       }
-      // The UTF-16 units are gathered in an array first.
-      this.spend(STRING + (2 + SLOT) * len, start);
-      const text = shortUtf8(buf, p, stop);
-      if (text !== undefined) {
+      if (validUtf8(buf, i, stop)) {
+        this.spend(STRING + 2 * len, start);
         this.pos = stop;
-        return text;
+        return buf.utf8Slice(p, stop);
       }
       return this.bytes(len, start);
     }
@@ -493,22 +508,15 @@ export class TermDecoder {
 
   // --- containers ---------------------------------------------------------------------------------
 
-  private list(depth: number, start: number): Term {
+  private listHeader(depth: number, start: number): number {
     const len = this.u32();
     // Every element takes at least one byte, and so does the tail.
     if (len >= this.end - this.pos) throw this.error(`list of ${len} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
-    // V8 fills a pushed array faster than a preallocated (holey) one, except for very long lists.
-    let out: Term[];
-    if (len <= 4096) {
-      this.spend(len === 0 ? ARRAY : ARRAY + STORE + SLOT * (len + (len >> 1) + PUSHED_SLACK), start);
-      out = [];
-      for (let i = 0; i < len; i++) out.push(this.readTerm(depth + 1));
-    } else {
-      this.spend(arrayCost(len), start);
-      out = new Array<Term>(len);
-      for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
-    }
+    return len;
+  }
+
+  private listTail(out: Term[], len: number, depth: number, start: number): Term {
     if (this.buf[this.pos] === Tag.NIL_EXT) {
       this.pos++;
       return out;
@@ -530,13 +538,45 @@ export class TermDecoder {
     return new ImproperList(out, tail);
   }
 
-  private tuple(arity: number, depth: number, start: number): Tuple {
+  private tupleHeader(arity: number, depth: number, start: number): number {
     if (arity > this.end - this.pos) throw this.error(`tuple of ${arity} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
-    this.spend(BOX + arrayCost(arity), start);
-    const out = new Array<Term>(arity);
-    for (let i = 0; i < arity; i++) out[i] = this.readTerm(depth + 1);
-    return new Tuple(out);
+    this.spend(BOX, start);
+    return arity;
+  }
+
+  /**
+   * `n` terms in an array, its cost charged first. A few elements make an array literal (packed and
+   * exactly sized); V8 fills a pushed array faster than a preallocated (holey) one, except for very
+   * long lists.
+   */
+  private elements(n: number, depth: number, start: number): Term[] {
+    const d = depth + 1;
+    if (n <= 4) {
+      this.spend(arrayCost(n), start);
+      switch (n) {
+        case 0:
+          return [];
+        case 1:
+          return [this.readTerm(d)];
+        case 2:
+          return [this.readTerm(d), this.readTerm(d)];
+        case 3:
+          return [this.readTerm(d), this.readTerm(d), this.readTerm(d)];
+        default:
+          return [this.readTerm(d), this.readTerm(d), this.readTerm(d), this.readTerm(d)];
+      }
+    }
+    if (n <= 4096) {
+      this.spend(ARRAY + STORE + SLOT * (n + (n >> 1) + PUSHED_SLACK), start);
+      const out: Term[] = [];
+      for (let i = 0; i < n; i++) out.push(this.readTerm(d));
+      return out;
+    }
+    this.spend(arrayCost(n), start);
+    const out = new Array<Term>(n);
+    for (let i = 0; i < n; i++) out[i] = this.readTerm(d);
+    return out;
   }
 
   private map(arity: number, depth: number, start: number): Map<Term, Term> | { [key: string]: Term } {
@@ -551,6 +591,10 @@ export class TermDecoder {
       this.spend(MAP + MAP_ENTRY * arity, start);
       map = new Map();
     }
+    // The atom keys of a small map go on a stack, to be found again by identity (atoms are
+    // interned): cheaper than a property lookup that misses and walks the prototype chain.
+    const small = arity <= SMALL_MAP;
+    const base = this.keyTop;
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
       const key = this.readTerm(depth + 1);
@@ -561,8 +605,15 @@ export class TermDecoder {
         else if (key === true) name = 'true';
         else if (key === false) name = 'false';
         if (name !== undefined) {
-          // Decoded values are never undefined: only an own duplicate or an inherited name passes.
-          if (obj[name] !== undefined && Object.hasOwn(obj, name)) throw this.error('map with a duplicate key', keyAt);
+          if (small) {
+            const keys = this.keyStack;
+            for (let j = base; j < this.keyTop; j++) {
+              if (keys[j] === key) throw this.error('map with a duplicate key', keyAt);
+            }
+            keys[this.keyTop++] = key;
+          } else if (Object.hasOwn(obj, name)) {
+            throw this.error('map with a duplicate key', keyAt);
+          }
           if (name === '__proto__') {
             Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
           } else {
@@ -577,6 +628,7 @@ export class TermDecoder {
       if (map!.has(key)) throw this.error('map with a duplicate key', keyAt);
       map!.set(key, value);
     }
+    this.keyTop = base;
     return obj ?? map!;
   }
 
@@ -759,12 +811,6 @@ const ATOM_SLOTS = 1024;
 const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 
-function atomSlot(buf: FastBuffer, p: number, len: number): number {
-  let h = len;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[p + i], 0x01000193);
-  return (h >>> 0) & (ATOM_SLOTS - 1);
-}
-
 function cachedAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom | undefined {
   const known = slotBytes[slot];
   if (known !== undefined && known.length === len) {
@@ -783,7 +829,7 @@ function cacheAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom 
   return atom;
 }
 
-/** Short ASCII text: String.fromCharCode beats a native slice call below a dozen bytes. */
+/** Short ASCII text: String.fromCharCode beats a native slice call up to a few dozen bytes. */
 function asciiString(buf: FastBuffer, p: number, len: number): string {
   switch (len) {
     case 0:
@@ -800,63 +846,182 @@ function asciiString(buf: FastBuffer, p: number, len: number): string {
       return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]);
     case 6:
       return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4], buf[p + 5]);
+    case 7:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4], buf[p + 5], buf[p + 6]);
+    case 8:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+      );
+    case 9:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+      );
+    case 10:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+      );
+    case 11:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+      );
+    case 12:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+      );
+    case 13:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+      );
+    case 14:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+      );
+    case 15:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+        buf[p + 14],
+      );
+    case 16:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+        buf[p + 14],
+        buf[p + 15],
+      );
     default:
       return buf.latin1Slice(p, p + len);
   }
 }
 
 /**
- * Decodes short UTF-8 text in JS (cheaper than validating and slicing natively for a few dozen
- * bytes), or returns undefined when the bytes are not valid UTF-8 (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF).
+ * Whether `buf[p..stop)` is valid UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past
+ * U+10FFFF). In JS, cheaper than the native check for the few dozen bytes it is used on.
  */
-function shortUtf8(buf: Buffer, p: number, stop: number): string | undefined {
-  const units: number[] = [];
+function validUtf8(buf: Buffer, p: number, stop: number): boolean {
   while (p < stop) {
     const c = buf[p];
     if (c < 0x80) {
-      units.push(c);
       p++;
       continue;
     }
     let n: number;
-    let code: number;
     let lo = 0x80;
     let hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) {
       n = 1;
-      code = c & 0x1f;
     } else if (c >= 0xe0 && c <= 0xef) {
       n = 2;
-      code = c & 0x0f;
       if (c === 0xe0) lo = 0xa0;
       else if (c === 0xed) hi = 0x9f;
     } else if (c >= 0xf0 && c <= 0xf4) {
       n = 3;
-      code = c & 0x07;
       if (c === 0xf0) lo = 0x90;
       else if (c === 0xf4) hi = 0x8f;
     } else {
-      return undefined;
+      return false;
     }
-    if (p + n >= stop) return undefined;
+    if (p + n >= stop) return false;
     const b1 = buf[p + 1];
-    if (b1 < lo || b1 > hi) return undefined;
-    code = (code << 6) | (b1 & 0x3f);
-    for (let i = 2; i <= n; i++) {
-      const b = buf[p + i];
-      if ((b & 0xc0) !== 0x80) return undefined;
-      code = (code << 6) | (b & 0x3f);
-    }
-    if (code > 0xffff) {
-      code -= 0x10000;
-      units.push(0xd800 | (code >> 10), 0xdc00 | (code & 0x3ff));
-    } else {
-      units.push(code);
-    }
+    if (b1 < lo || b1 > hi) return false;
+    for (let i = 2; i <= n; i++) if ((buf[p + i] & 0xc0) !== 0x80) return false;
     p += n + 1;
   }
-  return String.fromCharCode.apply(null, units);
+  return true;
 }
 
 /** True when the UTF-8 sequences starting at `p` show an error before `limit`. */

@@ -73,6 +73,26 @@ function encodedAtom(a: Atom): Uint8Array {
   return bytes;
 }
 
+/**
+ * Object keys by their text: the atom bytes each key encodes to, so that a key costs one lookup, not
+ * an intern and a WeakMap lookup. Cleared when full, so that it cannot grow with what is encoded.
+ */
+const KEY_CACHE_MAX = 4096;
+const keyBytes = new Map<string, Uint8Array>();
+
+function encodedKey(key: string): Uint8Array {
+  let bytes = keyBytes.get(key);
+  if (bytes === undefined) {
+    if (key.length > MAX_ATOM_CHARS && [...key].length > MAX_ATOM_CHARS) {
+      throw new EncodeFault(`key longer than ${MAX_ATOM_CHARS} characters cannot be an atom`, key);
+    }
+    bytes = encodedAtom(internAtom(key));
+    if (keyBytes.size >= KEY_CACHE_MAX) keyBytes.clear();
+    keyBytes.set(key, bytes);
+  }
+  return bytes;
+}
+
 const TRUE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 4, 0x74, 0x72, 0x75, 0x65];
 const FALSE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 5, 0x66, 0x61, 0x6c, 0x73, 0x65];
 
@@ -120,7 +140,7 @@ export class TermEncoder {
 
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    put32(this.buf, this.pos, v >>> 0);
     this.pos += 4;
   }
 
@@ -151,11 +171,14 @@ export class TermEncoder {
         return this.small(v ? TRUE_BYTES : FALSE_BYTES);
       case 'bigint':
         return this.bigint(v);
-      case 'object':
+      case 'object': {
         if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
         if (v instanceof Atom) return this.atom(v);
         if (Array.isArray(v)) return this.list(v, depth);
         if (v instanceof Tuple) return this.tuple(v, depth);
+        // Plain objects (maps) are common: tell them apart before the other class checks.
+        const proto = Object.getPrototypeOf(v);
+        if (proto === Object.prototype || proto === null) return this.object(v, depth);
         if (v instanceof Uint8Array) return this.binary(v);
         if (v instanceof Map) return this.map(v, depth);
         if (v instanceof Float) return this.float(v.value, v);
@@ -166,8 +189,8 @@ export class TermEncoder {
         if (v instanceof ImproperList) return this.improperList(v, depth);
         if (v instanceof ExportFun) return this.exportFun(v);
         if (v instanceof Fun) return this.raw(v.bytes);
-        if (isPlainObject(v)) return this.object(v, depth);
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
+      }
       default:
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
     }
@@ -260,7 +283,10 @@ export class TermEncoder {
   // --- atoms and binaries -------------------------------------------------------------------------
 
   private atom(a: Atom): void {
-    const bytes = encodedAtom(a);
+    this.atomBytes(encodedAtom(a));
+  }
+
+  private atomBytes(bytes: Uint8Array): void {
     const n = bytes.length;
     this.ensure(n);
     const buf = this.buf;
@@ -293,7 +319,7 @@ export class TermEncoder {
     }
     const n = ascii ? len : buf.utf8Write(s, start + 5);
     buf[start] = Tag.BINARY_EXT;
-    buf.writeUInt32BE(n, start + 1);
+    put32(buf, start + 1, n);
     this.pos = start + 5 + n;
   }
 
@@ -302,7 +328,7 @@ export class TermEncoder {
     this.ensure(5 + n);
     const buf = this.buf;
     buf[this.pos] = Tag.BINARY_EXT;
-    buf.writeUInt32BE(n, this.pos + 1);
+    put32(buf, this.pos + 1, n);
     this.pos += 5;
     if (n <= 32) {
       for (let i = 0; i < n; i++) buf[this.pos++] = b[i];
@@ -358,7 +384,7 @@ export class TermEncoder {
     const n = elements.length;
     this.ensure(5);
     this.buf[this.pos] = Tag.LIST_EXT;
-    this.buf.writeUInt32BE(n, this.pos + 1);
+    put32(this.buf, this.pos + 1, n);
     this.pos += 5;
     let i = 0;
     try {
@@ -397,7 +423,7 @@ export class TermEncoder {
     } else {
       this.ensure(5);
       this.buf[this.pos] = Tag.LARGE_TUPLE_EXT;
-      this.buf.writeUInt32BE(n, this.pos + 1);
+      put32(this.buf, this.pos + 1, n);
       this.pos += 5;
     }
     let i = 0;
@@ -412,7 +438,7 @@ export class TermEncoder {
     this.enter(m, depth);
     this.ensure(5);
     this.buf[this.pos] = Tag.MAP_EXT;
-    this.buf.writeUInt32BE(m.size, this.pos + 1);
+    put32(this.buf, this.pos + 1, m.size);
     this.pos += 5;
     let key: unknown;
     let onKey = true;
@@ -435,17 +461,14 @@ export class TermEncoder {
     const n = keys.length;
     this.ensure(5);
     this.buf[this.pos] = Tag.MAP_EXT;
-    this.buf.writeUInt32BE(n, this.pos + 1);
+    put32(this.buf, this.pos + 1, n);
     this.pos += 5;
     const record = o as Record<string, unknown>;
     let i = 0;
     try {
       for (; i < n; i++) {
         const key = keys[i];
-        if (key.length > MAX_ATOM_CHARS && [...key].length > MAX_ATOM_CHARS) {
-          throw new EncodeFault(`key longer than ${MAX_ATOM_CHARS} characters cannot be an atom`, key);
-        }
-        this.atom(internAtom(key));
+        this.atomBytes(encodedKey(key));
         this.term(record[key], depth + 1);
       }
     } catch (err) {
@@ -517,6 +540,14 @@ export class TermEncoder {
   }
 }
 
+/** A big-endian 32-bit field, written without Buffer's argument checks (callers ensured the room). */
+function put32(buf: Uint8Array, p: number, v: number): void {
+  buf[p] = v >>> 24;
+  buf[p + 1] = (v >>> 16) & 0xff;
+  buf[p + 2] = (v >>> 8) & 0xff;
+  buf[p + 3] = v & 0xff;
+}
+
 function checkNode(node: unknown, owner: unknown): Atom {
   if (!(node instanceof Atom)) throw new EncodeFault('node must be an Atom', owner);
   return node;
@@ -539,11 +570,6 @@ function isByteList(arr: unknown[]): boolean {
     }
   }
   return true;
-}
-
-function isPlainObject(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
 }
 
 function describe(v: unknown): string {
