@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { inflateSync } from 'node:zlib';
 import { ErldistError } from '../errors.js';
 import { type FastBuffer, fast } from './buffer.js';
-import { readBig64 } from './int64.js';
+import { bigFromWords } from './int64.js';
 import { MAX_REFERENCE_WORDS, Tag, VERSION_MAGIC } from './tags.js';
 import {
   Atom,
@@ -418,15 +418,14 @@ export class TermDecoder {
     }
     let magnitude: bigint;
     if (n <= 8) {
-      let lo = 0;
-      let hi = 0;
-      for (let i = n - 1; i >= 4; i--) hi = hi * 256 + buf[p + i];
-      for (let i = 3; i >= 0; i--) lo = lo * 256 + buf[p + i];
+      const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
+      let hi = buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16);
+      if (n === 8) hi = (hi | (buf[p + 7] << 24)) >>> 0;
       if (hi < 0x200000) {
         const v = hi * 0x100000000 + lo;
         return negative && v !== 0 ? -v : v;
       }
-      return readBig64(buf, p, n, negative);
+      return bigFromWords(hi, lo, negative);
     } else {
       // Little-endian digits: reverse into big-endian hex, which BigInt parses in linear time.
       let top = n;

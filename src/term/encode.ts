@@ -45,8 +45,6 @@ class EncodeFault extends Error {
 
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
-const INT32_MIN_BIG = -0x80000000n;
-const INT32_MAX_BIG = 0x7fffffffn;
 const UINT64_LIMIT = 1n << 64n;
 
 /** Pre-encoded atoms: each Atom's SMALL_ATOM_UTF8_EXT / ATOM_UTF8_EXT bytes, computed once. */
@@ -249,17 +247,23 @@ export class TermEncoder {
   }
 
   private bigint(v: bigint): void {
-    if (v >= INT32_MIN_BIG && v <= INT32_MAX_BIG) return this.number(Number(v));
     this.ensure(11);
-    const n64 = writeBig64(v, this.buf, this.pos + 3);
+    const negative = v < 0n;
+    const buf = this.buf;
+    const p = this.pos;
+    const n64 = writeBig64(v, negative, buf, p + 3);
     if (n64 > 0) {
-      this.buf[this.pos] = Tag.SMALL_BIG_EXT;
-      this.buf[this.pos + 1] = n64;
-      this.buf[this.pos + 2] = v < 0n ? 1 : 0;
-      this.pos += 3 + n64;
+      if (n64 <= 4) {
+        // Within int32 the canonical form is SMALL_INTEGER_EXT or INTEGER_EXT.
+        const m = (buf[p + 3] | (buf[p + 4] << 8) | (buf[p + 5] << 16) | (buf[p + 6] << 24)) >>> 0;
+        if (m <= 0x7fffffff || (negative && m === 0x80000000)) return this.number(negative ? -m : m);
+      }
+      buf[p] = Tag.SMALL_BIG_EXT;
+      buf[p + 1] = n64;
+      buf[p + 2] = negative ? 1 : 0;
+      this.pos = p + 3 + n64;
       return;
     }
-    const negative = v < 0n;
     const m = negative ? -v : v;
     let hex = m.toString(16);
     if (hex.length & 1) hex = `0${hex}`;
