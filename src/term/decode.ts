@@ -82,6 +82,8 @@ const MAP_ENTRY = 56;
 /** An atom the intern table has not seen: Atom, name, WeakRef, table entry, finalizer cell. */
 const NEW_ATOM = 256;
 
+const NO_OPTIONS: DecodeOptions = Object.freeze({});
+
 /** Maps of up to this many pairs find duplicate keys by comparing with each other. */
 const SMALL_MAP = 16;
 
@@ -112,14 +114,14 @@ export class TermDecoder {
   /** Bytes of `maxHeap` not yet spent. */
   private heapLeft: number;
   /** Keys of the small maps being decoded (see `map`), and the first free index. */
-  private readonly keyStack: Term[] = [];
+  private keyStack: Term[] | undefined;
   private keyTop = 0;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
-  constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = {}) {
+  constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = NO_OPTIONS) {
     this.buf = fast(toBuffer(buf));
     this.pos = offset;
     this.end = this.buf.length;
@@ -605,6 +607,7 @@ export class TermDecoder {
         else if (key === false) name = 'false';
         if (name !== undefined) {
           if (small) {
+            this.keyStack ??= [];
             const keys = this.keyStack;
             for (let j = base; j < this.keyTop; j++) {
               if (keys[j] === key) throw this.error('map with a duplicate key', keyAt);

@@ -91,9 +91,6 @@ function encodedKey(key: string): Uint8Array {
   return bytes;
 }
 
-const TRUE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 4, 0x74, 0x72, 0x75, 0x65];
-const FALSE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 5, 0x66, 0x61, 0x6c, 0x73, 0x65];
-
 /**
  * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
  * payload into one frame; `encode` uses it for a single term.
@@ -166,7 +163,7 @@ export class TermEncoder {
       case 'string':
         return this.string(v);
       case 'boolean':
-        return this.small(v ? TRUE_BYTES : FALSE_BYTES);
+        return this.boolean(v);
       case 'bigint':
         return this.bigint(v);
       case 'object': {
@@ -194,9 +191,28 @@ export class TermEncoder {
     }
   }
 
-  private small(bytes: readonly number[]): void {
-    this.ensure(bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.buf[this.pos++] = bytes[i];
+  /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
+  private boolean(v: boolean): void {
+    this.ensure(7);
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = Tag.SMALL_ATOM_UTF8_EXT;
+    if (v) {
+      buf[p + 1] = 4;
+      buf[p + 2] = 0x74; // t
+      buf[p + 3] = 0x72; // r
+      buf[p + 4] = 0x75; // u
+      buf[p + 5] = 0x65; // e
+      this.pos = p + 6;
+    } else {
+      buf[p + 1] = 5;
+      buf[p + 2] = 0x66; // f
+      buf[p + 3] = 0x61; // a
+      buf[p + 4] = 0x6c; // l
+      buf[p + 5] = 0x73; // s
+      buf[p + 6] = 0x65; // e
+      this.pos = p + 7;
+    }
   }
 
   // --- numbers ------------------------------------------------------------------------------------
@@ -461,23 +477,33 @@ export class TermEncoder {
 
   private object(o: object, depth: number): void {
     this.enter(o, depth);
-    const keys = Object.keys(o);
-    const n = keys.length;
     this.ensure(5);
-    this.buf[this.pos] = Tag.MAP_EXT;
-    put32(this.buf, this.pos + 1, n);
-    this.pos += 5;
+    const at = this.pos;
+    this.buf[at] = Tag.MAP_EXT;
+    this.pos = at + 5;
     const record = o as Record<string, unknown>;
-    let i = 0;
+    let n = 0;
+    let key: string | undefined;
     try {
-      for (; i < n; i++) {
-        const key = keys[i];
-        this.atomBytes(encodedKey(key));
-        this.term(record[key], depth + 1);
+      // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
+      // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
+      if (ownKeysOnly(o)) {
+        for (key in record) {
+          this.atomBytes(encodedKey(key));
+          this.term(record[key], depth + 1);
+          n++;
+        }
+      } else {
+        for (key of Object.keys(o)) {
+          this.atomBytes(encodedKey(key));
+          this.term(record[key], depth + 1);
+          n++;
+        }
       }
     } catch (err) {
-      throw addSegment(err, propertySegment(keys[i]), o);
+      throw addSegment(err, propertySegment(key), o);
     }
+    put32(this.buf, at + 1, n);
   }
 
   // --- identifiers --------------------------------------------------------------------------------
@@ -542,6 +568,13 @@ export class TermEncoder {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
       throw new EncodeFault(`${what} ${v} is not a 32-bit unsigned integer`, owner);
   }
+}
+
+/** Whether for-in over `o` sees its own keys only: no enumerable key on Object.prototype. */
+function ownKeysOnly(o: object): boolean {
+  if (Object.getPrototypeOf(o) === null) return true;
+  for (const _ in Object.prototype) return false;
+  return true;
 }
 
 /** A big-endian 32-bit field, written without Buffer's argument checks (callers ensured the room). */
