@@ -13,13 +13,15 @@
 //   --cases a,b       only these cases (ids as printed in the table)
 //   --erldist PATH    load the codec from PATH instead of ../dist/index.js (development only)
 //
-// The payloads are built in Erlang (one `erl` process at startup, which also times the BEAM's own
-// term_to_binary/binary_to_term on them). Decoders read exactly the bytes Erlang produced; encoders
-// are given the value the decoder produced (for erlang_js: the same value in erlang_js's term types).
+// The payloads are built in Erlang by bench/erlang/codec_bench.erl (compiled with erlc at start, one
+// `erl` process that also times the BEAM's own term_to_binary/binary_to_term on them, one round per
+// request, so that rounds alternate sides: BEAM, erldist, erlang_js, BEAM, ...). Decoders read
+// exactly the bytes Erlang produced; encoders are given the value the decoder produced (for
+// erlang_js: the same value in erlang_js's term types).
 // Erlang encodes with {minor_version, 2}: UTF-8 atoms, the OTP 26+ default and what erldist emits.
 
 import { isUtf8 } from 'node:buffer';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -82,132 +84,75 @@ const CASES = [
   { id: 'nested_100', erl: 'nested_100', desc: '100-deep alternating [X] / {X, 1} around an atom' },
 ];
 
-const ERLANG_MODULE = String.raw`-module(erldist_codec_bench).
--export([main/4]).
-
--define(OPTS, [{minor_version, 2}]).
-
-main(Dir, RoundMs, Rounds, WarmupMs) ->
-    io:format("otp ~s ~s~n", [erlang:system_info(otp_release), erlang:system_info(version)]),
-    Payloads = payloads(),
-    lists:foreach(
-      fun({Name, Term}) ->
-              Bin = term_to_binary(Term, ?OPTS),
-              ok = file:write_file(filename:join(Dir, atom_to_list(Name) ++ ".etf"), Bin)
-      end, Payloads),
-    io:format("payloads ok~n"),
-    lists:foreach(
-      fun({Name, Term}) ->
-              Bin = term_to_binary(Term, ?OPTS),
-              Term = binary_to_term(Bin),
-              Enc = in_fresh_process(fun() -> measure(fun(N) -> enc_loop(N, Term, 0) end, RoundMs, Rounds, WarmupMs) end),
-              io:format("beam ~s encode ~.3f~n", [Name, Enc]),
-              Dec = in_fresh_process(fun() -> measure(fun(N) -> dec_loop(N, Bin, none) end, RoundMs, Rounds, WarmupMs) end),
-              io:format("beam ~s decode ~.3f~n", [Name, Dec])
-      end, Payloads).
-
-payloads() ->
-    [{small_map, small_map()},
-     {maps_1000, [user(I) || I <- lists:seq(1, 1000)]},
-     {binary_1mib, binary_1mib()},
-     {ints_100k, ints_100k()},
-     {nested_100, nested(100)}].
-
-small_map() ->
-    #{id => 12345, name => <<"Alice Example">>, active => true, tags => [<<"a">>, <<"bb">>, 42]}.
-
-user(I) ->
-    Names = {<<"Alice">>, <<"Bob">>, <<"Chloé"/utf8>>, <<"Dmitri">>, <<"Eve">>,
-             <<"François"/utf8>>, <<"Grace">>, <<"Hiro">>, <<"Łukasz"/utf8>>, <<"Zoë"/utf8>>},
-    First = element(1 + I rem tuple_size(Names), Names),
-    #{id => 10000 + I * 37,
-      name => <<First/binary, " Example ", (integer_to_binary(I))/binary>>,
-      active => I rem 3 =/= 0,
-      tags => [<<"a">>, <<"bb">>, I rem 256]}.
-
-binary_1mib() ->
-    _ = rand:seed(exsss, {20, 24, 131}),
-    rand:bytes(1048576).
-
-ints_100k() ->
-    _ = rand:seed(exsss, {7, 11, 13}),
-    [int(I rem 3) || I <- lists:seq(0, 99999)].
-
-int(0) -> rand:uniform(256) - 1;
-int(1) -> rand:uniform(1 bsl 32) - 1 - (1 bsl 31);
-int(2) -> rand:uniform(1 bsl 64) - 1 - (1 bsl 63).
-
-nested(0) -> leaf;
-nested(N) when N rem 2 =:= 0 -> [nested(N - 1)];
-nested(N) -> {nested(N - 1), 1}.
-
-enc_loop(0, _T, Acc) -> Acc;
-enc_loop(N, T, Acc) -> enc_loop(N - 1, T, Acc + byte_size(term_to_binary(T, ?OPTS))).
-
-dec_loop(0, _B, Last) -> Last;
-dec_loop(N, B, _) -> dec_loop(N - 1, B, binary_to_term(B)).
-
-in_fresh_process(F) ->
-    Parent = self(),
-    Ref = make_ref(),
-    spawn_link(fun() -> Parent ! {Ref, F()} end),
-    receive {Ref, R} -> R end.
-
-now_ns() -> erlang:monotonic_time(nanosecond).
-
-time_n(F, N) ->
-    T0 = now_ns(),
-    _ = F(N),
-    now_ns() - T0.
-
-calibrate(F, N, TargetNs) ->
-    T = time_n(F, N),
-    if T >= TargetNs div 10 -> max(1, round(N * TargetNs / max(T, 1)));
-       true -> calibrate(F, N * 2, TargetNs)
-    end.
-
-warm(F, N, Deadline) ->
-    _ = F(N),
-    case now_ns() < Deadline of true -> warm(F, N, Deadline); false -> ok end.
-
-measure(F, RoundMs, Rounds, WarmupMs) ->
-    RoundNs = RoundMs * 1000000,
-    N0 = calibrate(F, 1, RoundNs),
-    warm(F, max(1, N0 div 10), now_ns() + WarmupMs * 1000000),
-    N = calibrate(F, max(1, N0 div 4), RoundNs),
-    Rates = lists:sort([N * 1.0e9 / max(time_n(F, N), 1) || _ <- lists:seq(1, Rounds)]),
-    lists:nth((Rounds + 1) div 2, Rates).
-`;
-
-function runErlang(opts) {
-  const dir = mkdtempSync(join(tmpdir(), 'erldist-bench-'));
-  try {
-    const file = join(dir, 'erldist_codec_bench.erl');
-    writeFileSync(file, ERLANG_MODULE);
-    const q = (s) => JSON.stringify(s); // a plain temp path: JSON string syntax is valid Erlang here
-    const expr =
-      `case compile:file(${q(file)}, [binary, return_errors]) of ` +
-      `{ok, M, Bin} -> {module, M} = code:load_binary(M, ${q(file)}, Bin), ` +
-      `M:main(${q(dir)}, ${Math.round(opts.roundMs)}, ${opts.rounds}, ${Math.round(opts.warmupMs)}); ` +
-      `Err -> io:format(standard_error, "compile failed: ~p~n", [Err]), halt(2) end, halt().`;
-    const res = spawnSync('erl', ['-noshell', '-eval', expr], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      timeout: 240_000,
-      maxBuffer: 16 << 20,
+// The BEAM side is bench/erlang/codec_bench.erl, compiled with erlc into a temp dir at start. It writes
+// the payloads there, then answers one timed round per request, so that rounds alternate sides.
+class Beam {
+  static start(opts) {
+    const dir = mkdtempSync(join(tmpdir(), 'erldist-bench-'));
+    const src = new URL('./erlang/codec_bench.erl', import.meta.url).pathname;
+    const erlc = spawnSync('erlc', ['-o', dir, src], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (erlc.error) die(`could not run erlc: ${erlc.error.message}`);
+    if (erlc.status !== 0) die(`erlc failed:\n${erlc.stdout}${erlc.stderr}`);
+    const proc = spawn('erl', ['-noshell', '-pa', dir, '-run', 'codec_bench', 'main', dir], {
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
-    if (res.error) die(`could not run erl: ${res.error.message}`);
-    if (res.status !== 0) die(`erl exited with status ${res.status}\n${res.stdout}`);
-    const out = { otp: null, payloads: {}, beam: {} };
-    for (const line of res.stdout.split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f[0] === 'otp') out.otp = `OTP ${f[1]} (erts ${f[2]})`;
-      else if (f[0] === 'beam') out.beam[`${f[1]}/${f[2]}`] = Number(f[3]);
-    }
-    for (const c of CASES) out.payloads[c.erl] = readFileSync(join(dir, `${c.erl}.etf`));
-    return out;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    return new Beam(proc, dir, opts);
+  }
+
+  constructor(proc, dir, opts) {
+    this.proc = proc;
+    this.dir = dir;
+    this.opts = opts;
+    this.lines = [];
+    this.waiting = [];
+    this.otp = null;
+    let partial = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk) => {
+      partial += chunk;
+      let nl = partial.indexOf('\n');
+      while (nl >= 0) {
+        const line = partial.slice(0, nl).trim();
+        partial = partial.slice(nl + 1);
+        const waiter = this.waiting.shift();
+        if (waiter) waiter(line);
+        else this.lines.push(line);
+        nl = partial.indexOf('\n');
+      }
+    });
+    proc.on('exit', (code) => {
+      for (const w of this.waiting.splice(0)) w(null);
+      if (code !== 0 && !this.quitting) warn(`erl exited with status ${code}`);
+    });
+  }
+
+  line() {
+    if (this.lines.length > 0) return Promise.resolve(this.lines.shift());
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  async ready() {
+    const otp = (await this.line())?.split(/\s+/);
+    if (otp?.[0] !== 'otp') die(`erl did not start (${otp})`);
+    this.otp = `OTP ${otp[1]} (erts ${otp[2]})`;
+    if ((await this.line()) !== 'payloads ok') die('erl could not build the payloads');
+    const payloads = {};
+    for (const c of CASES) payloads[c.erl] = readFileSync(join(this.dir, `${c.erl}.etf`));
+    return payloads;
+  }
+
+  /** One timed round of the BEAM's term_to_binary or binary_to_term: calls per second. */
+  async round(erlCase, op, warmupMs) {
+    this.proc.stdin.write(`round ${erlCase} ${op} ${Math.round(this.opts.roundMs)} ${Math.round(warmupMs)}\n`);
+    const f = (await this.line())?.split(/\s+/);
+    if (f?.[0] !== 'beam' || f[1] !== erlCase || f[2] !== op) die(`unexpected answer from erl: ${f}`);
+    return Number(f[3]);
+  }
+
+  stop() {
+    this.quitting = true;
+    this.proc.stdin.end('quit\n');
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -311,17 +256,24 @@ function calibrate(fn, n, targetNs) {
   }
 }
 
-function measure(fn, opts) {
+/** Warms `fn` up and returns how many calls make one round. */
+function prepare(fn, opts) {
   const roundNs = opts.roundMs * 1e6;
   const n0 = calibrate(fn, 1, roundNs);
   const batch = Math.max(1, Math.floor(n0 / 10));
   const deadline = process.hrtime.bigint() + BigInt(Math.round(opts.warmupMs * 1e6));
   while (process.hrtime.bigint() < deadline) timeN(fn, batch);
-  const n = calibrate(fn, Math.max(1, Math.floor(n0 / 4)), roundNs); // re-calibrate once warm
-  const rates = [];
-  for (let r = 0; r < opts.rounds; r++) rates.push((n * 1e9) / Math.max(timeN(fn, n), 1));
-  rates.sort((a, b) => a - b);
-  return { opsPerSec: rates[(rates.length - 1) >> 1], itersPerRound: n, min: rates[0], max: rates[rates.length - 1] };
+  return calibrate(fn, Math.max(1, Math.floor(n0 / 4)), roundNs); // re-calibrate once warm
+}
+
+/** One timed round of `n` calls: calls per second. */
+function round(fn, n) {
+  return (n * 1e9) / Math.max(timeN(fn, n), 1);
+}
+
+function median(rates) {
+  const sorted = [...rates].sort((a, b) => a - b);
+  return { opsPerSec: sorted[(sorted.length - 1) >> 1], min: sorted[0], max: sorted[sorted.length - 1], rounds: rates };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,12 +316,9 @@ async function main() {
   const ed = await loadErldist(opts);
   const ejs = loadErlangJs();
 
-  log(
-    `erl: building payloads and timing the BEAM's term_to_binary/binary_to_term (~${Math.ceil(
-      (CASES.length * 2 * (opts.warmupMs + opts.roundMs * (opts.rounds + 1))) / 1000,
-    )} s)...`,
-  );
-  const erl = runErlang(opts);
+  log('erl: compiling bench/erlang/codec_bench.erl and building the payloads...');
+  const beam = Beam.start(opts);
+  const erl = { payloads: await beam.ready(), otp: beam.otp };
 
   const results = [];
   const notes = [];
@@ -451,15 +400,26 @@ async function main() {
     for (const op of ['encode', 'decode']) {
       log(`timing ${c.id} ${op}...`);
       const row = { case: c.id, op, etfBytes: bytes.length };
+      // Rounds alternate sides (BEAM, erldist, erlang_js, BEAM, ...); each side warms up once.
+      const sides = [];
       if (edOk) {
         const fn = op === 'encode' ? () => ed.encode(edValue) : () => ed.decode(bytes);
-        row.erldist = measure(fn, opts);
+        sides.push({ key: 'erldist', fn });
       }
       if (ejsOk) {
         const fn = op === 'encode' ? () => ejs.encode(ejsValue) : () => ejs.decode(bytes);
-        row.erlang_js = measure(fn, opts);
+        sides.push({ key: 'erlang_js', fn });
       }
-      row.beamOpsPerSec = erl.beam[`${c.erl}/${op}`] ?? null;
+      const rates = { beam: [], erldist: [], erlang_js: [] };
+      for (let r = 0; r < opts.rounds; r++) {
+        rates.beam.push(await beam.round(c.erl, op, r === 0 ? opts.warmupMs : 0));
+        for (const side of sides) {
+          if (r === 0) side.n = prepare(side.fn, opts);
+          rates[side.key].push(round(side.fn, side.n));
+        }
+      }
+      for (const side of sides) row[side.key] = median(rates[side.key]);
+      row.beamOpsPerSec = median(rates.beam).opsPerSec;
       row.baseline = ejsOk ? 'erlang_js' : 'BEAM';
       row.baselineOpsPerSec = ejsOk ? row.erlang_js.opsPerSec : row.beamOpsPerSec;
       row.erldistOpsPerSec = row.erldist?.opsPerSec ?? null;
@@ -473,6 +433,7 @@ async function main() {
     info.rows = results.filter((r) => r.case === c.id);
     c.info = info;
   }
+  beam.stop();
 
   // ------------------------------------------------------------------ report
   console.log(
@@ -480,7 +441,7 @@ async function main() {
   );
   console.log(
     `ops/s = median of ${opts.rounds} rounds of ~${opts.roundMs} ms after ${opts.warmupMs} ms warm-up; ` +
-      'MB/s = 10^6 bytes of ETF per second; ratio = erldist / baseline (! = below the 2x target)',
+      'rounds alternate sides; MB/s = 10^6 bytes of ETF per second; ratio = erldist / baseline (! = below the 2x target; vs BEAM: below 0.5x)',
   );
   console.log('');
   for (const c of cases) {
@@ -509,7 +470,7 @@ async function main() {
     fmtOps(r.baselineOpsPerSec),
     fmtRatio(r.ratio),
     fmtOps(r.beamOpsPerSec),
-    r.ratioVsBeam == null ? 'n/a' : `${r.ratioVsBeam.toFixed(2)}x`,
+    r.ratioVsBeam == null ? 'n/a' : `${r.ratioVsBeam.toFixed(2)}x${r.ratioVsBeam < 0.5 ? ' !' : ''}`,
   ]);
   printTable(header, rows, [false, false, true, true, false, true, true, true, true]);
   if (notes.length) {

@@ -1,13 +1,13 @@
 /**
  * ETF decoder (erl_ext_dist.md). One pass over the input with a cursor; every length is checked
- * against the bytes that remain before anything is allocated, so hostile input costs at most a small
- * multiple of its own size.
+ * against the bytes that remain, and what each term will cost in JS heap is charged against a budget
+ * (`maxHeap`) before it is allocated, so hostile input costs at most the budget.
  */
 import { isUtf8 } from 'node:buffer';
 import { inflateSync } from 'node:zlib';
 import { ErldistError } from '../errors.js';
 import { type FastBuffer, fast } from './buffer.js';
-import { readBig64 } from './int64.js';
+import { bigFromWords } from './int64.js';
 import { MAX_REFERENCE_WORDS, Tag, VERSION_MAGIC } from './tags.js';
 import {
   Atom,
@@ -41,15 +41,58 @@ export interface DecodeOptions {
   maxDepth?: number;
   /** Largest uncompressed size accepted for a compressed term, in bytes (default 64 MiB). */
   maxSize?: number;
+  /**
+   * Most memory, in bytes, that decoding one term may create: JS objects, strings, copies and the
+   * inflated bytes of a compressed term, estimated as the decoder goes and checked before each
+   * allocation (default 64 MiB). Beyond it decoding throws `DECODE`. Views into the input are
+   * cheap (a 200 MiB binary decoded as a Buffer costs about 100 bytes); a list of `[]` costs 40
+   * bytes per input byte.
+   */
+  maxHeap?: number;
   /** Atoms of the distribution header's atom cache, for ATOM_CACHE_REF (protocol-notes §3). */
   atomCache?: readonly Atom[];
 }
 
 export const DEFAULT_MAX_DEPTH = 1000;
 export const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_MAX_HEAP = 64 * 1024 * 1024;
 
-const TRUE = 0x74727565; // "true"
-const FALSE_HI = 0x66616c73; // "fals" + "e"
+// What decoded values cost in V8's heap (64-bit, no pointer compression), measured with --expose-gc
+// and rounded up; `maxHeap` is charged with these before the value is made.
+/** A JSArray without elements (`[]`); elements add a store header and a slot each. */
+const ARRAY = 32;
+const STORE = 16;
+const SLOT = 8;
+/** A pushed array grows to `n + n/2 + 16` slots. */
+const PUSHED_SLACK = 16;
+/** Tuple, Pid, Port, Reference, ImproperList, BitBinary, Float, ExportFun, Fun objects. */
+const BOX = 64;
+/** A Buffer view (JSTypedArray). */
+const VIEW = 96;
+/** A sequential string's header; its text adds 1 byte a char (Latin-1) or 2 (UTF-16). */
+const STRING = 24;
+const HEAP_NUMBER = 16;
+/** A plain object, and a key of it: fast properties up to 16 keys, a dictionary past that. */
+const OBJECT = 64;
+const FAST_KEY = 24;
+const DICTIONARY_KEY = 48;
+/** A Map, and an entry of it (its hash table may be rehashing into one twice the size). */
+const MAP = 200;
+const MAP_ENTRY = 56;
+/** An atom the intern table has not seen: Atom, name, WeakRef, table entry, finalizer cell. */
+const NEW_ATOM = 256;
+
+const NO_OPTIONS: DecodeOptions = Object.freeze({});
+
+/** Maps of up to this many pairs find duplicate keys by comparing with each other. */
+const SMALL_MAP = 16;
+
+function arrayCost(n: number): number {
+  return n === 0 ? ARRAY : ARRAY + STORE + SLOT * n;
+}
+
+const TRUE_ATOM = internAtom('true');
+const FALSE_ATOM = internAtom('false');
 
 function decodeError(message: string, offset: number): ErldistError {
   return new ErldistError('DECODE', `${message} at byte ${offset}`, { offset });
@@ -67,12 +110,18 @@ export class TermDecoder {
   private readonly maxDepth: number;
   private readonly maxSize: number;
   private readonly atomCache: readonly Atom[] | undefined;
+  private readonly maxHeap: number;
+  /** Bytes of `maxHeap` not yet spent. */
+  private heapLeft: number;
+  /** Keys of the small maps being decoded (see `map`), and the first free index. */
+  private keyStack: Term[] | undefined;
+  private keyTop = 0;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
-  constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = {}) {
+  constructor(buf: Uint8Array, offset = 0, options: DecodeOptions = NO_OPTIONS) {
     this.buf = fast(toBuffer(buf));
     this.pos = offset;
     this.end = this.buf.length;
@@ -83,6 +132,13 @@ export class TermDecoder {
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
     this.atomCache = options.atomCache;
+    this.maxHeap = options.maxHeap ?? DEFAULT_MAX_HEAP;
+    this.heapLeft = this.maxHeap;
+  }
+
+  /** Estimated bytes of memory that the terms decoded so far created (see `maxHeap`). */
+  get heapSpent(): number {
+    return this.maxHeap - this.heapLeft;
   }
 
   /** Reads `131` then a term, which may be compressed (tag 80). */
@@ -131,19 +187,26 @@ export class TermDecoder {
       case Tag.ATOM_CACHE_REF:
         return this.atomCacheRef(start, false);
       case Tag.BINARY_EXT:
-        return this.binary(this.u32());
+        return this.binary(this.u32(), start);
       case Tag.NIL_EXT:
+        this.spend(ARRAY, start);
         return [];
-      case Tag.LIST_EXT:
-        return this.list(depth, start);
+      case Tag.LIST_EXT: {
+        // Only elements() recurses: two JS frames a level, as deep as the stack allows.
+        const len = this.listHeader(depth, start);
+        return this.listTail(this.elements(len, depth, start), len, depth, start);
+      }
       case Tag.STRING_EXT:
-        return this.byteList();
+        return this.byteList(start);
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
-        return this.tuple(buf[this.pos++], depth, start);
+        const arity = this.tupleHeader(buf[this.pos++], depth, start);
+        return new Tuple(this.elements(arity, depth, start));
       }
-      case Tag.LARGE_TUPLE_EXT:
-        return this.tuple(this.u32(), depth, start);
+      case Tag.LARGE_TUPLE_EXT: {
+        const arity = this.tupleHeader(this.u32(), depth, start);
+        return new Tuple(this.elements(arity, depth, start));
+      }
       case Tag.MAP_EXT:
         return this.map(this.u32(), depth, start);
       case Tag.NEW_FLOAT_EXT: {
@@ -156,26 +219,26 @@ export class TermDecoder {
         return this.oldFloat(start);
       case Tag.SMALL_BIG_EXT: {
         this.need(1);
-        return this.big(buf[this.pos++]);
+        return this.big(buf[this.pos++], start);
       }
       case Tag.LARGE_BIG_EXT:
-        return this.big(this.u32());
+        return this.big(this.u32(), start);
       case Tag.NEW_PID_EXT:
       case Tag.PID_EXT:
-        return this.pid(tag);
+        return this.pid(tag, start);
       case Tag.NEWER_REFERENCE_EXT:
       case Tag.NEW_REFERENCE_EXT:
         return this.newReference(tag, start);
       case Tag.REFERENCE_EXT:
-        return this.oldReference();
+        return this.oldReference(start);
       case Tag.V4_PORT_EXT:
       case Tag.NEW_PORT_EXT:
       case Tag.PORT_EXT:
-        return this.port(tag);
+        return this.port(tag, start);
       case Tag.BIT_BINARY_EXT:
         return this.bitBinary(start);
       case Tag.EXPORT_EXT:
-        return this.exportFun(depth);
+        return this.exportFun(depth, start);
       case Tag.NEW_FUN_EXT:
         return this.newFun(depth, start);
       case Tag.FUN_EXT:
@@ -195,6 +258,20 @@ export class TermDecoder {
 
   private error(message: string, offset: number): ErldistError {
     return decodeError(message, offset + this.baseOffset);
+  }
+
+  /** Charges `bytes` against `maxHeap`; call it before allocating them. */
+  private spend(bytes: number, at: number): void {
+    this.heapLeft -= bytes;
+    if (this.heapLeft < 0) this.overBudget(at);
+  }
+
+  private overBudget(at: number): never {
+    throw this.error(
+      `the term needs more than maxHeap (${this.maxHeap} bytes) of memory to decode; ` +
+        'raise the maxHeap decode option to accept it',
+      at,
+    );
   }
 
   private need(n: number): void {
@@ -235,25 +312,35 @@ export class TermDecoder {
     this.need(len);
     const buf = this.buf;
     const p = this.pos;
-    this.pos = p + len;
-    if (!asAtom && (len === 4 || len === 5)) {
-      const w = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;
-      if (len === 4 && w === TRUE) return true;
-      if (len === 5 && w === FALSE_HI && buf[p + 4] === 0x65) return false;
-    }
+    const stop = p + len;
+    this.pos = stop;
+    // One pass: whether the text is ASCII, and its hash for the atom cache.
     let ascii = 0;
-    for (let i = p; i < p + len; i++) ascii |= buf[i];
+    let h = len;
+    for (let i = p; i < stop; i++) {
+      const b = buf[i];
+      ascii |= b;
+      h = Math.imul(h ^ b, 0x01000193);
+    }
     if (ascii < 0x80) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
-      return asciiAtom(buf, p, len);
+      const slot = (h >>> 0) & (ATOM_SLOTS - 1);
+      let atom = cachedAtom(slot, buf, p, len);
+      if (atom === undefined) {
+        this.spend(NEW_ATOM + len, start);
+        atom = cacheAtom(slot, buf, p, len);
+      }
+      if (!asAtom && (atom === TRUE_ATOM || atom === FALSE_ATOM)) return atom === TRUE_ATOM;
+      return atom;
     }
+    this.spend(NEW_ATOM + 2 * len, start);
     let name: string;
     if (!utf8) {
       if (len > MAX_ATOM_CHARS) throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
-      name = buf.latin1Slice(p, p + len);
+      name = buf.latin1Slice(p, stop);
     } else {
-      if (!isUtf8(buf.subarray(p, p + len))) throw this.error('atom text is not valid UTF-8', start);
-      name = buf.utf8Slice(p, p + len);
+      if (!isUtf8(buf.subarray(p, stop))) throw this.error('atom text is not valid UTF-8', start);
+      name = buf.utf8Slice(p, stop);
       if (name.length > MAX_ATOM_CHARS && countChars(name) > MAX_ATOM_CHARS) {
         throw this.error(`atom longer than ${MAX_ATOM_CHARS} characters`, start);
       }
@@ -297,7 +384,11 @@ export class TermDecoder {
 
   private float(v: number, start: number): number | Float {
     if (!Number.isFinite(v)) throw this.error('float is not finite', start);
-    if (this.exact && Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return new Float(v);
+    if (this.exact && Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) {
+      this.spend(BOX + HEAP_NUMBER, start);
+      return new Float(v);
+    }
+    this.spend(HEAP_NUMBER, start);
     return v;
   }
 
@@ -314,8 +405,10 @@ export class TermDecoder {
     return this.float(Number(text), start);
   }
 
-  private big(n: number): number | bigint {
+  private big(n: number, start: number): number | bigint {
     this.need(n + 1);
+    // A heap number, or a bigint and the reversed digits and hex text it is parsed from.
+    this.spend(HEAP_NUMBER + 4 * n, start);
     const buf = this.buf;
     const negative = buf[this.pos] !== 0;
     const p = this.pos + 1;
@@ -327,15 +420,14 @@ export class TermDecoder {
     }
     let magnitude: bigint;
     if (n <= 8) {
-      let lo = 0;
-      let hi = 0;
-      for (let i = n - 1; i >= 4; i--) hi = hi * 256 + buf[p + i];
-      for (let i = 3; i >= 0; i--) lo = lo * 256 + buf[p + i];
+      const lo = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
+      let hi = buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16);
+      if (n === 8) hi = (hi | (buf[p + 7] << 24)) >>> 0;
       if (hi < 0x200000) {
         const v = hi * 0x100000000 + lo;
         return negative && v !== 0 ? -v : v;
       }
-      return readBig64(buf, p, n, negative);
+      return bigFromWords(hi, lo, negative);
     } else {
       // Little-endian digits: reverse into big-endian hex, which BigInt parses in linear time.
       let top = n;
@@ -354,17 +446,21 @@ export class TermDecoder {
 
   // --- binaries -----------------------------------------------------------------------------------
 
-  private bytes(len: number): Buffer {
-    this.need(len);
+  /** A Buffer of the next `len` bytes (checked by the caller): a view, or a copy with copyBinaries. */
+  private bytes(len: number, start: number): Buffer {
     const p = this.pos;
     this.pos = p + len;
-    if (this.copyBinaries) return Buffer.from(this.buf.subarray(p, p + len));
+    if (this.copyBinaries) {
+      this.spend(VIEW + len, start);
+      return Buffer.from(this.buf.subarray(p, p + len));
+    }
+    this.spend(VIEW, start);
     return this.buf.subarray(p, p + len);
   }
 
-  private binary(len: number): string | Buffer {
+  private binary(len: number, start: number): string | Buffer {
     this.need(len);
-    if (!this.utf8Binaries) return this.bytes(len);
+    if (!this.utf8Binaries) return this.bytes(len, start);
     const buf = this.buf;
     const p = this.pos;
     const stop = p + len;
@@ -372,22 +468,24 @@ export class TermDecoder {
       let i = p;
       while (i < stop && buf[i] < 0x80) i++;
       if (i === stop) {
+        this.spend(STRING + len, start);
         this.pos = stop;
         return asciiString(buf, p, len);
       }
-      const text = shortUtf8(buf, p, stop);
-      if (text !== undefined) {
+      if (validUtf8(buf, i, stop)) {
+        this.spend(STRING + 2 * len, start);
         this.pos = stop;
-        return text;
+        return buf.utf8Slice(p, stop);
       }
-      return this.bytes(len);
+      return this.bytes(len, start);
     }
     // Random bytes show an invalid sequence early; skip the full validation then.
     if (!invalidUtf8Within(buf, p, Math.min(stop, p + 64)) && isUtf8(buf.subarray(p, stop))) {
+      this.spend(STRING + 2 * len, start);
       this.pos = stop;
       return buf.utf8Slice(p, stop);
     }
-    return this.bytes(len);
+    return this.bytes(len, start);
   }
 
   private bitBinary(start: number): string | Buffer | BitBinary {
@@ -395,50 +493,91 @@ export class TermDecoder {
     const bits = this.u8();
     if (len === 0) {
       if (bits !== 0) throw this.error('empty BIT_BINARY_EXT with trailing bits', start);
-      return this.utf8Binaries ? '' : Buffer.alloc(0);
+      if (this.utf8Binaries) return '';
+      this.spend(VIEW, start);
+      return Buffer.alloc(0);
     }
     if (bits < 1 || bits > 8) throw this.error(`BIT_BINARY_EXT with ${bits} bits in its last byte`, start);
-    if (bits === 8) return this.binary(len);
-    const data = Buffer.from(this.bytes(len));
+    if (bits === 8) return this.binary(len, start);
+    this.need(len);
+    this.spend(BOX + VIEW + len, start);
+    const data = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
+    this.pos += len;
     data[len - 1] &= (0xff << (8 - bits)) & 0xff;
     return new BitBinary(data, bits);
   }
 
   // --- containers ---------------------------------------------------------------------------------
 
-  private list(depth: number, start: number): Term {
+  private listHeader(depth: number, start: number): number {
     const len = this.u32();
     // Every element takes at least one byte, and so does the tail.
     if (len >= this.end - this.pos) throw this.error(`list of ${len} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
-    // V8 fills a pushed array faster than a preallocated (holey) one, except for very long lists.
-    let out: Term[];
-    if (len <= 4096) {
-      out = [];
-      for (let i = 0; i < len; i++) out.push(this.readTerm(depth + 1));
-    } else {
-      out = new Array<Term>(len);
-      for (let i = 0; i < len; i++) out[i] = this.readTerm(depth + 1);
-    }
+    return len;
+  }
+
+  private listTail(out: Term[], len: number, depth: number, start: number): Term {
     if (this.buf[this.pos] === Tag.NIL_EXT) {
       this.pos++;
       return out;
     }
     const tail = this.readTerm(depth + 1);
     // A tail that is itself a list (never canonical, but valid) continues this one.
-    if (Array.isArray(tail)) return len === 0 ? tail : out.concat(tail);
-    if (tail instanceof ImproperList) return new ImproperList(out.concat(tail.elements), tail.tail);
+    if (Array.isArray(tail)) {
+      if (len === 0) return tail;
+      this.spend(arrayCost(len + tail.length), start);
+      return out.concat(tail);
+    }
+    if (tail instanceof ImproperList) {
+      this.spend(BOX + arrayCost(len + tail.elements.length), start);
+      return new ImproperList(out.concat(tail.elements), tail.tail);
+    }
     // No cons cells at all: the "list" is just its tail, as binary_to_term reads it.
     if (len === 0) return tail;
+    this.spend(BOX, start);
     return new ImproperList(out, tail);
   }
 
-  private tuple(arity: number, depth: number, start: number): Tuple {
+  private tupleHeader(arity: number, depth: number, start: number): number {
     if (arity > this.end - this.pos) throw this.error(`tuple of ${arity} elements is longer than the input`, start);
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
-    const out = new Array<Term>(arity);
-    for (let i = 0; i < arity; i++) out[i] = this.readTerm(depth + 1);
-    return new Tuple(out);
+    this.spend(BOX, start);
+    return arity;
+  }
+
+  /**
+   * `n` terms in an array, its cost charged first. A few elements make an array literal (packed and
+   * exactly sized); V8 fills a pushed array faster than a preallocated (holey) one, except for very
+   * long lists.
+   */
+  private elements(n: number, depth: number, start: number): Term[] {
+    const d = depth + 1;
+    if (n <= 4) {
+      this.spend(arrayCost(n), start);
+      switch (n) {
+        case 0:
+          return [];
+        case 1:
+          return [this.readTerm(d)];
+        case 2:
+          return [this.readTerm(d), this.readTerm(d)];
+        case 3:
+          return [this.readTerm(d), this.readTerm(d), this.readTerm(d)];
+        default:
+          return [this.readTerm(d), this.readTerm(d), this.readTerm(d), this.readTerm(d)];
+      }
+    }
+    if (n <= 4096) {
+      this.spend(ARRAY + STORE + SLOT * (n + (n >> 1) + PUSHED_SLACK), start);
+      const out: Term[] = [];
+      for (let i = 0; i < n; i++) out.push(this.readTerm(d));
+      return out;
+    }
+    this.spend(arrayCost(n), start);
+    const out = new Array<Term>(n);
+    for (let i = 0; i < n; i++) out[i] = this.readTerm(d);
+    return out;
   }
 
   private map(arity: number, depth: number, start: number): Map<Term, Term> | { [key: string]: Term } {
@@ -446,8 +585,17 @@ export class TermDecoder {
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
     let obj: { [key: string]: Term } | undefined;
     let map: Map<Term, Term> | undefined;
-    if (this.autoMaps) obj = {};
-    else map = new Map();
+    if (this.autoMaps) {
+      this.spend(OBJECT + (arity <= 16 ? FAST_KEY : DICTIONARY_KEY) * arity, start);
+      obj = {};
+    } else {
+      this.spend(MAP + MAP_ENTRY * arity, start);
+      map = new Map();
+    }
+    // The atom keys of a small map go on a stack, to be found again by identity (atoms are
+    // interned): cheaper than a property lookup that misses and walks the prototype chain.
+    const small = arity <= SMALL_MAP;
+    const base = this.keyTop;
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
       const key = this.readTerm(depth + 1);
@@ -458,8 +606,16 @@ export class TermDecoder {
         else if (key === true) name = 'true';
         else if (key === false) name = 'false';
         if (name !== undefined) {
-          // Decoded values are never undefined: only an own duplicate or an inherited name passes.
-          if (obj[name] !== undefined && Object.hasOwn(obj, name)) throw this.error('map with a duplicate key', keyAt);
+          if (small) {
+            this.keyStack ??= [];
+            const keys = this.keyStack;
+            for (let j = base; j < this.keyTop; j++) {
+              if (keys[j] === key) throw this.error('map with a duplicate key', keyAt);
+            }
+            keys[this.keyTop++] = key;
+          } else if (Object.hasOwn(obj, name)) {
+            throw this.error('map with a duplicate key', keyAt);
+          }
           if (name === '__proto__') {
             Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
           } else {
@@ -467,20 +623,23 @@ export class TermDecoder {
           }
           continue;
         }
+        this.spend(MAP + MAP_ENTRY * arity, start);
         map = objectToMap(obj);
         obj = undefined;
       }
       if (map!.has(key)) throw this.error('map with a duplicate key', keyAt);
       map!.set(key, value);
     }
+    this.keyTop = base;
     return obj ?? map!;
   }
 
   // --- identifiers and small forms kept out of readTerm, so that its stack frame stays small -------
 
-  private byteList(): number[] {
+  private byteList(start: number): number[] {
     const len = this.u16();
     this.need(len);
+    this.spend(arrayCost(len), start);
     const buf = this.buf;
     const out = new Array<number>(len);
     let p = this.pos;
@@ -489,7 +648,8 @@ export class TermDecoder {
     return out;
   }
 
-  private pid(tag: number): Pid {
+  private pid(tag: number, start: number): Pid {
+    this.spend(BOX, start);
     const node = this.atomTerm();
     this.need(8);
     const id = this.buf.readUInt32BE(this.pos);
@@ -502,6 +662,7 @@ export class TermDecoder {
   private newReference(tag: number, start: number): Reference {
     const len = this.u16();
     if (len < 1 || len > MAX_REFERENCE_WORDS) throw this.error(`reference with ${len} words`, start);
+    this.spend(BOX + arrayCost(len), start);
     const node = this.atomTerm();
     const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
     this.need(4 * len);
@@ -511,13 +672,15 @@ export class TermDecoder {
     return new Reference(node, creation, ids);
   }
 
-  private oldReference(): Reference {
+  private oldReference(start: number): Reference {
+    this.spend(BOX + arrayCost(1), start);
     const node = this.atomTerm();
     const id = this.u32();
     return new Reference(node, this.u8(), [id]);
   }
 
-  private port(tag: number): Port {
+  private port(tag: number, start: number): Port {
+    this.spend(BOX + HEAP_NUMBER, start);
     const node = this.atomTerm();
     if (tag === Tag.V4_PORT_EXT) {
       this.need(12);
@@ -533,7 +696,8 @@ export class TermDecoder {
     return new Port(node, id, creation);
   }
 
-  private exportFun(depth: number): ExportFun {
+  private exportFun(depth: number, start: number): ExportFun {
+    this.spend(BOX, start);
     const module = this.atomTerm();
     const name = this.atomTerm();
     const arityAt = this.pos;
@@ -554,6 +718,8 @@ export class TermDecoder {
       throw this.error(`NEW_FUN_EXT size ${size} does not fit the input`, start);
     }
     if (depth >= this.maxDepth) throw this.error(`nesting deeper than ${this.maxDepth}`, start);
+    // The Fun, a copy of its bytes and its uniq as hex text.
+    this.spend(BOX + VIEW + size + STRING + 32, start);
     const stop = start + 1 + size;
     const outerRefs = this.cacheRefsSeen;
     const refs: { at: number; atom: Atom }[] | undefined = this.atomCache ? [] : undefined;
@@ -573,6 +739,7 @@ export class TermDecoder {
     const index = this.u32();
     const numFree = this.u32();
     if (numFree > stop - this.pos) throw this.error(`NEW_FUN_EXT with ${numFree} free variables`, start);
+    this.spend(arrayCost(numFree), start);
     const module = this.atomTerm();
     const oldIndex = this.readTerm(depth + 1);
     const oldUniq = this.readTerm(depth + 1);
@@ -584,6 +751,8 @@ export class TermDecoder {
     const freeVars = new Array<Term>(numFree);
     for (let i = 0; i < numFree; i++) freeVars[i] = this.readTerm(depth + 1);
     if (this.pos !== stop) throw this.error('NEW_FUN_EXT size does not match its contents', start);
+    // Spelling out a cache ref adds at most 258 bytes and a few views.
+    if (refs !== undefined) this.spend(refs.length * (258 + 3 * VIEW), start);
     const bytes =
       refs && refs.length > 0
         ? spellOutCacheRefs(this.buf, start, stop, refs)
@@ -600,9 +769,16 @@ export class TermDecoder {
     if (size > this.maxSize) {
       throw this.error(`compressed term of ${size} bytes is larger than maxSize (${this.maxSize})`, start);
     }
+    // The inflated bytes stay alive as long as any view into them.
+    if (size > this.heapLeft) this.overBudget(start);
+    this.spend(VIEW + size, start);
     let inflated: Buffer;
     try {
-      inflated = inflateSync(this.buf.subarray(this.pos, this.end), { maxOutputLength: Math.max(size, 1) });
+      // One output chunk of the declared size: zlib then returns a view of it, not a concatenated copy.
+      inflated = inflateSync(this.buf.subarray(this.pos, this.end), {
+        maxOutputLength: Math.max(size, 1),
+        chunkSize: Math.max(size + 1, 64),
+      });
     } catch (err) {
       throw new ErldistError('DECODE', `compressed term does not inflate to ${size} bytes at byte ${start}`, {
         offset: start,
@@ -637,23 +813,25 @@ const ATOM_SLOTS = 1024;
 const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 
-function asciiAtom(buf: FastBuffer, p: number, len: number): Atom {
-  let h = len;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ buf[p + i], 0x01000193);
-  const slot = (h >>> 0) & (ATOM_SLOTS - 1);
+function cachedAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom | undefined {
   const known = slotBytes[slot];
   if (known !== undefined && known.length === len) {
     let i = 0;
     while (i < len && known[i] === buf[p + i]) i++;
-    if (i === len) return slotAtoms[slot]!;
+    if (i === len) return slotAtoms[slot];
   }
+  return undefined;
+}
+
+/** Interns an ASCII atom that missed the cache, and caches it in its slot. */
+function cacheAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom {
   const atom = internAtom(asciiString(buf, p, len));
   slotBytes[slot] = Uint8Array.prototype.slice.call(buf, p, p + len);
   slotAtoms[slot] = atom;
   return atom;
 }
 
-/** Short ASCII text: String.fromCharCode beats a native slice call below a dozen bytes. */
+/** Short ASCII text: String.fromCharCode beats a native slice call up to a few dozen bytes. */
 function asciiString(buf: FastBuffer, p: number, len: number): string {
   switch (len) {
     case 0:
@@ -670,63 +848,182 @@ function asciiString(buf: FastBuffer, p: number, len: number): string {
       return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]);
     case 6:
       return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4], buf[p + 5]);
+    case 7:
+      return String.fromCharCode(buf[p], buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4], buf[p + 5], buf[p + 6]);
+    case 8:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+      );
+    case 9:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+      );
+    case 10:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+      );
+    case 11:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+      );
+    case 12:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+      );
+    case 13:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+      );
+    case 14:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+      );
+    case 15:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+        buf[p + 14],
+      );
+    case 16:
+      return String.fromCharCode(
+        buf[p],
+        buf[p + 1],
+        buf[p + 2],
+        buf[p + 3],
+        buf[p + 4],
+        buf[p + 5],
+        buf[p + 6],
+        buf[p + 7],
+        buf[p + 8],
+        buf[p + 9],
+        buf[p + 10],
+        buf[p + 11],
+        buf[p + 12],
+        buf[p + 13],
+        buf[p + 14],
+        buf[p + 15],
+      );
     default:
       return buf.latin1Slice(p, p + len);
   }
 }
 
 /**
- * Decodes short UTF-8 text in JS (cheaper than validating and slicing natively for a few dozen
- * bytes), or returns undefined when the bytes are not valid UTF-8 (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF).
+ * Whether `buf[p..stop)` is valid UTF-8 (RFC 3629: no overlongs, no surrogates, nothing past
+ * U+10FFFF). In JS, cheaper than the native check for the few dozen bytes it is used on.
  */
-function shortUtf8(buf: Buffer, p: number, stop: number): string | undefined {
-  const units: number[] = [];
+function validUtf8(buf: Buffer, p: number, stop: number): boolean {
   while (p < stop) {
     const c = buf[p];
     if (c < 0x80) {
-      units.push(c);
       p++;
       continue;
     }
     let n: number;
-    let code: number;
     let lo = 0x80;
     let hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) {
       n = 1;
-      code = c & 0x1f;
     } else if (c >= 0xe0 && c <= 0xef) {
       n = 2;
-      code = c & 0x0f;
       if (c === 0xe0) lo = 0xa0;
       else if (c === 0xed) hi = 0x9f;
     } else if (c >= 0xf0 && c <= 0xf4) {
       n = 3;
-      code = c & 0x07;
       if (c === 0xf0) lo = 0x90;
       else if (c === 0xf4) hi = 0x8f;
     } else {
-      return undefined;
+      return false;
     }
-    if (p + n >= stop) return undefined;
+    if (p + n >= stop) return false;
     const b1 = buf[p + 1];
-    if (b1 < lo || b1 > hi) return undefined;
-    code = (code << 6) | (b1 & 0x3f);
-    for (let i = 2; i <= n; i++) {
-      const b = buf[p + i];
-      if ((b & 0xc0) !== 0x80) return undefined;
-      code = (code << 6) | (b & 0x3f);
-    }
-    if (code > 0xffff) {
-      code -= 0x10000;
-      units.push(0xd800 | (code >> 10), 0xdc00 | (code & 0x3ff));
-    } else {
-      units.push(code);
-    }
+    if (b1 < lo || b1 > hi) return false;
+    for (let i = 2; i <= n; i++) if ((buf[p + i] & 0xc0) !== 0x80) return false;
     p += n + 1;
   }
-  return String.fromCharCode.apply(null, units);
+  return true;
 }
 
 /** True when the UTF-8 sequences starting at `p` show an error before `limit`. */

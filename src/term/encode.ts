@@ -45,8 +45,6 @@ class EncodeFault extends Error {
 
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
-const INT32_MIN_BIG = -0x80000000n;
-const INT32_MAX_BIG = 0x7fffffffn;
 const UINT64_LIMIT = 1n << 64n;
 
 /** Pre-encoded atoms: each Atom's SMALL_ATOM_UTF8_EXT / ATOM_UTF8_EXT bytes, computed once. */
@@ -73,8 +71,25 @@ function encodedAtom(a: Atom): Uint8Array {
   return bytes;
 }
 
-const TRUE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 4, 0x74, 0x72, 0x75, 0x65];
-const FALSE_BYTES = [Tag.SMALL_ATOM_UTF8_EXT, 5, 0x66, 0x61, 0x6c, 0x73, 0x65];
+/**
+ * Object keys by their text: the atom bytes each key encodes to, so that a key costs one lookup, not
+ * an intern and a WeakMap lookup. Cleared when full, so that it cannot grow with what is encoded.
+ */
+const KEY_CACHE_MAX = 4096;
+const keyBytes = new Map<string, Uint8Array>();
+
+function encodedKey(key: string): Uint8Array {
+  let bytes = keyBytes.get(key);
+  if (bytes === undefined) {
+    if (key.length > MAX_ATOM_CHARS && [...key].length > MAX_ATOM_CHARS) {
+      throw new EncodeFault(`key longer than ${MAX_ATOM_CHARS} characters cannot be an atom`, key);
+    }
+    bytes = encodedAtom(internAtom(key));
+    if (keyBytes.size >= KEY_CACHE_MAX) keyBytes.clear();
+    keyBytes.set(key, bytes);
+  }
+  return bytes;
+}
 
 /**
  * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
@@ -120,7 +135,7 @@ export class TermEncoder {
 
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32BE(v >>> 0, this.pos);
+    put32(this.buf, this.pos, v >>> 0);
     this.pos += 4;
   }
 
@@ -148,14 +163,17 @@ export class TermEncoder {
       case 'string':
         return this.string(v);
       case 'boolean':
-        return this.small(v ? TRUE_BYTES : FALSE_BYTES);
+        return this.boolean(v);
       case 'bigint':
         return this.bigint(v);
-      case 'object':
+      case 'object': {
         if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
         if (v instanceof Atom) return this.atom(v);
         if (Array.isArray(v)) return this.list(v, depth);
         if (v instanceof Tuple) return this.tuple(v, depth);
+        // Plain objects (maps) are common: tell them apart before the other class checks.
+        const proto = Object.getPrototypeOf(v);
+        if (proto === Object.prototype || proto === null) return this.object(v, depth);
         if (v instanceof Uint8Array) return this.binary(v);
         if (v instanceof Map) return this.map(v, depth);
         if (v instanceof Float) return this.float(v.value, v);
@@ -166,16 +184,35 @@ export class TermEncoder {
         if (v instanceof ImproperList) return this.improperList(v, depth);
         if (v instanceof ExportFun) return this.exportFun(v);
         if (v instanceof Fun) return this.raw(v.bytes);
-        if (isPlainObject(v)) return this.object(v, depth);
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
+      }
       default:
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
     }
   }
 
-  private small(bytes: readonly number[]): void {
-    this.ensure(bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.buf[this.pos++] = bytes[i];
+  /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
+  private boolean(v: boolean): void {
+    this.ensure(7);
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = Tag.SMALL_ATOM_UTF8_EXT;
+    if (v) {
+      buf[p + 1] = 4;
+      buf[p + 2] = 0x74; // t
+      buf[p + 3] = 0x72; // r
+      buf[p + 4] = 0x75; // u
+      buf[p + 5] = 0x65; // e
+      this.pos = p + 6;
+    } else {
+      buf[p + 1] = 5;
+      buf[p + 2] = 0x66; // f
+      buf[p + 3] = 0x61; // a
+      buf[p + 4] = 0x6c; // l
+      buf[p + 5] = 0x73; // s
+      buf[p + 6] = 0x65; // e
+      this.pos = p + 7;
+    }
   }
 
   // --- numbers ------------------------------------------------------------------------------------
@@ -226,17 +263,23 @@ export class TermEncoder {
   }
 
   private bigint(v: bigint): void {
-    if (v >= INT32_MIN_BIG && v <= INT32_MAX_BIG) return this.number(Number(v));
     this.ensure(11);
-    const n64 = writeBig64(v, this.buf, this.pos + 3);
+    const negative = v < 0n;
+    const buf = this.buf;
+    const p = this.pos;
+    const n64 = writeBig64(v, negative, buf, p + 3);
     if (n64 > 0) {
-      this.buf[this.pos] = Tag.SMALL_BIG_EXT;
-      this.buf[this.pos + 1] = n64;
-      this.buf[this.pos + 2] = v < 0n ? 1 : 0;
-      this.pos += 3 + n64;
+      if (n64 <= 4) {
+        // Within int32 the canonical form is SMALL_INTEGER_EXT or INTEGER_EXT.
+        const m = (buf[p + 3] | (buf[p + 4] << 8) | (buf[p + 5] << 16) | (buf[p + 6] << 24)) >>> 0;
+        if (m <= 0x7fffffff || (negative && m === 0x80000000)) return this.number(negative ? -m : m);
+      }
+      buf[p] = Tag.SMALL_BIG_EXT;
+      buf[p + 1] = n64;
+      buf[p + 2] = negative ? 1 : 0;
+      this.pos = p + 3 + n64;
       return;
     }
-    const negative = v < 0n;
     const m = negative ? -v : v;
     let hex = m.toString(16);
     if (hex.length & 1) hex = `0${hex}`;
@@ -260,7 +303,10 @@ export class TermEncoder {
   // --- atoms and binaries -------------------------------------------------------------------------
 
   private atom(a: Atom): void {
-    const bytes = encodedAtom(a);
+    this.atomBytes(encodedAtom(a));
+  }
+
+  private atomBytes(bytes: Uint8Array): void {
     const n = bytes.length;
     this.ensure(n);
     const buf = this.buf;
@@ -293,7 +339,7 @@ export class TermEncoder {
     }
     const n = ascii ? len : buf.utf8Write(s, start + 5);
     buf[start] = Tag.BINARY_EXT;
-    buf.writeUInt32BE(n, start + 1);
+    put32(buf, start + 1, n);
     this.pos = start + 5 + n;
   }
 
@@ -302,7 +348,7 @@ export class TermEncoder {
     this.ensure(5 + n);
     const buf = this.buf;
     buf[this.pos] = Tag.BINARY_EXT;
-    buf.writeUInt32BE(n, this.pos + 1);
+    put32(buf, this.pos + 1, n);
     this.pos += 5;
     if (n <= 32) {
       for (let i = 0; i < n; i++) buf[this.pos++] = b[i];
@@ -358,7 +404,7 @@ export class TermEncoder {
     const n = elements.length;
     this.ensure(5);
     this.buf[this.pos] = Tag.LIST_EXT;
-    this.buf.writeUInt32BE(n, this.pos + 1);
+    put32(this.buf, this.pos + 1, n);
     this.pos += 5;
     let i = 0;
     try {
@@ -397,7 +443,7 @@ export class TermEncoder {
     } else {
       this.ensure(5);
       this.buf[this.pos] = Tag.LARGE_TUPLE_EXT;
-      this.buf.writeUInt32BE(n, this.pos + 1);
+      put32(this.buf, this.pos + 1, n);
       this.pos += 5;
     }
     let i = 0;
@@ -412,7 +458,7 @@ export class TermEncoder {
     this.enter(m, depth);
     this.ensure(5);
     this.buf[this.pos] = Tag.MAP_EXT;
-    this.buf.writeUInt32BE(m.size, this.pos + 1);
+    put32(this.buf, this.pos + 1, m.size);
     this.pos += 5;
     let key: unknown;
     let onKey = true;
@@ -431,26 +477,33 @@ export class TermEncoder {
 
   private object(o: object, depth: number): void {
     this.enter(o, depth);
-    const keys = Object.keys(o);
-    const n = keys.length;
     this.ensure(5);
-    this.buf[this.pos] = Tag.MAP_EXT;
-    this.buf.writeUInt32BE(n, this.pos + 1);
-    this.pos += 5;
+    const at = this.pos;
+    this.buf[at] = Tag.MAP_EXT;
+    this.pos = at + 5;
     const record = o as Record<string, unknown>;
-    let i = 0;
+    let n = 0;
+    let key: string | undefined;
     try {
-      for (; i < n; i++) {
-        const key = keys[i];
-        if (key.length > MAX_ATOM_CHARS && [...key].length > MAX_ATOM_CHARS) {
-          throw new EncodeFault(`key longer than ${MAX_ATOM_CHARS} characters cannot be an atom`, key);
+      // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
+      // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
+      if (ownKeysOnly(o)) {
+        for (key in record) {
+          this.atomBytes(encodedKey(key));
+          this.term(record[key], depth + 1);
+          n++;
         }
-        this.atom(internAtom(key));
-        this.term(record[key], depth + 1);
+      } else {
+        for (key of Object.keys(o)) {
+          this.atomBytes(encodedKey(key));
+          this.term(record[key], depth + 1);
+          n++;
+        }
       }
     } catch (err) {
-      throw addSegment(err, propertySegment(keys[i]), o);
+      throw addSegment(err, propertySegment(key), o);
     }
+    put32(this.buf, at + 1, n);
   }
 
   // --- identifiers --------------------------------------------------------------------------------
@@ -517,6 +570,21 @@ export class TermEncoder {
   }
 }
 
+/** Whether for-in over `o` sees its own keys only: no enumerable key on Object.prototype. */
+function ownKeysOnly(o: object): boolean {
+  if (Object.getPrototypeOf(o) === null) return true;
+  for (const _ in Object.prototype) return false;
+  return true;
+}
+
+/** A big-endian 32-bit field, written without Buffer's argument checks (callers ensured the room). */
+function put32(buf: Uint8Array, p: number, v: number): void {
+  buf[p] = v >>> 24;
+  buf[p + 1] = (v >>> 16) & 0xff;
+  buf[p + 2] = (v >>> 8) & 0xff;
+  buf[p + 3] = v & 0xff;
+}
+
 function checkNode(node: unknown, owner: unknown): Atom {
   if (!(node instanceof Atom)) throw new EncodeFault('node must be an Atom', owner);
   return node;
@@ -539,11 +607,6 @@ function isByteList(arr: unknown[]): boolean {
     }
   }
   return true;
-}
-
-function isPlainObject(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
 }
 
 function describe(v: unknown): string {

@@ -10,54 +10,62 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 const word = new ArrayBuffer(8);
 const u64 = new BigUint64Array(word);
 const i64 = new BigInt64Array(word);
-const bytes = new Uint8Array(word);
+/** The low and high 32-bit halves of the scratch word (little-endian hosts only). */
+const words = new Uint32Array(word);
 
 const INT64_MIN = -(1n << 63n);
 const UINT64_MAX = (1n << 64n) - 1n;
 
-/** Reads an `n`-byte (n <= 8) little-endian magnitude at `p`; `negative` applies the sign. */
-export function readBig64(buf: Uint8Array, p: number, n: number, negative: boolean): bigint {
-  if (!LITTLE_ENDIAN) return readPortable(buf, p, n, negative);
-  for (let i = 0; i < n; i++) bytes[i] = buf[p + i];
-  for (let i = n; i < 8; i++) bytes[i] = 0;
-  if (!negative) return u64[0];
-  if (bytes[7] & 0x80) return -u64[0];
-  // Two's complement of the magnitude, read as a signed word: one bigint, already negative.
-  let carry = 1;
-  for (let i = 0; i < 8; i++) {
-    const v = (~bytes[i] & 0xff) + carry;
-    bytes[i] = v & 0xff;
-    carry = v >> 8;
+/**
+ * The integer whose magnitude is `hi * 2^32 + lo` (two 32-bit unsigned words), as one bigint: a
+ * negative value is written in two's complement with 32-bit arithmetic and read as a signed word.
+ */
+export function bigFromWords(hi: number, lo: number, negative: boolean): bigint {
+  if (!LITTLE_ENDIAN) {
+    const v = (BigInt(hi) << 32n) | BigInt(lo);
+    return negative ? -v : v;
   }
+  if (!negative || hi > 0x80000000 || (hi === 0x80000000 && lo !== 0)) {
+    words[0] = lo;
+    words[1] = hi;
+    // Magnitudes past 2^63 (negative ones do not fit a signed word) take a second bigint.
+    return negative ? -u64[0] : u64[0];
+  }
+  // 2^64 - m: the low word negated; the high word inverted, plus the carry when the low word is 0.
+  words[0] = -lo >>> 0;
+  words[1] = (lo === 0 ? -hi : ~hi) >>> 0;
   return i64[0];
 }
 
-function readPortable(buf: Uint8Array, p: number, n: number, negative: boolean): bigint {
-  let v = 0n;
-  for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[p + i]);
-  return negative ? -v : v;
-}
-
 /**
- * Writes the magnitude of `v` (|v| < 2^64) little-endian at `p` and returns its byte count (1..8).
- * Returns 0, writing nothing, when |v| does not fit 64 bits.
+ * Writes the magnitude of `v` (|v| < 2^64; `negative` is `v < 0n`) little-endian at `p`, 8 bytes,
+ * and returns how many of them count (1..8). Returns 0, writing nothing, when |v| does not fit.
  */
-export function writeBig64(v: bigint, out: Uint8Array, p: number): number {
-  if (!LITTLE_ENDIAN || v < INT64_MIN || v > UINT64_MAX) return 0;
-  if (v >= 0n) {
+export function writeBig64(v: bigint, negative: boolean, out: Uint8Array, p: number): number {
+  if (!LITTLE_ENDIAN || (negative ? v < INT64_MIN : v > UINT64_MAX)) return 0;
+  let lo: number;
+  let hi: number;
+  if (!negative) {
     u64[0] = v;
+    lo = words[0];
+    hi = words[1];
   } else {
+    // The magnitude of a two's complement word, in 32-bit halves. -2^63 negates to 2^63, whose
+    // bytes are right as an unsigned magnitude.
     i64[0] = v;
-    let carry = 1;
-    for (let i = 0; i < 8; i++) {
-      const x = (~bytes[i] & 0xff) + carry;
-      bytes[i] = x & 0xff;
-      carry = x >> 8;
-    }
-    // -2^63 negates to 2^63, whose bytes are right as an unsigned magnitude.
+    lo = -words[0] >>> 0;
+    hi = (lo === 0 ? -words[1] : ~words[1]) >>> 0;
   }
   let n = 8;
-  while (n > 1 && bytes[n - 1] === 0) n--;
-  for (let i = 0; i < n; i++) out[p + i] = bytes[i];
+  if (hi === 0) n = lo > 0xffffff ? 4 : lo > 0xffff ? 3 : lo > 0xff ? 2 : 1;
+  else n = hi > 0xffffff ? 8 : hi > 0xffff ? 7 : hi > 0xff ? 6 : 5;
+  out[p] = lo & 0xff;
+  out[p + 1] = (lo >>> 8) & 0xff;
+  out[p + 2] = (lo >>> 16) & 0xff;
+  out[p + 3] = lo >>> 24;
+  out[p + 4] = hi & 0xff;
+  out[p + 5] = (hi >>> 8) & 0xff;
+  out[p + 6] = (hi >>> 16) & 0xff;
+  out[p + 7] = hi >>> 24;
   return n;
 }
