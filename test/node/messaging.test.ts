@@ -134,6 +134,23 @@ describe('mailboxes and names', () => {
     for (let i = 0; i < 3000; i++) got.push(await box.receive());
     expect(got).toStrictEqual(Array.from({ length: 3000 }, (_, i) => i));
   });
+
+  it('tryReceive takes what is queued, in order with receive, and undefined when empty', async () => {
+    const box = p.a.spawn();
+    expect(box.tryReceive()).toBeUndefined();
+    box.send(box.pid, 1);
+    box.send(box.pid, 2);
+    box.send(box.pid, 3);
+    expect(box.tryReceive()).toBe(1);
+    expect(await box.receive()).toBe(2);
+    expect(box.tryReceive()).toBe(3);
+    expect(box.tryReceive()).toBeUndefined();
+    const later = box.receive({ timeout: 1000 });
+    p.b.spawn().send(box.pid, 'from b', p.a.name);
+    expect(await later).toBe('from b');
+    box.close();
+    expect(box.tryReceive()).toBeUndefined();
+  });
 });
 
 describe('timeouts and AbortSignal', () => {
