@@ -74,7 +74,7 @@ export class Connection {
   private lastRead = Date.now();
   private lastWrite = Date.now();
   /** When the peer's last tick arrived, and the last gaps between its ticks (its tick period). */
-  private lastPeerTick = Date.now();
+  private lastPeerTick = Number.NaN;
   private readonly tickGaps: number[] = [];
   private peerTickGap = Infinity;
   private closed = false;
@@ -385,17 +385,18 @@ export class Connection {
   /**
    * The peer's tick period. An idle BEAM ticks on every period of its ticker, a busy one skips
    * ticks, so gaps between ticks are whole multiples of the period: the shortest of the last five
-   * is it. Gaps under 100 ms are ticks that TCP delivered together, not a period.
+   * is it, from the first gap on. Gaps under 100 ms are ticks that TCP delivered together, not a period.
    */
   private onPeerTick(): void {
     this.options.stats.ticksIn++;
     const now = Date.now();
     const gap = now - this.lastPeerTick;
     this.lastPeerTick = now;
-    if (gap < 100) return;
+    // NaN before the second tick: the time up to the first one is no period.
+    if (!(gap >= 100)) return;
     this.tickGaps.push(gap);
     if (this.tickGaps.length > 5) this.tickGaps.shift();
-    if (this.tickGaps.length >= 2) this.peerTickGap = Math.min(...this.tickGaps);
+    this.peerTickGap = Math.min(...this.tickGaps);
   }
 
   /** Ms since the peer last sent anything. */

@@ -20,7 +20,11 @@ describe('pubsub between erldist nodes', () => {
     const pa = a.pubsub('MyApp.PubSub');
     const pb = b.pubsub('Elixir.MyApp.PubSub');
     expect(a.pubsub('MyApp.PubSub')).toBe(pa);
-    await eventually(() => b.pg('Elixir.Phoenix.PubSub').members(pb.adapter).length === 2, { what: 'both workers' });
+    // Each handle found the other node by itself (both were made after the nodes connected).
+    const both = () =>
+      a.pg('Elixir.Phoenix.PubSub').members(pa.adapter).length === 2 &&
+      b.pg('Elixir.Phoenix.PubSub').members(pb.adapter).length === 2;
+    await eventually(both, { what: 'both workers seen on both nodes' });
 
     const ta = pa.subscribe('t');
     const tb = pb.subscribe('t');
