@@ -15,7 +15,7 @@ import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
 import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
 import {
-  contMessage,
+  ContinuationStream,
   decodeMessage,
   frameMessage,
   type Inbound,
@@ -23,6 +23,7 @@ import {
   malformed,
   PASS_THROUGH,
 } from './inbound.js';
+import { readsOf } from './reads.js';
 
 /** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
 const FRAMES_PER_TURN = 16;
@@ -103,20 +104,25 @@ export class Connection {
       this.reassembler = new Reassembler(options.fragments);
       this.writer = new FragmentWriter(options.fragments.size);
     }
-    const reassembler = this.reassembler;
-    // Continuation fragments that span socket chunks go to reassembly as views: one copy per byte.
-    const parts = reassembler && {
+    // Continuation fragments that span socket chunks stream into reassembly: one copy per byte.
+    const stream = this.reassembler && new ContinuationStream(this.reassembler);
+    const parts = stream && {
       wants: isContinuation,
-      take: (views: Buffer[]) => this.onMessageBytes(contMessage(views, reassembler)),
+      piece: (bytes: Buffer, first: boolean, last: boolean) => {
+        const message = stream.piece(bytes, first, last);
+        if (last) this.onMessageBytes(message);
+      },
     };
     this.parser = new FrameParser(
       options.maxFrameSize,
-      (frame) => this.closed || this.onMessageBytes(frameMessage(frame, this.atomCache, this.reassembler)),
+      (frame, transient) =>
+        this.closed || this.onMessageBytes(frameMessage(frame, transient, this.atomCache, this.reassembler)),
       () => this.onPeerTick(),
       parts,
     );
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const reads = readsOf(socket);
+    if (reads === undefined) socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (err) =>
       this.fail(
@@ -137,7 +143,11 @@ export class Connection {
     // Frames that came with the handshake are read once the owner has this connection in hand.
     queueMicrotask(() => {
       if (this.closed) return;
-      if (handshake.leftover.length > 0) this.onData(handshake.leftover);
+      if (handshake.leftover.length > 0) this.onData(handshake.leftover, false);
+      if (reads) {
+        for (const chunk of reads.takeWaiting()) this.onData(chunk, false);
+        reads.reader = (chunk) => this.onData(chunk, true);
+      }
       socket.resume();
     });
   }
@@ -339,11 +349,12 @@ export class Connection {
     this.handlers.onClose(error);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, transient: boolean): void {
+    if (this.closed) return;
     this.lastRead = Date.now();
     this.options.stats.bytesIn += chunk.length;
     try {
-      this.parser.push(chunk);
+      this.parser.push(chunk, transient);
     } catch (err) {
       this.fail(malformed(err, this.peerName));
     }

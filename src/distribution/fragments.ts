@@ -40,7 +40,8 @@ export interface ReassemblyStats {
   expired: number;
 }
 
-interface Sequence {
+/** A message whose fragments are still arriving. */
+export interface PartialMessage {
   refs: Atom[];
   buf: Buffer;
   filled: number;
@@ -58,7 +59,7 @@ function bad(why: string): ErldistError {
 
 export class Reassembler {
   readonly stats: ReassemblyStats = { copiedBytes: 0, grown: 0, expired: 0 };
-  private readonly sequences = new Map<bigint, Sequence>();
+  private readonly sequences = new Map<bigint, PartialMessage>();
   /** Expired sequence id -> the FragId its next late fragment carries. */
   private readonly expired = new Map<bigint, bigint>();
   private heldBytes = 0;
@@ -95,14 +96,25 @@ export class Reassembler {
     const claimed = Number(fragId) * data.length;
     const size = Math.max(data.length, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
     this.reserve(size);
-    const seq: Sequence = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId - 1n, last: now };
+    const seq: PartialMessage = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId - 1n, last: now };
     this.sequences.set(seqId, seq);
     this.append(seq, data);
     return undefined;
   }
 
-  /** A continuation: `data` is what follows `131, 70, SeqId, FragId` (in one buffer, or in parts). */
-  cont(seqId: bigint, fragId: bigint, data: Buffer | readonly Buffer[], now: number): Assembled | undefined {
+  /** A continuation: `data` is what follows `131, 70, SeqId, FragId`. */
+  cont(seqId: bigint, fragId: bigint, data: Buffer, now: number): Assembled | undefined {
+    const seq = this.contBegin(seqId, fragId, now);
+    if (seq === undefined) return undefined;
+    this.append(seq, data);
+    return this.contEnd(seqId, seq, fragId);
+  }
+
+  /**
+   * A continuation whose data comes in pieces (contPiece each, then contEnd): its partial message,
+   * or undefined for a late fragment of an expired sequence (dropped).
+   */
+  contBegin(seqId: bigint, fragId: bigint, now: number): PartialMessage | undefined {
     const seq = this.sequences.get(seqId);
     if (seq === undefined) {
       const late = this.expired.get(seqId);
@@ -113,9 +125,17 @@ export class Reassembler {
       return undefined;
     }
     if (fragId !== seq.next) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${seq.next}`);
-    if (Buffer.isBuffer(data)) this.append(seq, data);
-    else for (const part of data) this.append(seq, part);
     seq.last = now;
+    return seq;
+  }
+
+  /** Part of a continuation's data (copied). */
+  contPiece(seq: PartialMessage, data: Buffer): void {
+    this.append(seq, data);
+  }
+
+  /** The end of continuation `fragId`: the whole message when it was the last one. */
+  contEnd(seqId: bigint, seq: PartialMessage, fragId: bigint): Assembled | undefined {
     if (fragId > 1n) {
       seq.next = fragId - 1n;
       return undefined;
@@ -145,7 +165,7 @@ export class Reassembler {
     this.heldBytes = 0;
   }
 
-  private append(seq: Sequence, data: Buffer): void {
+  private append(seq: PartialMessage, data: Buffer): void {
     const need = seq.filled + data.length;
     if (need > this.options.maxMessageSize)
       throw bad(`a message of more than ${this.options.maxMessageSize} bytes (maxMessageSize)`);
@@ -169,7 +189,7 @@ export class Reassembler {
     this.heldBytes += bytes;
   }
 
-  private forget(seqId: bigint, seq: Sequence): void {
+  private forget(seqId: bigint, seq: PartialMessage): void {
     this.sequences.delete(seqId);
     this.heldBytes -= seq.buf.length;
   }

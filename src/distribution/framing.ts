@@ -5,18 +5,24 @@
  * is allocated and every later chunk is copied in as it arrives (while still in cache), so a peer
  * that announces a large frame makes us hold at most twice what it sent. A spanning frame that
  * `parts` claims by its first two bytes (a fragment's continuation, which reassembly copies out at
- * once) is handed out as views of the chunks instead: its bytes are copied once, by its consumer.
+ * once) is streamed to it piece by piece as the chunks arrive: its bytes are copied once, by it.
+ *
+ * A transient chunk (read into a buffer the socket reuses) is valid only during `push`: what the
+ * parser keeps of it is copied, and a frame that is a view of it is handed out as transient.
  */
 import { ErldistError } from '../errors.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** Who takes spanning frames as views of the socket's chunks, chosen by their first two bytes. */
+/** Who takes spanning frames piece by piece, chosen by their first two bytes. */
 export interface FrameParts {
   wants(byte0: number, byte1: number): boolean;
-  /** The frame's bytes in order; views valid only during the call. */
-  take(parts: Buffer[]): void;
+  /** The frame's next bytes (a view valid only during the call); `first` and `last` mark its ends. */
+  piece(bytes: Buffer, first: boolean, last: boolean): void;
 }
+
+/** Spanning frames up to this size are allocated when their length is read, if their chunks are transient. */
+const EARLY_ALLOCATION = 1024 * 1024;
 
 export class FrameParser {
   /** Bytes of an incomplete frame or header, oldest first, from `first` on. */
@@ -30,16 +36,31 @@ export class FrameParser {
   private filled = 0;
   /** Whether `parts` takes the frame being collected (undefined: not known yet). */
   private asParts: boolean | undefined;
+  /** Bytes of a frame being streamed to `parts` that have not arrived yet. */
+  private streaming = 0;
+  /** Whether the chunk being pushed is transient. */
+  private transient = false;
 
   constructor(
     private readonly maxFrameSize: number,
-    private readonly onFrame: (frame: Buffer) => void,
+    /** A whole frame; `transient` when it is a view of a transient chunk (valid during the call only). */
+    private readonly onFrame: (frame: Buffer, transient: boolean) => void,
     private readonly onTick: () => void,
     private readonly parts?: FrameParts,
   ) {}
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer, transient = false): void {
     if (chunk.length === 0) return;
+    this.transient = transient;
+    this.pushChunk(chunk);
+    if (transient) this.keepCopies(chunk);
+  }
+
+  private pushChunk(chunk: Buffer): void {
+    if (this.streaming > 0) {
+      chunk = this.stream(chunk);
+      if (chunk.length === 0) return;
+    }
     if (this.frame !== undefined) {
       chunk = this.fill(chunk);
       if (chunk.length === 0) return;
@@ -65,9 +86,11 @@ export class FrameParser {
       if (this.buffered < this.need) {
         if (this.asParts === undefined && this.parts !== undefined && this.buffered >= 2)
           this.asParts = this.parts.wants(this.peek(0), this.peek(1));
-        // Past half of a frame that spans chunks: copy what is held into the frame, and the rest
-        // as it arrives.
-        if (this.asParts !== true && this.buffered * 2 >= this.need) {
+        if (this.asParts === true) return this.startStreaming();
+        // Past half of a frame that spans chunks (or at once, for a transient chunk and a frame of
+        // reasonable size): copy what is held into the frame, and the rest as it arrives.
+        const early = this.transient && this.need <= EARLY_ALLOCATION;
+        if (early || this.buffered * 2 >= this.need) {
           const held = this.buffered;
           this.frame = Buffer.allocUnsafe(this.need);
           this.copyOut(this.frame, held);
@@ -75,17 +98,11 @@ export class FrameParser {
         }
         return;
       }
-      if (this.asParts === true) {
-        const parts = this.takeParts(this.need);
-        this.need = -1;
-        this.asParts = undefined;
-        (this.parts as FrameParts).take(parts);
-      } else {
-        const frame = this.take(this.need);
-        this.need = -1;
-        this.asParts = undefined;
-        this.onFrame(frame);
-      }
+      const view = this.chunks[this.first].length >= this.need;
+      const frame = this.take(this.need);
+      this.need = -1;
+      this.asParts = undefined;
+      this.onFrame(frame, view && this.transient);
       if (this.buffered === 0) return;
       // Whole frames left in the one remaining chunk go out as views.
       if (this.chunks.length - this.first === 1) return this.restart();
@@ -102,7 +119,7 @@ export class FrameParser {
     this.frame = undefined;
     this.need = -1;
     this.asParts = undefined;
-    this.onFrame(frame);
+    this.onFrame(frame, false);
     return chunk.subarray(k);
   }
 
@@ -112,7 +129,7 @@ export class FrameParser {
     this.chunks = [];
     this.first = 0;
     this.buffered = 0;
-    this.push(rest);
+    this.pushChunk(rest);
   }
 
   /** Emits the whole frames at the start of `chunk`; returns what is left. */
@@ -127,7 +144,7 @@ export class FrameParser {
         continue;
       }
       if (n - p - 4 < len) break;
-      this.onFrame(chunk.subarray(p + 4, p + 4 + len));
+      this.onFrame(chunk.subarray(p + 4, p + 4 + len), this.transient);
       p += 4 + len;
     }
     return p === 0 ? chunk : chunk.subarray(p);
@@ -190,17 +207,34 @@ export class FrameParser {
     return out;
   }
 
-  /** Removes the first `n` held bytes and returns them as views of the chunks. */
-  private takeParts(n: number): Buffer[] {
-    const out: Buffer[] = [];
-    while (n > 0) {
+  /** Hands what is held of a frame `parts` takes to it; the rest follows as it arrives. */
+  private startStreaming(): void {
+    const parts = this.parts as FrameParts;
+    const held = this.buffered;
+    this.streaming = this.need - held;
+    this.need = -1;
+    this.asParts = undefined;
+    let first = true;
+    while (this.buffered > 0) {
       const c = this.chunks[this.first];
-      const k = Math.min(c.length, n);
-      out.push(k === c.length ? c : c.subarray(0, k));
-      this.drop(k);
-      n -= k;
+      this.drop(c.length);
+      parts.piece(c, first, false);
+      first = false;
     }
-    return out;
+  }
+
+  /** Streams the start of `chunk` to `parts`; returns what follows the frame. */
+  private stream(chunk: Buffer): Buffer {
+    const k = Math.min(chunk.length, this.streaming);
+    this.streaming -= k;
+    (this.parts as FrameParts).piece(chunk.subarray(0, k), false, this.streaming === 0);
+    return chunk.subarray(k);
+  }
+
+  /** Copies what is held of a transient chunk, which its socket is about to overwrite. */
+  private keepCopies(chunk: Buffer): void {
+    for (let i = this.first; i < this.chunks.length; i++)
+      if (this.chunks[i].buffer === chunk.buffer) this.chunks[i] = Buffer.from(this.chunks[i]);
   }
 
   /** Held byte `i` (the chunks may be short). */

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { ByteReader, ByteWriter } from '../bytes.js';
 import { ErldistError } from '../errors.js';
 import { DFLAG, DFLAG_MANDATORY_25, flagNames } from './flags.js';
+import { readsOf } from './reads.js';
 
 export interface InitiatorOptions {
   /** Our full node name, `name@host`. */
@@ -85,7 +86,14 @@ class PacketReader {
     private readonly closedError: (cause?: Error) => ErldistError,
     private readonly header: PacketHeader,
   ) {
-    socket.on('data', this.onData);
+    const reads = readsOf(socket);
+    if (reads) {
+      // A socket reading into a reused buffer: keep a copy of each chunk.
+      for (const chunk of reads.takeWaiting()) this.onData(chunk);
+      reads.reader = (chunk) => this.onData(Buffer.from(chunk));
+    } else {
+      socket.on('data', this.onData);
+    }
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
@@ -103,6 +111,8 @@ class PacketReader {
   detach(): Buffer {
     // Paused until the connection takes over, so that no frame is emitted to nobody.
     this.socket.pause();
+    const reads = readsOf(this.socket);
+    if (reads) reads.reader = undefined;
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);

@@ -6,7 +6,7 @@
 import { ErldistError } from '../errors.js';
 import { type Atom, type DecodeOptions, type Term, TermDecoder } from '../term/index.js';
 import { type Control, decodeControl, hasPayload } from './control.js';
-import type { Reassembler } from './fragments.js';
+import type { PartialMessage, Reassembler } from './fragments.js';
 import { DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, readDistHeader } from './header.js';
 
 /** A frame without a distribution header starts with this (PASS_THROUGH). */
@@ -17,6 +17,8 @@ export interface Inbound {
   data: Buffer;
   pos: number;
   refs: Atom[] | undefined;
+  /** A view of a read buffer the socket reuses: binaries must be copied out when decoded. */
+  transient: boolean;
 }
 
 /**
@@ -26,23 +28,28 @@ export interface Inbound {
  */
 export function frameMessage(
   frame: Buffer,
+  transient: boolean,
   cache: (Atom | undefined)[] | undefined,
   reassembler: Reassembler | undefined,
 ): Inbound | undefined {
   if (cache === undefined) {
     if (frame[0] !== PASS_THROUGH) throw new Error(`a frame starting with ${frame[0]}, expected 112`);
-    return { data: frame, pos: 1, refs: undefined };
+    return { data: frame, pos: 1, refs: undefined, transient };
   }
   const header = readDistHeader(frame, cache, reassembler !== undefined);
   const data = frame.subarray(header.pos);
-  if (reassembler === undefined || header.tag === DIST_HEADER) return { data, pos: 0, refs: header.refs };
+  if (reassembler === undefined || header.tag === DIST_HEADER) return { data, pos: 0, refs: header.refs, transient };
   const now = Date.now();
   const whole =
     header.tag === DIST_FRAG_HEADER
       ? reassembler.first(header.seqId, header.fragId, header.refs, data, now)
       : reassembler.cont(header.seqId, header.fragId, data, now);
-  return whole && { data: whole.data, pos: 0, refs: whole.refs };
+  // A first fragment that is also the last is the frame itself.
+  return whole && { data: whole.data, pos: 0, refs: whole.refs, transient: transient && whole.data === data };
 }
+
+/** Decoding a transient message: nothing may stay a view of it. */
+const COPY: DecodeOptions = { copyBinaries: true };
 
 /** `131, 70, SeqId:64, FragId:64`: the header of a continuation fragment. */
 const CONT_HEADER = 18;
@@ -53,19 +60,51 @@ export function isContinuation(byte0: number, byte1: number): boolean {
 }
 
 /**
- * A continuation fragment that spans socket chunks, as views of them (FrameParts): its data is
- * copied once, straight into the reassembly buffer. As frameMessage otherwise.
+ * A continuation fragment that spans socket chunks, streamed in pieces (FrameParts): once its
+ * header is read, each piece goes straight into the reassembly buffer, so no frame is allocated.
  */
-export function contMessage(parts: Buffer[], reassembler: Reassembler): Inbound | undefined {
-  if (parts[0].length < CONT_HEADER) parts = [Buffer.concat(parts)];
-  const head = parts[0];
-  if (head.length < CONT_HEADER) throw new Error(`a continuation fragment of ${head.length} bytes`);
-  const seqId = head.readBigUInt64BE(2);
-  const fragId = head.readBigUInt64BE(10);
-  if (fragId === 0n) throw new Error('fragment id 0');
-  parts[0] = head.subarray(CONT_HEADER);
-  const whole = reassembler.cont(seqId, fragId, parts, Date.now());
-  return whole && { data: whole.data, pos: 0, refs: whole.refs };
+export class ContinuationStream {
+  /** Header bytes gathered while fewer than CONT_HEADER have come. */
+  private head: Buffer[] = [];
+  private headLength = 0;
+  /** The partial message, null for a late fragment that is dropped, undefined before the header. */
+  private partial: PartialMessage | null | undefined;
+  private seqId = 0n;
+  private fragId = 0n;
+
+  constructor(private readonly reassembler: Reassembler) {}
+
+  /** One piece of the frame; on the last, the message it completes (if it completes one). */
+  piece(bytes: Buffer, first: boolean, last: boolean): Inbound | undefined {
+    if (first) {
+      this.head = [];
+      this.headLength = 0;
+      this.partial = undefined;
+    }
+    if (this.partial === undefined) {
+      if (this.headLength + bytes.length < CONT_HEADER) {
+        if (last) throw new Error(`a continuation fragment of ${this.headLength + bytes.length} bytes`);
+        this.head.push(Buffer.from(bytes));
+        this.headLength += bytes.length;
+        return undefined;
+      }
+      const all = this.headLength === 0 ? bytes : Buffer.concat([...this.head, bytes]);
+      this.head = [];
+      if (!isContinuation(all[0], all[1])) throw new Error('a continuation fragment without its header');
+      this.seqId = all.readBigUInt64BE(2);
+      this.fragId = all.readBigUInt64BE(10);
+      if (this.fragId === 0n) throw new Error('fragment id 0');
+      this.partial = this.reassembler.contBegin(this.seqId, this.fragId, Date.now()) ?? null;
+      bytes = all.subarray(CONT_HEADER);
+    }
+    if (this.partial !== null && bytes.length > 0) this.reassembler.contPiece(this.partial, bytes);
+    if (!last) return undefined;
+    const partial = this.partial;
+    this.partial = undefined;
+    if (partial === null) return undefined;
+    const whole = this.reassembler.contEnd(this.seqId, partial, this.fragId);
+    return whole && { data: whole.data, pos: 0, refs: whole.refs, transient: false };
+  }
 }
 
 /** A decoded message, or one dropped because its payload could not be decoded (`dropped`). */
@@ -79,11 +118,15 @@ export type Decoded =
  * in step.
  */
 export function decodeMessage(message: Inbound, decode: DecodeOptions, node: string): Decoded {
-  const { data, pos, refs } = message;
+  const { data, pos, refs, transient } = message;
   let control: Control;
   let at: number;
   try {
-    const head = new TermDecoder(data, pos, refs === undefined ? undefined : { atomCache: refs });
+    const head = new TermDecoder(
+      data,
+      pos,
+      refs === undefined ? (transient ? COPY : undefined) : { atomCache: refs, copyBinaries: transient },
+    );
     control = decodeControl(refs === undefined ? head.readVersionedTerm() : head.readTerm(0));
     at = head.pos;
     if (!hasPayload(control.op) && at !== data.length)
@@ -95,7 +138,8 @@ export function decodeMessage(message: Inbound, decode: DecodeOptions, node: str
   let payload: Term;
   let end: number;
   try {
-    const body = new TermDecoder(data, at, refs === undefined ? decode : { ...decode, atomCache: refs });
+    const options = transient ? { ...decode, copyBinaries: true } : decode;
+    const body = new TermDecoder(data, at, refs === undefined ? options : { ...options, atomCache: refs });
     payload = refs === undefined ? body.readVersionedTerm() : body.readTerm(0);
     end = body.pos;
   } catch (err) {

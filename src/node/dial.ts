@@ -5,6 +5,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { type HandshakeResult, handshakeInitiator } from '../distribution/handshake.js';
+import { attachReads, reusedReads } from '../distribution/reads.js';
 import { isTlsFailure, type TlsOptions, tlsError, upgradeClient } from '../distribution/tls.js';
 import { portPlease2 } from '../epmd/client.js';
 import { ErldistError } from '../errors.js';
@@ -54,7 +55,7 @@ export async function dialOnce(address: NodeAddress, options: DialOptions): Prom
     }
     port = info.port;
   }
-  let socket: Socket = await openSocket(address, port, { timeout: remaining(), signal });
+  let socket: Socket = await openSocket(address, port, { timeout: remaining(), signal }, options.tls === undefined);
   const handshakeLeft = deadline(options.handshakeTimeout);
   try {
     if (options.tls) {
@@ -97,9 +98,12 @@ function abortedError(signal: AbortSignal, node: string): ErldistError {
   return new ErldistError('ABORTED', `connect to ${node} was aborted`, { cause: signal.reason, node });
 }
 
-function openSocket(address: NodeAddress, port: number, options: WaitOptions): Promise<Socket> {
+function openSocket(address: NodeAddress, port: number, options: WaitOptions, reuse: boolean): Promise<Socket> {
   return waitFor<Socket>(options, `TCP connect to ${address.host}:${port}`, (resolve, reject) => {
-    const socket = netConnect({ host: address.host, port });
+    // Plain TCP reads into one reused buffer; TLS wraps the socket and reads it itself.
+    const reads = reuse ? reusedReads() : undefined;
+    const socket = netConnect({ host: address.host, port, ...(reads && { onread: reads.onread }) });
+    if (reads) attachReads(socket, reads.sink);
     const onError = (err: Error) => {
       socket.destroy();
       const why = `cannot reach ${address.node} at ${address.host}:${port}: ${err.message}`;

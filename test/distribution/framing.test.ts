@@ -128,31 +128,50 @@ describe('FrameParser', () => {
     expect(got[0].equals(body)).toBe(true);
   });
 
-  it('spanning frames that `parts` wants come out as views of the chunks, in order with the others', () => {
+  it('spanning frames that `parts` wants are streamed piece by piece, in order with the others', () => {
     const cont = Buffer.concat([Buffer.from([131, 70]), Buffer.alloc(100_000, 9)]);
     const whole = Buffer.concat([Buffer.from([131, 68]), Buffer.alloc(90_000, 8)]);
     const input = frames(cont, Buffer.from([131, 70, 1]), whole, cont);
     const out: string[] = [];
-    const chunks: Buffer[] = [];
-    for (let at = 0; at < input.length; at += 65_536) chunks.push(input.subarray(at, at + 65_536));
+    let pieces: Buffer[] = [];
     const parser = new FrameParser(
       1 << 20,
       (frame) => out.push(`frame ${frame.length}`),
       () => out.push('tick'),
       {
         wants: (a, b) => a === 131 && b === 70,
-        take: (parts) => {
-          // Views of the chunks that arrived, never copies.
-          for (const part of parts) expect(chunks.some((c) => c.buffer === part.buffer)).toBe(true);
-          expect(Buffer.concat(parts).equals(cont)).toBe(true);
-          out.push(`parts ${parts.length}`);
+        piece: (bytes, first, last) => {
+          if (first) pieces = [];
+          pieces.push(Buffer.from(bytes));
+          if (!last) return;
+          expect(Buffer.concat(pieces).equals(cont)).toBe(true);
+          out.push(`streamed in ${pieces.length}`);
         },
       },
     );
-    for (const chunk of chunks) parser.push(chunk);
-    // The 3-byte continuation sits inside one chunk: a view as every such frame; the other frame
-    // that spans chunks but is not wanted is copied whole.
-    expect(out).toEqual(['parts 2', 'frame 3', 'frame 90002', 'parts 3']);
+    for (let at = 0; at < input.length; at += 65_536) parser.push(input.subarray(at, at + 65_536));
+    // The 3-byte continuation sits inside one chunk (a view, as every such frame); the other
+    // spanning frame is not wanted and is copied whole.
+    expect(out).toEqual(['streamed in 2', 'frame 3', 'frame 90002', 'streamed in 3']);
+  });
+
+  it('transient chunks (one reused read buffer): frames come out whole, held bytes survive the next read', () => {
+    const bodies = [Buffer.alloc(5, 1), Buffer.alloc(70_000, 2), Buffer.alloc(3, 3), Buffer.alloc(200_000, 4)];
+    const input = frames(...bodies, Buffer.alloc(0), Buffer.alloc(10, 5));
+    const reused = Buffer.alloc(4096);
+    const got: string[] = [];
+    const parser = new FrameParser(
+      1 << 20,
+      (frame, transient) =>
+        got.push(`${transient ? 'view' : 'own'} ${Buffer.from(frame).toString('hex').slice(0, 2)} ${frame.length}`),
+      () => got.push('tick'),
+    );
+    for (let at = 0; at < input.length; at += 4096) {
+      const n = input.copy(reused, 0, at, at + 4096);
+      parser.push(reused.subarray(0, n), true);
+      reused.fill(0xee); // what the socket's next read would do
+    }
+    expect(got).toEqual(['view 01 5', 'own 02 70000', 'view 03 3', 'own 04 200000', 'tick', 'view 05 10']);
   });
 
   it('a frame longer than maxFrameSize throws PROTOCOL before buffering it', () => {
