@@ -34,6 +34,8 @@ const HEADER_LEN = 3;
  * payload the send path profile showed the copy in).
  */
 const REFERENCE_FROM = 16 * 1024;
+/** A fragmented message with at most this many bytes of its own (not referenced) is copied out of the batch. */
+const OWN_COPY_MAX = 4096;
 /** A batch of frames goes out once it holds this much, and the next frame starts a new one. */
 const BATCH_LIMIT = 64 * 1024;
 
@@ -242,10 +244,17 @@ export class Connection {
           batch.truncate(startPos);
           throw this.bufferFull();
         }
-        // The batch now belongs to this message: the frames before it go out now.
-        if (start > 0) this.writeParts(batch.segments(0, start));
-        this.batch = undefined;
-        writer.pushMessage(key, batch.segments(dataStart, end), controlEnd - dataStart);
+        if (batch.pos - startPos <= OWN_COPY_MAX) {
+          // Little of the message is in the batch (its large binaries are referenced): copy that
+          // out and keep the batch for the frames around it.
+          writer.pushMessage(key, batch.segments(dataStart, end, true), controlEnd - dataStart);
+          batch.truncate(startPos);
+        } else {
+          // The batch now belongs to this message: the frames before it go out now.
+          if (start > 0) this.writeParts(batch.segments(0, start));
+          this.batch = undefined;
+          writer.pushMessage(key, batch.segments(dataStart, end), controlEnd - dataStart);
+        }
         this.schedulePump();
         return this.buffered < this.options.highWaterMark;
       }
