@@ -27,6 +27,8 @@ describe('sending large binaries without copying them', () => {
         [pattern(16 * KiB - 1, 3), pattern(17 * KiB, 4), 'x'],
         tuple(atom('m1'), pattern(1024 * KiB, 5), pattern(30 * KiB, 6)),
         pattern(200 * KiB, 7),
+        // Fragmented with 100 KiB of its own bytes (a string): the batch is handed to it.
+        tuple(atom('own'), 'y'.repeat(100 * KiB), pattern(40 * KiB, 8)),
         atom('last'),
       ];
       const outBefore = p.a.stats.bytesOut;
