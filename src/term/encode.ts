@@ -131,6 +131,10 @@ export class TermEncoder {
    * binaries, in order; with `copy`, the bytes of `buf` are copied (the encoder may then be reused).
    */
   segments(from = 0, to = this.length, copy = false): Buffer[] {
+    if (this.refs.length === 0) {
+      const view = this.buf.subarray(from, to);
+      return [copy ? Buffer.from(view) : view];
+    }
     const out: Buffer[] = [];
     let at = 0; // offset in `length` of buf[prev]
     let prev = 0;
