@@ -29,6 +29,18 @@ import { readsOf } from './reads.js';
 const FRAMES_PER_TURN = 16;
 /** `131, 68, 0`: a header without atom cache refs. */
 const HEADER_LEN = 3;
+/**
+ * Binaries of at least this size are written from the caller's buffer instead of copied into the
+ * batch. Encoding and writing 16 frames a batch to a local socket cost the sender per frame, copied
+ * vs referenced: 1 KiB 1.6 vs 1.7 us, 2 KiB 1.9 vs 1.7, 4 KiB 4.5 vs 2.5, 16 KiB 14 vs 9 (the copy
+ * with a batch sized in advance; growing it costs more): twice the break-even, for fewer small
+ * writev entries and fewer buffers held by reference.
+ */
+const REFERENCE_FROM = 4 * 1024;
+/** A fragmented message with at most this many bytes of its own (not referenced) is copied out of the batch. */
+const OWN_COPY_MAX = 4096;
+/** A batch of frames goes out once it holds this much, and the next frame starts a new one. */
+const BATCH_LIMIT = 64 * 1024;
 
 /** Counters a connection adds to (shared by all connections of a node). */
 export interface ConnectionStats {
@@ -169,7 +181,7 @@ export class Connection {
   get buffered(): number {
     const writer = this.writer;
     const queued = writer === undefined ? 0 : writer.fragmentedBytes + writer.queuedBytes;
-    return this.socket.writableLength + (this.batch?.pos ?? 0) + queued;
+    return this.socket.writableLength + (this.batch?.length ?? 0) + queued;
   }
 
   /** Reassembly (bytes held, partial messages, bytes copied, expired) and fragments sent. */
@@ -185,20 +197,30 @@ export class Connection {
    * `maxBuffered`, where the bytes of messages still going out in fragments count only against
    * other large messages: a 200 MiB message does not stop pings and small messages, a second one
    * is refused until the first is under `maxBuffered`.
+   *
+   * Binaries of REFERENCE_FROM bytes or more are written from the caller's memory, not copied (as
+   * `socket.write(buffer)` keeps the buffer, not a copy): they must not change until written.
    */
   send(control: Control, payload?: Term): boolean {
     if (this.closed)
       throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
     const bufferedBefore = this.buffered;
     if (bufferedBefore - (this.writer?.fragmentedBytes ?? 0) > this.options.maxBuffered) throw this.bufferFull();
-    // Frames sent in one tick of the event loop are encoded into one buffer and go out in one
-    // write(2), as the BEAM's distribution port batches what is queued.
+    // Frames sent in one tick of the event loop are encoded into one batch and go out in one
+    // write(2), as the BEAM's distribution port batches what is queued. Large binaries are not
+    // copied into it but written from the caller's buffer; a batch past BATCH_LIMIT goes out now
+    // and the next frame starts a new one, rather than the batch grow by copying.
     let batch = this.batch;
+    if (batch !== undefined && batch.length >= BATCH_LIMIT) {
+      this.flush();
+      batch = undefined;
+    }
     if (batch === undefined) {
-      batch = this.batch = new TermEncoder(4096);
+      batch = this.batch = new TermEncoder(4096, { referenceFrom: REFERENCE_FROM });
       process.nextTick(this.flush);
     }
-    const start = batch.pos;
+    const startPos = batch.pos;
+    const start = batch.length;
     let controlEnd = 0;
     try {
       batch.u32(0); // length, filled in below
@@ -208,7 +230,7 @@ export class Connection {
         batch.u8(DIST_HEADER);
         batch.u8(0);
         batch.writeTerm(encodeControl(control));
-        controlEnd = batch.pos;
+        controlEnd = batch.length;
         if (payload !== undefined) batch.writeTerm(payload);
       } else {
         batch.u8(PASS_THROUGH);
@@ -220,30 +242,38 @@ export class Connection {
         }
       }
     } catch (err) {
-      batch.pos = start; // an ENCODE error leaves no half frame behind
+      batch.truncate(startPos); // an ENCODE error leaves no half frame behind
       throw err;
     }
-    batch.buf.writeUInt32BE(batch.pos - start - 4, start);
+    const end = batch.length;
+    batch.buf.writeUInt32BE(end - start - 4, startPos);
     const writer = this.writer;
     if (writer !== undefined) {
       const key = orderKey(control);
       const dataStart = start + 4 + HEADER_LEN;
-      if (writer.fragments(batch.pos - dataStart)) {
+      if (writer.fragments(end - dataStart)) {
         if (bufferedBefore > this.options.maxBuffered) {
-          batch.pos = start;
+          batch.truncate(startPos);
           throw this.bufferFull();
         }
-        // The batch's buffer now belongs to this message: the frames before it go out now.
-        if (start > 0) this.write(batch.buf.subarray(0, start));
-        this.batch = undefined;
-        writer.pushMessage(key, batch.buf.subarray(dataStart, batch.pos), controlEnd - dataStart);
+        if (batch.pos - startPos <= OWN_COPY_MAX) {
+          // Little of the message is in the batch (its large binaries are referenced): copy that
+          // out and keep the batch for the frames around it.
+          writer.pushMessage(key, batch.segments(dataStart, end, true), controlEnd - dataStart);
+          batch.truncate(startPos);
+        } else {
+          // The batch now belongs to this message: the frames before it go out now.
+          if (start > 0) this.writeParts(batch.segments(0, start));
+          this.batch = undefined;
+          writer.pushMessage(key, batch.segments(dataStart, end), controlEnd - dataStart);
+        }
         this.schedulePump();
         return this.buffered < this.options.highWaterMark;
       }
       if (writer.busy(key)) {
-        // Behind the fragmented message to the same process.
-        writer.pushFrame(key, Buffer.from(batch.buf.subarray(start, batch.pos)));
-        batch.pos = start;
+        // Behind the fragmented message to the same process (the batch's bytes copied, as it is reused).
+        writer.pushFrame(key, batch.segments(start, end, true));
+        batch.truncate(startPos);
         return this.buffered < this.options.highWaterMark;
       }
     }
@@ -260,9 +290,21 @@ export class Connection {
     );
   }
 
-  private write(bytes: Buffer): void {
-    this.options.stats.bytesOut += bytes.length;
-    this.socket.write(bytes);
+  /** Writes a frame's or batch's segments, corked into one writev when there are several. */
+  private writeParts(parts: Buffer[]): void {
+    const stats = this.options.stats;
+    if (parts.length === 1) {
+      const only = parts[0] as Buffer;
+      stats.bytesOut += only.length;
+      this.socket.write(only);
+      return;
+    }
+    this.socket.cork();
+    for (const part of parts) {
+      stats.bytesOut += part.length;
+      this.socket.write(part);
+    }
+    this.socket.uncork();
   }
 
   private schedulePump(): void {
@@ -302,8 +344,8 @@ export class Connection {
   private readonly flush = () => {
     const batch = this.batch;
     this.batch = undefined;
-    if (batch === undefined || this.closed || batch.pos === 0) return;
-    this.write(batch.bytes());
+    if (batch === undefined || this.closed || batch.length === 0) return;
+    this.writeParts(batch.segments());
     if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   };
 

@@ -16,16 +16,27 @@ import { DIST_FRAG_CONT, DIST_FRAG_HEADER } from './header.js';
 /** A message being cut into fragments as it is written. */
 interface Fragmented {
   seqId: bigint;
-  /** Control term then payload, without a header. */
-  data: Buffer;
-  offset: number;
+  /** Control term then payload, without a header, in segments (large binaries are the caller's). */
+  data: readonly Buffer[];
+  /** The segment the next fragment starts in, and the offset in it. */
+  seg: number;
+  segOffset: number;
+  /** Bytes not yet cut. */
+  left: number;
+  first: boolean;
   /** The FragId of the next fragment; the first carries the count. */
   fragId: bigint;
   /** The first fragment's data length: the control term must be whole in it (dist.c decodes it at once). */
   firstLen: number;
 }
 
-type Item = Buffer | Fragmented;
+/** A whole frame queued behind a fragmented message. */
+interface Frame {
+  parts: readonly Buffer[];
+  length: number;
+}
+
+type Item = Frame | Fragmented;
 
 /** The ordering key of a control message: its destination (a spawn request: its own id). */
 export function orderKey(control: Control): string {
@@ -67,20 +78,39 @@ export class FragmentWriter {
     return dataLength > this.fragmentSize;
   }
 
-  /** Queues a message's data (control term of `ctlLen` bytes, then payload) to go out in fragments. */
-  pushMessage(key: string, data: Buffer, ctlLen: number): void {
+  /**
+   * Queues a message's data (control term of `ctlLen` bytes, then payload; one buffer or segments)
+   * to go out in fragments. Fragments are views of it: it must not change until written.
+   */
+  pushMessage(key: string, data: Buffer | readonly Buffer[], ctlLen: number): void {
+    const segments = Buffer.isBuffer(data) ? [data] : data;
+    let length = 0;
+    for (const s of segments) length += s.length;
     const firstLen = Math.max(this.fragmentSize, ctlLen);
-    const count = 1 + Math.ceil(Math.max(0, data.length - firstLen) / this.fragmentSize);
+    const count = 1 + Math.ceil(Math.max(0, length - firstLen) / this.fragmentSize);
     // Never 0: the BEAM takes SeqId 0 for a message that is not fragmented.
     this.lastSeqId = (this.lastSeqId + 1n) & 0xffffffffffffffffn || 1n;
-    this.push(key, { seqId: this.lastSeqId, data, offset: 0, fragId: BigInt(count), firstLen });
-    this.fragmentedBytes += data.length;
+    const fragId = BigInt(count);
+    this.push(key, {
+      seqId: this.lastSeqId,
+      data: segments,
+      seg: 0,
+      segOffset: 0,
+      left: length,
+      first: true,
+      fragId,
+      firstLen,
+    });
+    this.fragmentedBytes += length;
   }
 
-  /** Queues a whole frame (`Len:32` and all) behind the fragmented message of `key`. */
-  pushFrame(key: string, frame: Buffer): void {
-    this.push(key, frame);
-    this.queuedBytes += frame.length;
+  /** Queues a whole frame (`Len:32` and all, in segments) behind the fragmented message of `key`. */
+  pushFrame(key: string, frame: Buffer | readonly Buffer[]): void {
+    const parts = Buffer.isBuffer(frame) ? [frame] : frame;
+    let length = 0;
+    for (const p of parts) length += p.length;
+    this.push(key, { parts, length });
+    this.queuedBytes += length;
   }
 
   /** The next frame to write, as buffers to write in order (one fragment is a header and a view). */
@@ -90,10 +120,10 @@ export class FragmentWriter {
     const [key, queue] = first.value;
     const item = queue[0] as Item;
     let out: Buffer[];
-    if (Buffer.isBuffer(item)) {
+    if ('parts' in item) {
       queue.shift();
       this.queuedBytes -= item.length;
-      out = [item];
+      out = item.parts as Buffer[];
     } else {
       out = this.fragment(item);
       if (item.fragId === 0n) queue.shift();
@@ -138,8 +168,9 @@ export class FragmentWriter {
   }
 
   private fragment(m: Fragmented): Buffer[] {
-    const isFirst = m.offset === 0;
-    const len = Math.min(isFirst ? m.firstLen : this.fragmentSize, m.data.length - m.offset);
+    const isFirst = m.first;
+    m.first = false;
+    const len = Math.min(isFirst ? m.firstLen : this.fragmentSize, m.left);
     const headLen = isFirst ? 19 : 18;
     const head = Buffer.allocUnsafe(4 + headLen);
     head.writeUInt32BE(headLen + len, 0);
@@ -148,11 +179,23 @@ export class FragmentWriter {
     head.writeBigUInt64BE(m.seqId, 6);
     head.writeBigUInt64BE(m.fragId, 14);
     if (isFirst) head[22] = 0; // no atom cache refs
-    const body = m.data.subarray(m.offset, m.offset + len);
-    m.offset += len;
+    const out: Buffer[] = [head];
+    // The fragment's bytes: views of the segments they lie in, none copied.
+    for (let need = len; need > 0; ) {
+      const seg = m.data[m.seg] as Buffer;
+      const n = Math.min(need, seg.length - m.segOffset);
+      if (n > 0) out.push(seg.subarray(m.segOffset, m.segOffset + n));
+      need -= n;
+      m.segOffset += n;
+      if (m.segOffset === seg.length) {
+        m.seg++;
+        m.segOffset = 0;
+      }
+    }
+    m.left -= len;
     m.fragId--;
     this.fragmentedBytes -= len;
     this.fragmentsOut++;
-    return [head, body];
+    return out;
   }
 }

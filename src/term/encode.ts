@@ -31,6 +31,15 @@ export interface EncodeOptions {
   maxDepth?: number;
 }
 
+/** Options of a TermEncoder that writes into segments (see `TermEncoder.segments`). */
+export interface TermEncoderOptions extends EncodeOptions {
+  /**
+   * Binaries (BINARY_EXT, BIT_BINARY_EXT data) of at least this many bytes are kept by reference,
+   * not copied: `segments()` returns them as they are, between views of the encoder's own bytes.
+   */
+  referenceFrom?: number;
+}
+
 /** Raised inside the encoder and turned into an ErldistError with the path where it surfaced. */
 class EncodeFault extends Error {
   readonly segments: string[] = [];
@@ -99,13 +108,71 @@ export class TermEncoder {
   buf: FastBuffer;
   pos = 0;
   private readonly maxDepth: number;
+  /** Binaries of at least this many bytes are referenced, not copied (`referenceFrom`). */
+  private readonly refMin: number;
+  /** Referenced binaries, each with the position in `buf` its bytes belong after. */
+  private readonly refs: Buffer[] = [];
+  private readonly refAt: number[] = [];
+  private refBytes = 0;
 
-  constructor(initialSize = 256, options: EncodeOptions = {}) {
+  constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.refMin = options.referenceFrom ?? Infinity;
   }
 
-  /** The bytes written so far (a view; valid until the next write). */
+  /** Bytes written so far, referenced binaries included (`pos` counts only those in `buf`). */
+  get length(): number {
+    return this.pos + this.refBytes;
+  }
+
+  /**
+   * The bytes from `from` to `to` (offsets in `length`) as views of `buf` and of the referenced
+   * binaries, in order; with `copy`, the bytes of `buf` are copied (the encoder may then be reused).
+   */
+  segments(from = 0, to = this.length, copy = false): Buffer[] {
+    if (this.refs.length === 0) {
+      const view = this.buf.subarray(from, to);
+      return [copy ? Buffer.from(view) : view];
+    }
+    const out: Buffer[] = [];
+    let at = 0; // offset in `length` of buf[prev]
+    let prev = 0;
+    const take = (part: Buffer, own: boolean) => {
+      const a = Math.max(from - at, 0);
+      const b = Math.min(to - at, part.length);
+      at += part.length;
+      if (a >= b) return;
+      const view = part.subarray(a, b);
+      out.push(own && copy ? Buffer.from(view) : view);
+    };
+    for (let i = 0; i < this.refs.length && at < to; i++) {
+      const p = this.refAt[i] as number;
+      take(this.buf.subarray(prev, p), true);
+      take(this.refs[i] as Buffer, false);
+      prev = p;
+    }
+    if (at < to) take(this.buf.subarray(prev, this.pos), true);
+    return out;
+  }
+
+  /** Goes back to `pos`, forgetting what was written after it (binaries referenced at `pos` stay). */
+  truncate(pos: number): void {
+    this.pos = pos;
+    while (this.refAt.length > 0 && (this.refAt[this.refAt.length - 1] as number) > pos) {
+      this.refAt.pop();
+      this.refBytes -= (this.refs.pop() as Buffer).length;
+    }
+  }
+
+  /** References `b` as the next bytes (the caller wrote its tag and length). */
+  private refer(b: Uint8Array): void {
+    this.refs.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    this.refAt.push(this.pos);
+    this.refBytes += b.length;
+  }
+
+  /** The bytes written so far (a view; valid until the next write; without references only). */
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
@@ -345,12 +412,14 @@ export class TermEncoder {
 
   private binary(b: Uint8Array): void {
     const n = b.length;
-    this.ensure(5 + n);
+    this.ensure(n >= this.refMin ? 5 : 5 + n);
     const buf = this.buf;
     buf[this.pos] = Tag.BINARY_EXT;
     put32(buf, this.pos + 1, n);
     this.pos += 5;
-    if (n <= 32) {
+    if (n >= this.refMin) {
+      this.refer(b);
+    } else if (n <= 32) {
       for (let i = 0; i < n; i++) buf[this.pos++] = b[i];
     } else {
       buf.set(b, this.pos);
@@ -365,13 +434,20 @@ export class TermEncoder {
       throw new EncodeFault(`BitBinary with ${n} bytes and ${bits} bits in its last byte`, b);
     }
     if (bits === 8) return this.binary(b.bytes);
-    this.ensure(6 + n);
+    const ref = n >= this.refMin;
+    this.ensure(ref ? 7 : 6 + n);
     this.buf[this.pos] = Tag.BIT_BINARY_EXT;
     this.buf.writeUInt32BE(n, this.pos + 1);
     this.buf[this.pos + 5] = bits;
     this.pos += 6;
-    this.buf.set(b.bytes, this.pos);
-    this.pos += n;
+    if (ref) {
+      // All but the last byte by reference; the last, masked, is ours.
+      this.refer(b.bytes.subarray(0, n - 1));
+      this.buf[this.pos++] = b.bytes[n - 1] as number;
+    } else {
+      this.buf.set(b.bytes, this.pos);
+      this.pos += n;
+    }
     // Unused low bits of the last byte are zero in canonical output.
     this.buf[this.pos - 1] &= (0xff << (8 - bits)) & 0xff;
   }

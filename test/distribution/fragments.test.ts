@@ -7,7 +7,8 @@ import { Op } from '../../src/distribution/control.js';
 import { FragmentWriter, orderKey } from '../../src/distribution/fragment-writer.js';
 import { Reassembler, type ReassemblyOptions } from '../../src/distribution/fragments.js';
 import { readDistHeader } from '../../src/distribution/header.js';
-import { atom, Pid } from '../../src/index.js';
+import { atom, encode, Pid, tuple } from '../../src/index.js';
+import { TermEncoder } from '../../src/term/index.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const MiB = 1024 * 1024;
@@ -89,6 +90,48 @@ describe('FragmentWriter', () => {
     expect(out).toStrictEqual(data);
     expect(r.stats.copiedBytes).toBe(data.length);
     expect(r.held).toBe(0);
+  });
+
+  it('cuts a message in segments (an encoder with referenceFrom) into the same fragments, without joining it', () => {
+    const payload = tuple(atom('data'), Buffer.alloc(MiB, 9), Buffer.alloc(20_000, 8), 'tail');
+    const control = encode(tuple(6, atom('from'), atom('inbox'))).subarray(1);
+    const enc = new TermEncoder(256, { referenceFrom: 16 * 1024 });
+    enc.raw(control);
+    enc.writeTerm(payload);
+    const segments = enc.segments();
+    const joined = Buffer.concat(segments);
+    // Buffer.equals: toStrictEqual walks 1 MiB byte by byte.
+    expect(joined.equals(Buffer.concat([control, encode(payload).subarray(1)]))).toBe(true);
+    const before = new FragmentWriter(64 * 1024);
+    before.pushMessage('k', joined, control.length);
+    const after = new FragmentWriter(64 * 1024);
+    after.pushMessage('k', segments, control.length);
+    expect(after.fragmentedBytes).toBe(joined.length);
+    const big = segments.find((s) => s.length === MiB) as Buffer;
+    let views = 0;
+    for (let parts = after.next(); parts !== undefined; parts = after.next()) {
+      const old = before.next() as Buffer[];
+      if (!Buffer.concat(parts).equals(Buffer.concat(old))) expect.fail('a fragment differs');
+      // The 1 MiB binary goes out as views of itself.
+      views += parts.filter((p) => p.buffer === big.buffer).length;
+    }
+    expect(before.next()).toBeUndefined();
+    expect(views).toBeGreaterThanOrEqual(16);
+    expect(after.fragmentedBytes).toBe(0);
+    expect(after.fragmentsOut).toBe(before.fragmentsOut);
+  });
+
+  it('queues a frame in segments behind a fragmented message', () => {
+    const writer = new FragmentWriter(2);
+    writer.pushMessage('a', [hex('aa'), hex(''), hex('aaaa')], 1);
+    writer.pushFrame('a', [hex('00000002'), hex('0102')]);
+    expect(writer.queuedBytes).toBe(6);
+    expect(drain(writer)).toStrictEqual([
+      hex('00000015 8345 0000000000000001 0000000000000002 00 aaaa'),
+      hex('00000013 8346 0000000000000001 0000000000000001 aa'),
+      hex('00000002 0102'),
+    ]);
+    expect(writer.queuedBytes).toBe(0);
   });
 });
 
