@@ -15,11 +15,11 @@ import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
 import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
 import {
-  ContinuationStream,
   decodeMessage,
+  FragmentStream,
   frameMessage,
   type Inbound,
-  isContinuation,
+  isFragment,
   malformed,
   PASS_THROUGH,
 } from './inbound.js';
@@ -116,12 +116,12 @@ export class Connection {
       this.reassembler = new Reassembler(options.fragments);
       this.writer = new FragmentWriter(options.fragments.size);
     }
-    // Continuation fragments that span socket chunks stream into reassembly: one copy per byte.
-    const stream = this.reassembler && new ContinuationStream(this.reassembler);
+    // Fragments that span socket chunks stream into reassembly: no frame buffer, one copy per byte.
+    const stream = this.reassembler && new FragmentStream(this.reassembler, this.atomCache ?? []);
     const parts = stream && {
-      wants: isContinuation,
-      piece: (bytes: Buffer, first: boolean, last: boolean) => {
-        const message = stream.piece(bytes, first, last);
+      wants: isFragment,
+      piece: (bytes: Buffer, first: boolean, last: boolean, length: number) => {
+        const message = stream.piece(bytes, first, last, length);
         if (last) this.onMessageBytes(message);
       },
     };

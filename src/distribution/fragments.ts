@@ -50,6 +50,10 @@ export interface PartialMessage {
   last: number;
 }
 
+/** Messages of at most this many fragments get a small tail for their last one (TAIL bytes). */
+const FEW = 4;
+const TAIL = 4096;
+
 /** Remembered ids of expired sequences whose late fragments are dropped, not taken as errors. */
 const MAX_EXPIRED = 1024;
 
@@ -86,25 +90,41 @@ export class Reassembler {
    * when it is also the last one (FragId 1), else keeps a copy of its data.
    */
   first(seqId: bigint, fragId: bigint, refs: Atom[], data: Buffer, now: number): Assembled | undefined {
+    if (fragId === 1n) {
+      if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
+      this.expired.delete(seqId);
+      return { data, refs };
+    }
+    const seq = this.firstBegin(seqId, fragId, refs, data.length, now);
+    this.append(seq, data);
+    seq.next = fragId - 1n;
+    return undefined;
+  }
+
+  /**
+   * A first fragment whose data (`dataLength` bytes) comes in pieces: contPiece each, then contEnd.
+   * The BEAM cuts every fragment but the last at the same size: the buffer is sized for that, so
+   * each byte is copied once, as it arrives, and no copy of the whole stalls the event loop at the
+   * end. A claim larger than the limits reserves only what the limits allow.
+   */
+  firstBegin(seqId: bigint, fragId: bigint, refs: Atom[], dataLength: number, now: number): PartialMessage {
     if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
     this.expired.delete(seqId);
-    if (fragId === 1n) return { data, refs };
     const { maxMessageSize, maxBytes } = this.options;
-    // The BEAM cuts every fragment but the last at the same size: the buffer is sized for that, so
-    // each byte is copied once, as it arrives, and no copy of the whole stalls the event loop at the
-    // end. A claim larger than the limits reserves only what the limits allow.
-    const claimed = Number(fragId) * data.length;
-    const size = Math.max(data.length, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
+    // A message of a few fragments saves most of a fragment: its last one, often short, gets a
+    // small tail, and the buffer grows to the size of the last fragment only when that arrives.
+    const n = Number(fragId);
+    const claimed = n <= FEW ? (n - 1) * dataLength + Math.min(dataLength, TAIL) : n * dataLength;
+    const size = Math.max(dataLength, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
     this.reserve(size);
-    const seq: PartialMessage = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId - 1n, last: now };
+    const seq: PartialMessage = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId, last: now };
     this.sequences.set(seqId, seq);
-    this.append(seq, data);
-    return undefined;
+    return seq;
   }
 
   /** A continuation: `data` is what follows `131, 70, SeqId, FragId`. */
   cont(seqId: bigint, fragId: bigint, data: Buffer, now: number): Assembled | undefined {
-    const seq = this.contBegin(seqId, fragId, now);
+    const seq = this.contBegin(seqId, fragId, now, data.length);
     if (seq === undefined) return undefined;
     this.append(seq, data);
     return this.contEnd(seqId, seq, fragId);
@@ -114,7 +134,7 @@ export class Reassembler {
    * A continuation whose data comes in pieces (contPiece each, then contEnd): its partial message,
    * or undefined for a late fragment of an expired sequence (dropped).
    */
-  contBegin(seqId: bigint, fragId: bigint, now: number): PartialMessage | undefined {
+  contBegin(seqId: bigint, fragId: bigint, now: number, dataLength?: number): PartialMessage | undefined {
     const seq = this.sequences.get(seqId);
     if (seq === undefined) {
       const late = this.expired.get(seqId);
@@ -126,15 +146,16 @@ export class Reassembler {
     }
     if (fragId !== seq.next) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${seq.next}`);
     seq.last = now;
+    if (fragId === 1n && dataLength !== undefined) this.fit(seq, seq.filled + dataLength);
     return seq;
   }
 
-  /** Part of a continuation's data (copied). */
+  /** Part of a fragment's data (copied). */
   contPiece(seq: PartialMessage, data: Buffer): void {
     this.append(seq, data);
   }
 
-  /** The end of continuation `fragId`: the whole message when it was the last one. */
+  /** The end of fragment `fragId` (first or continuation): the whole message when it was the last one. */
   contEnd(seqId: bigint, seq: PartialMessage, fragId: bigint): Assembled | undefined {
     if (fragId > 1n) {
       seq.next = fragId - 1n;
@@ -167,20 +188,24 @@ export class Reassembler {
 
   private append(seq: PartialMessage, data: Buffer): void {
     const need = seq.filled + data.length;
-    if (need > this.options.maxMessageSize)
-      throw bad(`a message of more than ${this.options.maxMessageSize} bytes (maxMessageSize)`);
-    if (need > seq.buf.length) {
-      const size = Math.min(Math.max(need, seq.buf.length * 2), this.options.maxMessageSize);
-      this.reserve(size - seq.buf.length);
-      const grown = Buffer.allocUnsafe(size);
-      seq.buf.copy(grown, 0, 0, seq.filled);
-      this.stats.copiedBytes += seq.filled;
-      this.stats.grown++;
-      seq.buf = grown;
-    }
+    this.fit(seq, need, Math.max(need, seq.buf.length * 2));
     data.copy(seq.buf, seq.filled);
     seq.filled = need;
     this.stats.copiedBytes += data.length;
+  }
+
+  /** Makes room for `need` bytes (`size` if the limits allow): PROTOCOL past maxMessageSize. */
+  private fit(seq: PartialMessage, need: number, size = need): void {
+    const { maxMessageSize } = this.options;
+    if (need > maxMessageSize) throw bad(`a message of more than ${maxMessageSize} bytes (maxMessageSize)`);
+    if (need <= seq.buf.length) return;
+    size = Math.min(size, maxMessageSize);
+    this.reserve(size - seq.buf.length);
+    const grown = Buffer.allocUnsafe(size);
+    seq.buf.copy(grown, 0, 0, seq.filled);
+    this.stats.copiedBytes += seq.filled;
+    this.stats.grown++;
+    seq.buf = grown;
   }
 
   private reserve(bytes: number): void {

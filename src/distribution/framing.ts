@@ -18,7 +18,7 @@ const EMPTY = Buffer.alloc(0);
 export interface FrameParts {
   wants(byte0: number, byte1: number): boolean;
   /** The frame's next bytes (a view valid only during the call); `first` and `last` mark its ends. */
-  piece(bytes: Buffer, first: boolean, last: boolean): void;
+  piece(bytes: Buffer, first: boolean, last: boolean, length: number): void;
 }
 
 /** Spanning frames up to this size are allocated when their length is read, if their chunks are transient. */
@@ -36,8 +36,9 @@ export class FrameParser {
   private filled = 0;
   /** Whether `parts` takes the frame being collected (undefined: not known yet). */
   private asParts: boolean | undefined;
-  /** Bytes of a frame being streamed to `parts` that have not arrived yet. */
+  /** Bytes of a frame being streamed to `parts` that have not arrived yet, and its length. */
   private streaming = 0;
+  private streamLength = 0;
   /** Whether the chunk being pushed is transient. */
   private transient = false;
 
@@ -211,6 +212,7 @@ export class FrameParser {
   private startStreaming(): void {
     const parts = this.parts as FrameParts;
     const held = this.buffered;
+    this.streamLength = this.need;
     this.streaming = this.need - held;
     this.need = -1;
     this.asParts = undefined;
@@ -218,7 +220,7 @@ export class FrameParser {
     while (this.buffered > 0) {
       const c = this.chunks[this.first];
       this.drop(c.length);
-      parts.piece(c, first, false);
+      parts.piece(c, first, false, this.streamLength);
       first = false;
     }
   }
@@ -227,7 +229,7 @@ export class FrameParser {
   private stream(chunk: Buffer): Buffer {
     const k = Math.min(chunk.length, this.streaming);
     this.streaming -= k;
-    (this.parts as FrameParts).piece(chunk.subarray(0, k), false, this.streaming === 0);
+    (this.parts as FrameParts).piece(chunk.subarray(0, k), false, this.streaming === 0, this.streamLength);
     return chunk.subarray(k);
   }
 

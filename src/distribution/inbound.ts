@@ -54,17 +54,20 @@ const COPY: DecodeOptions = { copyBinaries: true };
 /** `131, 70, SeqId:64, FragId:64`: the header of a continuation fragment. */
 const CONT_HEADER = 18;
 
-/** The first two bytes of a frame that `contMessage` takes as parts. */
-export function isContinuation(byte0: number, byte1: number): boolean {
-  return byte0 === 131 && byte1 === DIST_FRAG_CONT;
+/** The first two bytes of a fragment (first or continuation), which FragmentStream takes in pieces. */
+export function isFragment(byte0: number, byte1: number): boolean {
+  return byte0 === 131 && (byte1 === DIST_FRAG_CONT || byte1 === DIST_FRAG_HEADER);
 }
 
+/** A header cut short by the end of the bytes gathered so far (readDistHeader's error). */
+const TRUNCATED = /runs past the frame|no version byte/;
+
 /**
- * A continuation fragment that spans socket chunks, streamed in pieces (FrameParts): once its
- * header is read, each piece goes straight into the reassembly buffer, so no frame is allocated.
+ * A fragment that spans socket chunks, streamed in pieces (FrameParts): once its header is read,
+ * each piece goes straight into the reassembly buffer, so no frame is allocated for it.
  */
-export class ContinuationStream {
-  /** Header bytes gathered while fewer than CONT_HEADER have come. */
+export class FragmentStream {
+  /** Header bytes gathered until the header can be read. */
   private head: Buffer[] = [];
   private headLength = 0;
   /** The partial message, null for a late fragment that is dropped, undefined before the header. */
@@ -72,38 +75,64 @@ export class ContinuationStream {
   private seqId = 0n;
   private fragId = 0n;
 
-  constructor(private readonly reassembler: Reassembler) {}
+  constructor(
+    private readonly reassembler: Reassembler,
+    private readonly cache: (Atom | undefined)[],
+  ) {}
 
-  /** One piece of the frame; on the last, the message it completes (if it completes one). */
-  piece(bytes: Buffer, first: boolean, last: boolean): Inbound | undefined {
+  /** One piece of a frame of `length` bytes; on the last, the message it completes (if any). */
+  piece(bytes: Buffer, first: boolean, last: boolean, length: number): Inbound | undefined {
     if (first) {
       this.head = [];
       this.headLength = 0;
       this.partial = undefined;
     }
     if (this.partial === undefined) {
-      if (this.headLength + bytes.length < CONT_HEADER) {
-        if (last) throw new Error(`a continuation fragment of ${this.headLength + bytes.length} bytes`);
-        this.head.push(Buffer.from(bytes));
-        this.headLength += bytes.length;
+      const all = this.headLength === 0 ? bytes : Buffer.concat([...this.head, bytes]);
+      const at = this.readHeader(all, length, last);
+      if (at < 0) {
+        this.head = [Buffer.from(all)];
+        this.headLength = all.length;
         return undefined;
       }
-      const all = this.headLength === 0 ? bytes : Buffer.concat([...this.head, bytes]);
       this.head = [];
-      if (!isContinuation(all[0], all[1])) throw new Error('a continuation fragment without its header');
-      this.seqId = all.readBigUInt64BE(2);
-      this.fragId = all.readBigUInt64BE(10);
-      if (this.fragId === 0n) throw new Error('fragment id 0');
-      this.partial = this.reassembler.contBegin(this.seqId, this.fragId, Date.now()) ?? null;
-      bytes = all.subarray(CONT_HEADER);
+      bytes = all.subarray(at);
     }
-    if (this.partial !== null && bytes.length > 0) this.reassembler.contPiece(this.partial, bytes);
+    // Set by readHeader: the partial message, or null for a dropped late fragment.
+    const partial = this.partial as PartialMessage | null;
+    if (partial !== null && bytes.length > 0) this.reassembler.contPiece(partial, bytes);
     if (!last) return undefined;
-    const partial = this.partial;
     this.partial = undefined;
     if (partial === null) return undefined;
     const whole = this.reassembler.contEnd(this.seqId, partial, this.fragId);
     return whole && { data: whole.data, pos: 0, refs: whole.refs, transient: false };
+  }
+
+  /** Reads the header from `all` and starts the fragment; where its data starts, or -1 for more bytes. */
+  private readHeader(all: Buffer, length: number, last: boolean): number {
+    const now = Date.now();
+    if (all[1] === DIST_FRAG_CONT) {
+      if (all.length < CONT_HEADER) {
+        if (last) throw new Error(`a continuation fragment of ${all.length} bytes`);
+        return -1;
+      }
+      this.seqId = all.readBigUInt64BE(2);
+      this.fragId = all.readBigUInt64BE(10);
+      if (this.fragId === 0n) throw new Error('fragment id 0');
+      this.partial = this.reassembler.contBegin(this.seqId, this.fragId, now) ?? null;
+      return CONT_HEADER;
+    }
+    let header: ReturnType<typeof readDistHeader>;
+    try {
+      header = readDistHeader(all, this.cache, true);
+    } catch (err) {
+      if (!last && err instanceof Error && TRUNCATED.test(err.message)) return -1;
+      throw err;
+    }
+    this.seqId = header.seqId;
+    this.fragId = header.fragId;
+    this.partial = this.reassembler.firstBegin(header.seqId, header.fragId, header.refs, length - header.pos, now);
+    return header.pos;
   }
 }
 

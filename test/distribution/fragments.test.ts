@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { Op } from '../../src/distribution/control.js';
 import { FragmentWriter, orderKey } from '../../src/distribution/fragment-writer.js';
 import { Reassembler, type ReassemblyOptions } from '../../src/distribution/fragments.js';
+import { FrameParser } from '../../src/distribution/framing.js';
 import { readDistHeader } from '../../src/distribution/header.js';
-import { atom, encode, Pid, tuple } from '../../src/index.js';
+import { FragmentStream, frameMessage, isFragment } from '../../src/distribution/inbound.js';
+import { type Atom, atom, encode, Pid, tuple } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -224,5 +226,82 @@ describe('Reassembler', () => {
     expect(() => r.cont(1n, 2n, Buffer.alloc(10), 2000)).toThrow(/expected 1/);
     expect(() => r.cont(2n, 1n, Buffer.alloc(10), 2000)).toThrow(/unknown sequence/);
     expect(r.held).toBe(0);
+  });
+});
+
+describe('fragments streamed from the frame parser (FragmentStream)', () => {
+  /** A 300-byte message in three fragments; the first's header makes a new atom cache entry. */
+  function fragmentFrames(seq: number, data: Buffer): Buffer {
+    const u64 = (n: number) => {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(n));
+      return b;
+    };
+    const frame = (body: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length);
+      return Buffer.concat([len, body]);
+    };
+    // NumRefs 1, flags 0x08 (new entry in segment 0; short atoms), InternalIx 5, "foo".
+    const refs = Buffer.from([1, 0x08, 5, 3, ...Buffer.from('foo')]);
+    return Buffer.concat([
+      frame(Buffer.concat([Buffer.from([131, 69]), u64(seq), u64(3), refs, data.subarray(0, 100)])),
+      frame(Buffer.concat([Buffer.from([131, 70]), u64(seq), u64(2), data.subarray(100, 200)])),
+      frame(Buffer.concat([Buffer.from([131, 70]), u64(seq), u64(1), data.subarray(200)])),
+    ]);
+  }
+
+  it('whatever the socket chunks, each message arrives whole, its header atoms read once', () => {
+    const data = Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff));
+    const input = Buffer.concat([fragmentFrames(7, data), fragmentFrames(8, data)]);
+    for (const size of [1, 2, 3, 5, 7, 16, 25, 26, 64, 1000]) {
+      const cache = new Array<Atom | undefined>(2048).fill(undefined);
+      const reassembler = new Reassembler(options);
+      const stream = new FragmentStream(reassembler, cache);
+      const got: Buffer[] = [];
+      const take = (m: { data: Buffer; refs: Atom[] | undefined } | undefined) => {
+        if (m === undefined) return;
+        expect(m.refs).toStrictEqual([atom('foo')]);
+        got.push(Buffer.from(m.data));
+      };
+      const parser = new FrameParser(
+        1 << 20,
+        (frame, transient) => take(frameMessage(frame, transient, cache, reassembler)),
+        () => {},
+        { wants: isFragment, piece: (b, first, last, length) => take(stream.piece(b, first, last, length)) },
+      );
+      for (let at = 0; at < input.length; at += size) parser.push(input.subarray(at, at + size), true);
+      expect(got.map((m) => m.equals(data))).toStrictEqual([true, true]);
+      expect(cache[5]).toBe(atom('foo'));
+      expect(reassembler.summary()).toMatchObject({ held: 0, pending: 0 });
+    }
+  });
+});
+
+describe('reassembly buffer sizing', () => {
+  it('a message of a few fragments reserves a short tail for its last one and grows to fit it exactly', () => {
+    const r = new Reassembler(options);
+    const first = Buffer.alloc(10_000, 1);
+    r.first(1n, 2n, [], first, 0);
+    expect(r.held).toBe(10_000 + 4096); // not 2 x 10,000
+    const whole = r.cont(1n, 1n, Buffer.alloc(100, 2), 0);
+    expect(whole?.data.length).toBe(10_100);
+    expect(r.stats.grown).toBe(0);
+
+    r.first(2n, 2n, [], first, 0);
+    const big = r.cont(2n, 1n, Buffer.alloc(8000, 3), 0);
+    expect(big?.data.length).toBe(18_000);
+    expect(big?.data.buffer.byteLength).toBeGreaterThanOrEqual(18_000);
+    expect(r.stats.grown).toBe(1); // once, to the exact size: the last fragment's length is known
+    expect(
+      Buffer.from(big?.data ?? [])
+        .subarray(10_000)
+        .equals(Buffer.alloc(8000, 3)),
+    ).toBe(true);
+
+    // Many fragments: a full fragment's room for each, no growth.
+    r.first(3n, 20n, [], first, 0);
+    expect(r.held).toBe(20 * 10_000);
+    expect(r.summary()).toMatchObject({ pending: 1 });
   });
 });
