@@ -91,8 +91,7 @@ export class Reassembler {
    */
   first(seqId: bigint, fragId: bigint, refs: Atom[], data: Buffer, now: number): Assembled | undefined {
     if (fragId === 1n) {
-      if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
-      this.expired.delete(seqId);
+      this.start(seqId);
       return { data, refs };
     }
     const seq = this.firstBegin(seqId, fragId, refs, data.length, now);
@@ -108,8 +107,7 @@ export class Reassembler {
    * end. A claim larger than the limits reserves only what the limits allow.
    */
   firstBegin(seqId: bigint, fragId: bigint, refs: Atom[], dataLength: number, now: number): PartialMessage {
-    if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
-    this.expired.delete(seqId);
+    this.start(seqId);
     const { maxMessageSize, maxBytes } = this.options;
     // A message of a few fragments saves most of a fragment: its last one, often short, gets a
     // small tail, and the buffer grows to the size of the last fragment only when that arrives.
@@ -206,6 +204,12 @@ export class Reassembler {
     this.stats.copiedBytes += seq.filled;
     this.stats.grown++;
     seq.buf = grown;
+  }
+
+  /** A first fragment of `seqId` arrived: an error if its sequence is under way. */
+  private start(seqId: bigint): void {
+    if (this.sequences.has(seqId)) throw bad(`sequence ${seqId} started twice`);
+    this.expired.delete(seqId);
   }
 
   private reserve(bytes: number): void {

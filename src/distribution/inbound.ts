@@ -51,9 +51,6 @@ export function frameMessage(
 /** Decoding a transient message: nothing may stay a view of it. */
 const COPY: DecodeOptions = { copyBinaries: true };
 
-/** `131, 70, SeqId:64, FragId:64`: the header of a continuation fragment. */
-const CONT_HEADER = 18;
-
 /** The first two bytes of a fragment (first or continuation), which FragmentStream takes in pieces. */
 export function isFragment(byte0: number, byte1: number): boolean {
   return byte0 === 131 && (byte1 === DIST_FRAG_CONT || byte1 === DIST_FRAG_HEADER);
@@ -110,18 +107,6 @@ export class FragmentStream {
 
   /** Reads the header from `all` and starts the fragment; where its data starts, or -1 for more bytes. */
   private readHeader(all: Buffer, length: number, last: boolean): number {
-    const now = Date.now();
-    if (all[1] === DIST_FRAG_CONT) {
-      if (all.length < CONT_HEADER) {
-        if (last) throw new Error(`a continuation fragment of ${all.length} bytes`);
-        return -1;
-      }
-      this.seqId = all.readBigUInt64BE(2);
-      this.fragId = all.readBigUInt64BE(10);
-      if (this.fragId === 0n) throw new Error('fragment id 0');
-      this.partial = this.reassembler.contBegin(this.seqId, this.fragId, now) ?? null;
-      return CONT_HEADER;
-    }
     let header: ReturnType<typeof readDistHeader>;
     try {
       header = readDistHeader(all, this.cache, true);
@@ -129,10 +114,14 @@ export class FragmentStream {
       if (!last && err instanceof Error && TRUNCATED.test(err.message)) return -1;
       throw err;
     }
-    this.seqId = header.seqId;
-    this.fragId = header.fragId;
-    this.partial = this.reassembler.firstBegin(header.seqId, header.fragId, header.refs, length - header.pos, now);
-    return header.pos;
+    const { seqId, fragId, pos } = header;
+    this.seqId = seqId;
+    this.fragId = fragId;
+    this.partial =
+      header.tag === DIST_FRAG_CONT
+        ? (this.reassembler.contBegin(seqId, fragId, Date.now(), length - pos) ?? null)
+        : this.reassembler.firstBegin(seqId, fragId, header.refs, length - pos, Date.now());
+    return pos;
   }
 }
 
