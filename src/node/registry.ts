@@ -6,11 +6,11 @@
  */
 import type { ConnectionStats } from '../distribution/connection.js';
 import { ErldistError } from '../errors.js';
-import { type Atom, ImproperList, Pid, Reference, type Term, Tuple } from '../term/index.js';
+import { type Atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import type { Identifiers } from './ids.js';
 import { refKey } from './keys.js';
 import { type AliasOptions, Mailbox, type MonitorAlias } from './mailbox.js';
-import { ALIAS_TAG } from './server.js';
+import { aliasIn } from './server.js';
 
 /** Something that can receive messages sent to one of our pids. */
 export interface LocalProcess {
@@ -185,9 +185,7 @@ export class Registry {
 /** The reply of `{[alias | Alias], Reply}` (what gen:reply/2 sends to an alias), if `message` is one. */
 function replyTo(alias: Reference, message: Term): { value: Term } | undefined {
   if (!(message instanceof Tuple) || message.length !== 2) return undefined;
-  const tag = message.elements[0];
-  if (!(tag instanceof ImproperList) || tag.elements.length !== 1 || tag.elements[0] !== ALIAS_TAG) return undefined;
-  const ref = tag.tail;
-  if (!(ref instanceof Reference) || ref.node !== alias.node || refKey(ref) !== refKey(alias)) return undefined;
+  const ref = aliasIn(message.elements[0]);
+  if (ref === undefined || ref.node !== alias.node || refKey(ref) !== refKey(alias)) return undefined;
   return { value: message.elements[1] };
 }

@@ -6,10 +6,10 @@
  */
 import { Op } from '../distribution/control.js';
 import { DFLAG } from '../distribution/flags.js';
-import { type Atom, atom, ImproperList, Pid, Reference, type Term, Tuple } from '../term/index.js';
+import { type Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import type { Dialer } from './dialer.js';
 import type { Registry } from './registry.js';
-import { ALIAS_TAG, type From } from './server.js';
+import { aliasIn, type From } from './server.js';
 
 const IO_REQUEST = atom('io_request');
 const IO_REPLY = atom('io_reply');
@@ -111,9 +111,5 @@ export class Router<N> {
 
 /** The call reference in a reply's tag: `Ref`, or `[alias | Ref]` (a reply sent to the pid). */
 function callRef(tag: Term): Reference | undefined {
-  if (tag instanceof Reference) return tag;
-  if (tag instanceof ImproperList && tag.elements.length === 1 && tag.elements[0] === ALIAS_TAG) {
-    return tag.tail instanceof Reference ? tag.tail : undefined;
-  }
-  return undefined;
+  return tag instanceof Reference ? tag : aliasIn(tag);
 }

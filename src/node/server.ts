@@ -8,8 +8,6 @@ import type { Mailbox } from './mailbox.js';
 const GEN_CALL = atom('$gen_call');
 const GEN_CAST = atom('$gen_cast');
 const ALIAS = atom('alias');
-/** The head of a gen:call tag that names an alias: `[alias | Ref]`. */
-export const ALIAS_TAG = ALIAS;
 
 /** Who made a call: the caller's pid and its opaque tag (a reference, or `[alias | Ref]`). */
 export class From {
@@ -21,8 +19,8 @@ export class From {
   /** The monitor reference gen:call put in its tag, if any (the call fails through it). */
   get monitorRef(): Reference | undefined {
     if (this.tag instanceof Reference) return this.tag;
-    if (this.tag instanceof ImproperList && this.tag.elements[0] === ALIAS && this.tag.tail instanceof Reference)
-      return this.tag.tail;
+    const alias = aliasIn(this.tag);
+    if (alias !== undefined) return alias;
     if (Array.isArray(this.tag) && this.tag[0] === ALIAS && this.tag[1] instanceof Reference) return this.tag[1];
     return undefined;
   }
@@ -42,8 +40,8 @@ function headOf(list: ImproperList | Term[]): Term | undefined {
   return list instanceof ImproperList ? list.elements[0] : list[0];
 }
 
-/** Alias of `[alias | Alias]`. */
-function aliasIn(t: Term): Reference | undefined {
+/** The reference of a gen:call tag `[alias | Ref]` (an alias), if `t` is one. */
+export function aliasIn(t: Term): Reference | undefined {
   if (t instanceof ImproperList && t.elements.length === 1 && t.elements[0] === ALIAS && t.tail instanceof Reference)
     return t.tail;
   return undefined;
