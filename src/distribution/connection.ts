@@ -5,42 +5,17 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { type Atom, type DecodeOptions, type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
-import { type WaitOptions, waitFor } from '../wait.js';
-import { type Control, encodeControl } from './control.js';
+import type { Atom, DecodeOptions, Term } from '../term/index.js';
+import type { WaitOptions } from '../wait.js';
+import type { Control } from './control.js';
 import { DFLAG } from './flags.js';
-import { FragmentWriter, orderKey } from './fragment-writer.js';
 import { type FragmentOptions, Reassembler } from './fragments.js';
 import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
-import { ATOM_CACHE_SIZE, DIST_HEADER } from './header.js';
-import {
-  decodeMessage,
-  FragmentStream,
-  frameMessage,
-  type Inbound,
-  isFragment,
-  malformed,
-  PASS_THROUGH,
-} from './inbound.js';
+import { ATOM_CACHE_SIZE } from './header.js';
+import { decodeMessage, FragmentStream, frameMessage, type Inbound, isFragment, malformed } from './inbound.js';
+import { Outbound } from './outbound.js';
 import { readsOf } from './reads.js';
-
-/** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
-const FRAMES_PER_TURN = 16;
-/** `131, 68, 0`: a header without atom cache refs. */
-const HEADER_LEN = 3;
-/**
- * Binaries of at least this size are written from the caller's buffer instead of copied into the
- * batch. Encoding and writing 16 frames a batch to a local socket cost the sender per frame, copied
- * vs referenced: 1 KiB 1.6 vs 1.7 us, 2 KiB 1.9 vs 1.7, 4 KiB 4.5 vs 2.5, 16 KiB 14 vs 9 (the copy
- * with a batch sized in advance; growing it costs more): twice the break-even, for fewer small
- * writev entries and fewer buffers held by reference.
- */
-const REFERENCE_FROM = 4 * 1024;
-/** A fragmented message with at most this many bytes of its own (not referenced) is copied out of the batch. */
-const OWN_COPY_MAX = 4096;
-/** A batch of frames goes out once it holds this much, and the next frame starts a new one. */
-const BATCH_LIMIT = 64 * 1024;
 
 /** Counters a connection adds to (shared by all connections of a node). */
 export interface ConnectionStats {
@@ -84,22 +59,19 @@ export class Connection {
   private readonly parser: FrameParser;
   private readonly timer: NodeJS.Timeout;
   private lastRead = Date.now();
-  private lastWrite = Date.now();
   /** When the peer's last tick arrived, and the last gaps between its ticks (its tick period). */
   private lastPeerTick = Number.NaN;
   private readonly tickGaps: number[] = [];
   private peerTickGap = Infinity;
   private closed = false;
-  private drainWaiters: (() => void)[] = [];
   /**
    * With DIST_HDR_ATOM_CACHE or FRAGMENTS agreed: frames carry a header (and no version bytes), and
    * the peer's atoms are cached.
    */
   private readonly atomCache: (Atom | undefined)[] | undefined;
-  /** With FRAGMENTS agreed: partial messages received, and messages being written in fragments. */
+  /** With FRAGMENTS agreed: partial messages received. */
   private readonly reassembler: Reassembler | undefined;
-  private readonly writer: FragmentWriter | undefined;
-  private pumpScheduled = false;
+  private readonly out: Outbound;
 
   constructor(
     private readonly socket: Socket,
@@ -112,10 +84,15 @@ export class Connection {
     this.flags = handshake.flags;
     if (this.flags & (DFLAG.DIST_HDR_ATOM_CACHE | DFLAG.FRAGMENTS))
       this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
-    if (this.flags & DFLAG.FRAGMENTS) {
-      this.reassembler = new Reassembler(options.fragments);
-      this.writer = new FragmentWriter(options.fragments.size);
-    }
+    const fragments = (this.flags & DFLAG.FRAGMENTS) !== 0n;
+    if (fragments) this.reassembler = new Reassembler(options.fragments);
+    this.out = new Outbound(socket, this.peerName, {
+      stats: options.stats,
+      fragmentSize: fragments ? options.fragments.size : undefined,
+      headers: this.atomCache !== undefined,
+      highWaterMark: options.highWaterMark,
+      maxBuffered: options.maxBuffered,
+    });
     // Fragments that span socket chunks stream into reassembly: no frame buffer, one copy per byte.
     const stream = this.reassembler && new FragmentStream(this.reassembler, this.atomCache ?? []);
     const parts = stream && {
@@ -135,7 +112,6 @@ export class Connection {
     socket.setNoDelay(true);
     const reads = readsOf(socket);
     if (reads === undefined) socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
-    socket.on('drain', () => this.onDrain());
     socket.on('error', (err) =>
       this.fail(
         new ErldistError('NODE_DOWN', `connection to ${this.peerName} failed: ${err.message}`, {
@@ -174,20 +150,18 @@ export class Connection {
    * small messages pass (calls wait on this before they write).
    */
   get overHighWaterMark(): boolean {
-    return this.buffered - (this.writer?.fragmentedBytes ?? 0) >= this.options.highWaterMark;
+    return this.out.overHighWaterMark;
   }
 
   /** Bytes waiting to be written (in the socket, this turn's batch, and fragments to come). */
   get buffered(): number {
-    const writer = this.writer;
-    const queued = writer === undefined ? 0 : writer.fragmentedBytes + writer.queuedBytes;
-    return this.socket.writableLength + (this.batch?.length ?? 0) + queued;
+    return this.out.buffered;
   }
 
   /** Reassembly (bytes held, partial messages, bytes copied, expired) and fragments sent. */
   get fragments(): ReturnType<Reassembler['summary']> & { out: number } {
     const none = { copiedBytes: 0, grown: 0, expired: 0, held: 0, pending: 0 };
-    return { ...(this.reassembler?.summary() ?? none), out: this.writer?.fragmentsOut ?? 0 };
+    return { ...(this.reassembler?.summary() ?? none), out: this.out.fragmentsOut };
   }
 
   /**
@@ -198,156 +172,12 @@ export class Connection {
    * other large messages: a 200 MiB message does not stop pings and small messages, a second one
    * is refused until the first is under `maxBuffered`.
    *
-   * Binaries of REFERENCE_FROM bytes or more are written from the caller's memory, not copied (as
+   * Binaries of 4 KiB or more are written from the caller's memory, not copied (as
    * `socket.write(buffer)` keeps the buffer, not a copy): they must not change until written.
    */
   send(control: Control, payload?: Term): boolean {
-    if (this.closed)
-      throw new ErldistError('NODE_DOWN', `connection to ${this.peerName} is closed`, { node: this.peerName });
-    const bufferedBefore = this.buffered;
-    if (bufferedBefore - (this.writer?.fragmentedBytes ?? 0) > this.options.maxBuffered) throw this.bufferFull();
-    // Frames sent in one tick of the event loop are encoded into one batch and go out in one
-    // write(2), as the BEAM's distribution port batches what is queued. Large binaries are not
-    // copied into it but written from the caller's buffer; a batch past BATCH_LIMIT goes out now
-    // and the next frame starts a new one, rather than the batch grow by copying.
-    let batch = this.batch;
-    if (batch !== undefined && batch.length >= BATCH_LIMIT) {
-      this.flush();
-      batch = undefined;
-    }
-    if (batch === undefined) {
-      batch = this.batch = new TermEncoder(4096, { referenceFrom: REFERENCE_FROM });
-      process.nextTick(this.flush);
-    }
-    const startPos = batch.pos;
-    const start = batch.length;
-    let controlEnd = 0;
-    try {
-      batch.u32(0); // length, filled in below
-      if (this.atomCache) {
-        // A header that uses no cache refs; then the terms without version bytes.
-        batch.u8(VERSION_MAGIC);
-        batch.u8(DIST_HEADER);
-        batch.u8(0);
-        batch.writeTerm(encodeControl(control));
-        controlEnd = batch.length;
-        if (payload !== undefined) batch.writeTerm(payload);
-      } else {
-        batch.u8(PASS_THROUGH);
-        batch.u8(VERSION_MAGIC);
-        batch.writeTerm(encodeControl(control));
-        if (payload !== undefined) {
-          batch.u8(VERSION_MAGIC);
-          batch.writeTerm(payload);
-        }
-      }
-    } catch (err) {
-      batch.truncate(startPos); // an ENCODE error leaves no half frame behind
-      throw err;
-    }
-    const end = batch.length;
-    batch.buf.writeUInt32BE(end - start - 4, startPos);
-    const writer = this.writer;
-    if (writer !== undefined) {
-      const key = orderKey(control);
-      const dataStart = start + 4 + HEADER_LEN;
-      if (writer.fragments(end - dataStart)) {
-        if (bufferedBefore > this.options.maxBuffered) {
-          batch.truncate(startPos);
-          throw this.bufferFull();
-        }
-        if (batch.pos - startPos <= OWN_COPY_MAX) {
-          // Little of the message is in the batch (its large binaries are referenced): copy that
-          // out and keep the batch for the frames around it.
-          writer.pushMessage(key, batch.segments(dataStart, end, true), controlEnd - dataStart);
-          batch.truncate(startPos);
-        } else {
-          // The batch now belongs to this message: the frames before it go out now.
-          if (start > 0) this.writeParts(batch.segments(0, start));
-          this.batch = undefined;
-          writer.pushMessage(key, batch.segments(dataStart, end), controlEnd - dataStart);
-        }
-        this.schedulePump();
-        return this.buffered < this.options.highWaterMark;
-      }
-      if (writer.busy(key)) {
-        // Behind the fragmented message to the same process (the batch's bytes copied, as it is reused).
-        writer.pushFrame(key, batch.segments(start, end, true));
-        batch.truncate(startPos);
-        return this.buffered < this.options.highWaterMark;
-      }
-    }
-    this.options.stats.framesOut++;
-    this.lastWrite = Date.now();
-    return this.buffered < this.options.highWaterMark;
+    return this.out.send(control, payload);
   }
-
-  private bufferFull(): ErldistError {
-    return new ErldistError(
-      'BUFFER_FULL',
-      `more than ${this.options.maxBuffered} bytes wait to be written to ${this.peerName}; await drain() before sending more`,
-      { node: this.peerName },
-    );
-  }
-
-  /** Writes a frame's or batch's segments, corked into one writev when there are several. */
-  private writeParts(parts: Buffer[]): void {
-    const stats = this.options.stats;
-    if (parts.length === 1) {
-      const only = parts[0] as Buffer;
-      stats.bytesOut += only.length;
-      this.socket.write(only);
-      return;
-    }
-    this.socket.cork();
-    for (const part of parts) {
-      stats.bytesOut += part.length;
-      this.socket.write(part);
-    }
-    this.socket.uncork();
-  }
-
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.closed) return;
-    this.pumpScheduled = true;
-    setImmediate(this.pump);
-  }
-
-  /**
-   * Writes a few queued fragments (and frames queued behind them), round robin over destinations,
-   * while the socket holds less than half the high-water mark; then lets the event loop turn (reads,
-   * timers, other sends) and goes on, or waits for the socket's 'drain'.
-   */
-  private readonly pump = () => {
-    this.pumpScheduled = false;
-    const writer = this.writer;
-    if (writer === undefined || this.closed) return;
-    // Fragments fill at most half the high-water mark, so that calls (which wait while the bytes
-    // ahead of them are over it) pass them.
-    const count = (bytes: number) => (this.options.stats.bytesOut += bytes);
-    const frames = writer.writeTo(this.socket, this.options.highWaterMark / 2, FRAMES_PER_TURN, count);
-    if (frames > 0) {
-      this.options.stats.framesOut += frames;
-      this.lastWrite = Date.now();
-    }
-    // More on the next turn, or once the socket has written what it holds.
-    if (!writer.idle && !this.socket.writableNeedDrain) this.schedulePump();
-    if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
-  };
-
-  private onDrain(): void {
-    if (this.writer !== undefined && !this.writer.idle) this.schedulePump();
-    if (this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
-  }
-
-  private batch: TermEncoder | undefined;
-  private readonly flush = () => {
-    const batch = this.batch;
-    this.batch = undefined;
-    if (batch === undefined || this.closed || batch.length === 0) return;
-    this.writeParts(batch.segments());
-    if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
-  };
 
   /**
    * Resolves when the bytes waiting to be written, fragments included, are below the high-water
@@ -355,15 +185,7 @@ export class Connection {
    * ABORTED, and the waiter is forgotten, so abandoned waits do not pile up.
    */
   drain(options: WaitOptions = {}): Promise<void> {
-    if (this.closed || this.buffered < this.options.highWaterMark) return Promise.resolve();
-    return waitFor<void>(options, `drain of the connection to ${this.peerName}`, (resolve) => {
-      const done = () => resolve();
-      this.drainWaiters.push(done);
-      return () => {
-        const i = this.drainWaiters.indexOf(done);
-        if (i >= 0) this.drainWaiters.splice(i, 1);
-      };
-    });
+    return this.out.drain(options);
   }
 
   /** Closes the connection; `onClose` receives `reason`. */
@@ -374,20 +196,13 @@ export class Connection {
     );
   }
 
-  private releaseDrainWaiters(): void {
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
-  }
-
   private fail(error: ErldistError): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     this.reassembler?.clear();
-    this.writer?.clear();
     this.socket.destroy();
-    this.releaseDrainWaiters();
+    this.out.close();
     this.handlers.onClose(error);
   }
 
@@ -417,11 +232,7 @@ export class Connection {
     // We tick after a quarter of our tick time, or as often as the peer ticks if that is more
     // often: a peer ticks every net_ticktime/4 and drops us after about net_ticktime of silence.
     const every = Math.min(this.options.tickTime / 4, this.peerTickGap);
-    if (Date.now() - this.lastWrite >= every) {
-      this.lastWrite = Date.now();
-      this.options.stats.ticksOut++;
-      this.socket.write(Buffer.alloc(4));
-    }
+    if (Date.now() - this.out.lastWrite >= every) this.out.tick();
   }
 
   /**

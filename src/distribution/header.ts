@@ -10,6 +10,8 @@ import { ByteReader } from '../bytes.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, internAtom } from '../term/index.js';
 
+/** A frame without a distribution header starts with this (protocol-notes §3). */
+export const PASS_THROUGH = 112;
 export const DIST_HEADER = 68;
 export const DIST_FRAG_HEADER = 69;
 export const DIST_FRAG_CONT = 70;

@@ -7,10 +7,7 @@ import { ErldistError } from '../errors.js';
 import { type Atom, type DecodeOptions, type Term, TermDecoder } from '../term/index.js';
 import { type Control, decodeControl, hasPayload } from './control.js';
 import type { PartialMessage, Reassembler } from './fragments.js';
-import { DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, readDistHeader } from './header.js';
-
-/** A frame without a distribution header starts with this (PASS_THROUGH). */
-export const PASS_THROUGH = 112;
+import { DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, PASS_THROUGH, readDistHeader } from './header.js';
 
 /** A message's bytes: its control term at `pos`, versioned when there are no header `refs`. */
 export interface Inbound {
