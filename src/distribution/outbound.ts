@@ -52,6 +52,8 @@ export class Outbound {
   lastWrite = Date.now();
   private closed = false;
   private batch: TermEncoder | undefined;
+  /** The last batch's encoder, once the socket took all of it: its buffer is written into again. */
+  private spare: TermEncoder | undefined;
   private readonly writer: FragmentWriter | undefined;
   private pumpScheduled = false;
   private drainWaiters: (() => void)[] = [];
@@ -97,8 +99,10 @@ export class Outbound {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = this.batch = new TermEncoder(4096, { referenceFrom: REFERENCE_FROM });
-      process.nextTick(this.flush);
+      batch = this.spare ?? new TermEncoder(4096, { referenceFrom: REFERENCE_FROM });
+      this.spare = undefined;
+      this.batch = batch;
+      queueMicrotask(this.flushSoon);
     }
     const startPos = batch.pos;
     const start = batch.length;
@@ -216,11 +220,23 @@ export class Outbound {
     this.socket.uncork();
   }
 
+  /**
+   * A tick queued from a microtask runs once the microtask queue is empty: after every promise
+   * reaction to what is being handled now (a reply's caller sending its next request, a DEMONITOR_P
+   * and the next call), so that what they send shares this batch's write(2).
+   */
+  private readonly flushSoon = () => process.nextTick(this.flush);
+
   private readonly flush = () => {
     const batch = this.batch;
     this.batch = undefined;
     if (batch === undefined || this.closed || batch.length === 0) return;
     this.writeParts(batch.segments());
+    // Written through to the kernel (no bytes wait in the socket): nothing holds the buffer now.
+    if (this.socket.writableLength === 0 && batch.buf.length <= BATCH_LIMIT * 2) {
+      batch.truncate(0);
+      this.spare = batch;
+    }
     if (this.drainWaiters.length > 0 && this.buffered < this.options.highWaterMark) this.releaseDrainWaiters();
   };
 
