@@ -5,7 +5,7 @@
  */
 import { ErldistError } from '../errors.js';
 import { Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
-import { refKey } from './keys.js';
+import { sameRef } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import { type Answers, WAIT } from './pending.js';
 
@@ -83,12 +83,7 @@ export function spawnAnswers(
  */
 function erpcOutcome(reason: Term, tag: Reference): { ok: true; value: Term } | { ok: false; reason: Term } {
   const first = reason instanceof Tuple ? reason.elements[0] : undefined;
-  if (
-    reason instanceof Tuple &&
-    first instanceof Reference &&
-    first.node === tag.node &&
-    refKey(first) === refKey(tag)
-  ) {
+  if (reason instanceof Tuple && first instanceof Reference && sameRef(first, tag)) {
     const [, kind, a, b] = reason.elements;
     if (kind === RETURN || kind === THROW) return { ok: true, value: a };
     if (kind === EXIT) return { ok: false, reason: new Tuple([EXIT_TAG, a]) };

@@ -4,11 +4,12 @@
  * connection to drain. Every kind of call settles, times out and is abandoned the same way.
  */
 import type { Connection } from '../distribution/connection.js';
-import type { ErldistError } from '../errors.js';
+import { ErldistError } from '../errors.js';
 import type { Reference, Term } from '../term/index.js';
-import { type WaitOptions, waitFor } from '../wait.js';
+import { abortedError, onAbort, type WaitOptions } from '../wait.js';
+import { type Deadline, Deadlines, type Expiring } from './deadlines.js';
 import { channels } from './diagnostics.js';
-import { refKey } from './keys.js';
+import { refNumber, sameRef } from './keys.js';
 
 /** Returned by an answer reader to keep waiting (an erpc's spawn reply: the result comes in the DOWN). */
 export const WAIT: unique symbol = Symbol('erldist.wait');
@@ -31,9 +32,11 @@ export interface CallSlot {
   fail(err: Error): void;
   /** The connection the request went out on (undefined while it waits for one). */
   readonly sentOn: unknown;
+  /** The reference the call waits under. */
+  readonly ref: Reference;
 }
 
-export class PendingCall<T = unknown> implements CallSlot {
+export class PendingCall<T = unknown> implements CallSlot, Expiring {
   private done = false;
   /** Aborts the wait for a connection, or for it to drain, while the request waits to go out. */
   waitAbort: AbortController | undefined;
@@ -41,14 +44,26 @@ export class PendingCall<T = unknown> implements CallSlot {
   sentOn: unknown;
   /** Takes the call's monitor back (DEMONITOR_P); set once the monitor went out, cleared by a DOWN. */
   demonitor: (() => void) | undefined;
+  /** The timeout, and the abort signal's listener, while the call waits. */
+  deadline: Deadline | undefined;
+  stopListening: (() => void) | undefined;
+  resolve!: (value: T) => void;
+  reject!: (err: Error) => void;
 
   constructor(
+    readonly ref: Reference,
     private readonly answers: Answers<T>,
-    private readonly resolve: (value: T) => void,
-    private readonly reject: (err: Error) => void,
-    /** Removes the call from its peer's table. */
-    private readonly forget: () => void,
+    /** Its peer's table, which holds it under `key`. */
+    private readonly table: CallTable,
+    private readonly key: number,
+    private readonly what: string,
+    private readonly timeout: number,
   ) {}
+
+  /** The timeout passed: the caller stops waiting (TIMEOUT), the monitor is taken back. */
+  expired(): void {
+    this.fail(new ErldistError('TIMEOUT', `${this.what} timed out after ${this.timeout} ms`));
+  }
 
   get settled(): boolean {
     return this.done;
@@ -78,11 +93,6 @@ export class PendingCall<T = unknown> implements CallSlot {
     this.reject(err);
   }
 
-  /** The caller stopped waiting (timeout or abort): forget the call, take the monitor back. */
-  abandon(): void {
-    if (!this.done) this.end();
-  }
-
   private answer(read: () => T | typeof WAIT): void {
     if (this.done) return;
     let value: T | typeof WAIT;
@@ -99,7 +109,9 @@ export class PendingCall<T = unknown> implements CallSlot {
 
   private end(): void {
     this.done = true;
-    this.forget();
+    this.table.forget(this.key, this);
+    this.deadline?.cancel();
+    this.stopListening?.();
     this.waitAbort?.abort();
     this.demonitor?.();
   }
@@ -121,12 +133,21 @@ export interface CallLine {
 
 /** One peer's calls by reference, and the one lifecycle they share. */
 export class CallTable {
-  private readonly calls = new Map<string, CallSlot>();
+  /** By refNumber; an entry answers only to its whole reference. */
+  private readonly calls = new Map<number, CallSlot>();
+
+  private readonly deadlines = new Deadlines();
 
   constructor(private readonly line: CallLine) {}
 
+  /** A call ended: it leaves the table. */
+  forget(key: number, call: CallSlot): void {
+    if (this.calls.get(key) === call) this.calls.delete(key);
+  }
+
   get(ref: Reference): CallSlot | undefined {
-    return this.calls.get(refKey(ref));
+    const call = this.calls.get(refNumber(ref));
+    return call !== undefined && sameRef(call.ref, ref) ? call : undefined;
   }
 
   /**
@@ -143,26 +164,33 @@ export class CallTable {
   ): Promise<T> {
     const closed = this.line.closed();
     if (closed) return Promise.reject(closed);
-    const key = refKey(ref);
+    const key = refNumber(ref);
     const traced = channels.callStart.hasSubscribers || channels.callEnd.hasSubscribers;
     const message = traced ? { node: this.line.node, peer: this.line.peer, what } : undefined;
     if (message && channels.callStart.hasSubscribers) channels.callStart.publish(message);
-    const promise = waitFor<T>(options, what, (resolve, reject) => {
-      const call = new PendingCall<T>(answers, resolve, reject, () => this.calls.delete(key));
-      this.calls.set(key, call);
-      const connection = this.line.connection();
-      if (connection && !connection.overHighWaterMark) {
-        try {
-          call.sentOn = connection;
-          send(call, connection);
-        } catch (err) {
-          call.fail(err as Error);
-        }
-      } else {
-        this.sendLater(call, send).catch((err: Error) => call.fail(err));
-      }
-      return () => call.abandon();
+    const { timeout, signal } = options;
+    if (signal?.aborted) return Promise.reject(abortedError(signal, what));
+    const call = new PendingCall<T>(ref, answers, this, key, what, timeout ?? Infinity);
+    const promise = new Promise<T>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
     });
+    this.calls.set(key, call);
+    // One timer per duration for all of the peer's calls, not one per call.
+    if (timeout !== undefined && Number.isFinite(timeout))
+      call.deadline = this.deadlines.start(Math.max(0, timeout), call);
+    if (signal) call.stopListening = onAbort(signal, () => call.fail(abortedError(signal, what)));
+    const connection = this.line.connection();
+    if (connection && !connection.overHighWaterMark) {
+      try {
+        call.sentOn = connection;
+        send(call, connection);
+      } catch (err) {
+        call.fail(err as Error);
+      }
+    } else {
+      this.sendLater(call, send).catch((err: Error) => call.fail(err));
+    }
     if (message && channels.callEnd.hasSubscribers) {
       const started = Date.now();
       const end = (outcome: string) =>

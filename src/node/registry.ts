@@ -8,7 +8,7 @@ import type { ConnectionStats } from '../distribution/connection.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import type { Identifiers } from './ids.js';
-import { refKey } from './keys.js';
+import { refKey, sameRef } from './keys.js';
 import { type AliasOptions, Mailbox, type MonitorAlias } from './mailbox.js';
 import { aliasIn } from './server.js';
 
@@ -97,9 +97,10 @@ export class Registry {
       this.stats.dropped++;
       return;
     }
-    const key = refKey(alias);
-    const entry = this.aliases.get(key);
-    if (entry) {
+    // A call's alias is not a mailbox's: most ALIAS_SENDs are call replies, with no alias made.
+    const key = this.aliases.size === 0 ? undefined : refKey(alias);
+    const entry = key === undefined ? undefined : this.aliases.get(key);
+    if (key !== undefined && entry) {
       if (entry.ends === 'reply' || entry.ends === 'reply_demonitor') {
         this.aliases.delete(key);
         entry.box.aliasKeys.delete(key);
@@ -186,6 +187,6 @@ export class Registry {
 function replyTo(alias: Reference, message: Term): { value: Term } | undefined {
   if (!(message instanceof Tuple) || message.length !== 2) return undefined;
   const ref = aliasIn(message.elements[0]);
-  if (ref === undefined || ref.node !== alias.node || refKey(ref) !== refKey(alias)) return undefined;
+  if (ref === undefined || !sameRef(ref, alias)) return undefined;
   return { value: message.elements[1] };
 }

@@ -16,7 +16,7 @@ import { DFLAG } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, ImproperList, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { deadline, type WaitOptions } from '../wait.js';
-import { describe, erpcAnswers, genCallAnswers, nameOf, type Spawned, spawnAnswers, toAtom } from './answers.js';
+import { describe, erpcAnswers, genCallAnswers, type Spawned, spawnAnswers, toAtom } from './answers.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import type { Answers, PendingCall } from './pending.js';
 
@@ -79,25 +79,48 @@ export async function ping(port: CallPort, options: CallOptions): Promise<boolea
 }
 
 /** rpc:call: through erpc when the peer takes spawn requests, else through `rex`. */
-export async function rpc(
+export function rpc(
   port: CallPort,
   module: string | Atom,
   fun: string | Atom,
   args: Term[],
   options: CallOptions,
 ): Promise<Term> {
-  if (!Array.isArray(args)) throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
-  let opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
-  if (port.flags === undefined) {
-    // Which path depends on the flags of a handshake that has not happened yet.
-    const remaining = deadline(opts.timeout);
-    await port.ready(opts);
-    opts = { ...opts, timeout: remaining() };
+  if (!Array.isArray(args))
+    return Promise.reject(new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)'));
+  const opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
+  // No extra promise on the usual path: the flags are those of a handshake that happened.
+  if (port.flags === undefined) return rpcOnceReady(port, module, fun, args, opts);
+  try {
+    return rpcNow(port, toAtom(module), toAtom(fun), args, opts);
+  } catch (err) {
+    return Promise.reject(err);
   }
-  if ((port.flags ?? 0n) & DFLAG.SPAWN) return erpc(port, toAtom(module), toAtom(fun), args, opts);
-  const reply = await genCall(port, 'rex', new Tuple([CALL, toAtom(module), toAtom(fun), args, USER]), false, opts);
+}
+
+function rpcNow(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
+  if ((port.flags ?? 0n) & DFLAG.SPAWN) return erpc(port, m, f, args, options);
+  return rex(port, m, f, args, options);
+}
+
+/** Which path depends on the flags of a handshake that has not happened yet. */
+async function rpcOnceReady(
+  port: CallPort,
+  module: string | Atom,
+  fun: string | Atom,
+  args: Term[],
+  options: CallOptions,
+): Promise<Term> {
+  const remaining = deadline(options.timeout);
+  await port.ready(options);
+  return rpcNow(port, toAtom(module), toAtom(fun), args, { ...options, timeout: remaining() });
+}
+
+/** rpc through the peer's `rex` server (a `$gen_call` without a monitor). */
+async function rex(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
+  const reply = await genCall(port, 'rex', new Tuple([CALL, m, f, args, USER]), false, options);
   if (reply instanceof Tuple && reply.length === 2 && reply.elements[0] === BADRPC) {
-    const what = `rpc ${nameOf(module)}:${nameOf(fun)}/${args.length} on ${port.name} failed`;
+    const what = `rpc ${m.name}:${f.name}/${args.length} on ${port.name} failed`;
     throw new ErldistError('BAD_RPC', what, { node: port.name, reason: reply.elements[1] });
   }
   return reply;
@@ -108,8 +131,9 @@ export async function rpc(
  * delivered in the DOWN, carries the result.
  */
 function erpc(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
+  // The request's reference also tags the result (erpc:execute_call exits with {Tag, return, V}).
   const reqId = port.makeRef();
-  const tag = port.makeRef();
+  const tag = reqId;
   const what = `rpc ${m.name}:${f.name}/${args.length} on ${port.name}`;
   const mfa: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
   const from = port.callerPid;

@@ -136,6 +136,7 @@ export class Signals {
 
   /** A DOWN for one of our monitors, from the node it monitors; false when it is not one of them. */
   down(ref: Reference, reason: Term, via: string): boolean {
+    if (this.localMonitors.size === 0) return false; // the DOWN of an rpc or a call
     const local = this.localMonitors.get(refKey(ref));
     if (!local || local.node !== via) return false;
     local.fire(reason);
