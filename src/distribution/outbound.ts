@@ -134,9 +134,9 @@ export class Outbound {
     batch.buf.writeUInt32BE(end - start - 4, startPos);
     const writer = this.writer;
     if (writer !== undefined) {
-      const key = orderKey(control);
       const dataStart = start + 4 + HEADER_LEN;
       if (writer.fragments(end - dataStart)) {
+        const key = orderKey(control);
         if (bufferedBefore > this.options.maxBuffered) {
           batch.truncate(startPos);
           throw this.bufferFull();
@@ -155,7 +155,9 @@ export class Outbound {
         this.schedulePump();
         return this.buffered < this.options.highWaterMark;
       }
-      if (writer.busy(key)) {
+      // Nothing goes out in fragments, nothing waits behind them (the usual case): no key to make.
+      const key = writer.idle ? undefined : orderKey(control);
+      if (key !== undefined && writer.busy(key)) {
         // Behind the fragmented message to the same process (the batch's bytes copied, as it is reused).
         writer.pushFrame(key, batch.segments(start, end, true));
         batch.truncate(startPos);
