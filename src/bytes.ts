@@ -55,6 +55,12 @@ export class ByteReader {
     return v;
   }
 
+  /** Steps over `n` bytes (read by index where they are). */
+  skip(n: number, what = `${n} bytes`): void {
+    this.need(n, what);
+    this.pos += n;
+  }
+
   /** `n` bytes, as a view (no copy). */
   bytes(n: number, what = `${n} bytes`): Buffer {
     this.need(n, what);

@@ -23,6 +23,11 @@ function bad(why: string): ErldistError {
 
 const runsPast = (what: string) => bad(`${what} runs past the frame`);
 
+/** The `i`th four flag bits of the header's flags at `at` (the low nibble first). */
+function nibble(frame: Buffer, at: number, i: number): number {
+  return ((frame[at + (i >> 1)] as number) >> ((i & 1) * 4)) & 0xf;
+}
+
 /** A header read: the message's atoms, where its data starts, and for a fragment its ids. */
 export interface DistHeader {
   tag: typeof DIST_HEADER | typeof DIST_FRAG_HEADER | typeof DIST_FRAG_CONT;
@@ -55,12 +60,12 @@ export function readDistHeader(frame: Buffer, cache: (Atom | undefined)[], fragm
   const numRefs = r.u8('the number of refs');
   if (numRefs === 0) return { tag, refs: [], pos: r.pos, seqId, fragId };
   // Four flag bits per ref, two refs a byte, then the bits that apply to all of them.
-  const flags = r.bytes((numRefs >> 1) + 1, 'the flags');
-  const nibble = (i: number) => (flags[i >> 1] >> ((i & 1) * 4)) & 0xf;
-  const longAtoms = (nibble(numRefs) & 1) === 1;
+  const flagsAt = r.pos;
+  r.skip((numRefs >> 1) + 1, 'the flags');
+  const longAtoms = (nibble(frame, flagsAt, numRefs) & 1) === 1;
   const refs = new Array<Atom>(numRefs);
   for (let i = 0; i < numRefs; i++) {
-    const flag = nibble(i);
+    const flag = nibble(frame, flagsAt, i);
     const index = ((flag & 7) << 8) | r.u8('the refs');
     if ((flag & 8) === 0) {
       const known = cache[index];
