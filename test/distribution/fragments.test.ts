@@ -171,6 +171,35 @@ describe('Reassembler', () => {
     expect(r.stats.copiedBytes).toBe(5);
   });
 
+  it('the last fragment reserves what recent last fragments needed (whole fragments for long messages until steady)', () => {
+    const r = new Reassembler(options);
+    const K = 8192;
+    let seq = 0n;
+    /** Joins a message of `n` fragments of K bytes and a last one of `tail`; returns what its start reserved. */
+    const join = (n: number, tail: number): number => {
+      seq++;
+      r.first(seq, BigInt(n), [], Buffer.alloc(K, 1), 0);
+      const reserved = r.held;
+      for (let f = n - 1; f > 1; f--) r.cont(seq, BigInt(f), Buffer.alloc(K, 2), 0);
+      const whole = r.cont(seq, 1n, Buffer.alloc(tail, 3), 0);
+      expect(whole?.data.length).toBe((n - 1) * K + tail);
+      expect(whole?.data[whole.data.length - 1]).toBe(3);
+      expect(r.held).toBe(0);
+      return reserved;
+    };
+    expect(join(2, 100)).toBe(K + 4096); // nothing learned yet: TAIL
+    expect(join(2, 100)).toBe(K + 128); // the last one's 100 bytes, rounded up
+    expect(r.stats.grown).toBe(0);
+    expect(join(2, 1000)).toBe(K + 128); // longer: grows once...
+    expect(r.stats.grown).toBe(1);
+    expect(join(2, 100)).toBe(K + 1024); // ...and the longest of the recent ones is reserved
+    // Long messages reserve a whole last fragment until the recent last fragments are steady.
+    expect(join(6, 100)).toBe(6 * K);
+    for (let i = 0; i < 8; i++) join(2, 100);
+    expect(join(6, 100)).toBe(5 * K + 128 + 4096);
+    expect(r.stats.grown).toBe(1);
+  });
+
   it.each([
     ['a continuation of an unknown sequence', (r: Reassembler) => r.cont(9n, 1n, hex('00'), 0)],
     ['a FragId out of order', (r: Reassembler) => r.cont(1n, 1n, hex('00'), 0)],
