@@ -47,7 +47,10 @@ export interface PartialMessage {
   filled: number;
   /** The FragId the next fragment must carry. */
   next: bigint;
+  /** When its last fragment or piece of one arrived (ms). */
   last: number;
+  /** Freed by `sweep` while one of its fragments was streaming in: the rest of it is dropped. */
+  freed: boolean;
 }
 
 /**
@@ -129,7 +132,14 @@ export class Reassembler {
     const claimed = (n - 1) * dataLength + this.tailFor(dataLength, n);
     const size = Math.max(dataLength, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
     this.reserve(size);
-    const seq: PartialMessage = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId, last: now };
+    const seq: PartialMessage = {
+      refs,
+      buf: Buffer.allocUnsafe(size),
+      filled: 0,
+      next: fragId,
+      last: now,
+      freed: false,
+    };
     this.sequences.set(seqId, seq);
     return seq;
   }
@@ -166,13 +176,21 @@ export class Reassembler {
     return seq;
   }
 
-  /** Part of a fragment's data (copied). */
-  contPiece(seq: PartialMessage, data: Buffer): void {
+  /** Part of a fragment's data (copied), news of the sequence as much as a fragment. */
+  contPiece(seq: PartialMessage, data: Buffer, now: number): void {
+    if (seq.freed) return;
+    seq.last = now;
     this.append(seq, data);
   }
 
   /** The end of fragment `fragId` (first or continuation): the whole message when it was the last one. */
   contEnd(seqId: bigint, seq: PartialMessage, fragId: bigint): Assembled | undefined {
+    if (seq.freed) {
+      // Freed while this fragment streamed in: its later fragments are late ones.
+      if (fragId > 1n) this.expired.set(seqId, fragId - 1n);
+      else this.expired.delete(seqId);
+      return undefined;
+    }
     if (fragId > 1n) {
       seq.next = fragId - 1n;
       return undefined;
@@ -253,5 +271,6 @@ export class Reassembler {
   private forget(seqId: bigint, seq: PartialMessage): void {
     this.sequences.delete(seqId);
     this.heldBytes -= seq.buf.length;
+    seq.freed = true;
   }
 }
