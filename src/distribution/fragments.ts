@@ -47,12 +47,26 @@ export interface PartialMessage {
   filled: number;
   /** The FragId the next fragment must carry. */
   next: bigint;
+  /** When its last fragment or piece of one arrived (ms). */
   last: number;
+  /** Freed by `sweep` while one of its fragments was streaming in: the rest of it is dropped. */
+  freed: boolean;
 }
 
-/** Messages of at most this many fragments get a small tail for their last one (TAIL bytes). */
+/**
+ * What a message reserves for its last fragment, often short: a reassembly buffer becomes the binary
+ * the user keeps, and V8 collects for every 64 MB or so of such external memory, so reserved bytes
+ * never filled cost collections; a fragment longer than its reserve costs a copy of the message.
+ * A message of at most FEW fragments reserves TAIL bytes until messages were joined, then the
+ * longest last fragment of the last TAILS messages (rounded up to TAIL_ROUND). A longer message,
+ * whose growth copies more, reserves a whole fragment unless the last TAILS last fragments were
+ * within STEADY bytes of each other (messages of one shape), then their longest plus STEADY.
+ */
 const FEW = 4;
 const TAIL = 4096;
+const TAILS = 8;
+const TAIL_ROUND = 64;
+const STEADY = 4096;
 
 /** Remembered ids of expired sequences whose late fragments are dropped, not taken as errors. */
 const MAX_EXPIRED = 1024;
@@ -63,6 +77,9 @@ function bad(why: string): ErldistError {
 
 export class Reassembler {
   readonly stats: ReassemblyStats = { copiedBytes: 0, grown: 0, expired: 0 };
+  /** Lengths of the last fragments of recent messages (a ring), 0 where none yet. */
+  private readonly tails = new Array<number>(TAILS).fill(0);
+  private tailAt = 0;
   private readonly sequences = new Map<bigint, PartialMessage>();
   /** Expired sequence id -> the FragId its next late fragment carries. */
   private readonly expired = new Map<bigint, bigint>();
@@ -109,13 +126,20 @@ export class Reassembler {
   firstBegin(seqId: bigint, fragId: bigint, refs: Atom[], dataLength: number, now: number): PartialMessage {
     this.start(seqId);
     const { maxMessageSize, maxBytes } = this.options;
-    // A message of a few fragments saves most of a fragment: its last one, often short, gets a
-    // small tail, and the buffer grows to the size of the last fragment only when that arrives.
+    // The last fragment, often short, gets what recent ones needed; the buffer grows to its size
+    // only if it is longer (its length is known when it starts).
     const n = Number(fragId);
-    const claimed = n <= FEW ? (n - 1) * dataLength + Math.min(dataLength, TAIL) : n * dataLength;
+    const claimed = (n - 1) * dataLength + this.tailFor(dataLength, n);
     const size = Math.max(dataLength, Math.min(claimed, maxMessageSize, maxBytes - this.heldBytes));
     this.reserve(size);
-    const seq: PartialMessage = { refs, buf: Buffer.allocUnsafe(size), filled: 0, next: fragId, last: now };
+    const seq: PartialMessage = {
+      refs,
+      buf: Buffer.allocUnsafe(size),
+      filled: 0,
+      next: fragId,
+      last: now,
+      freed: false,
+    };
     this.sequences.set(seqId, seq);
     return seq;
   }
@@ -144,17 +168,29 @@ export class Reassembler {
     }
     if (fragId !== seq.next) throw bad(`fragment ${fragId} of sequence ${seqId}, expected ${seq.next}`);
     seq.last = now;
-    if (fragId === 1n && dataLength !== undefined) this.fit(seq, seq.filled + dataLength);
+    if (fragId === 1n && dataLength !== undefined) {
+      this.tails[this.tailAt] = dataLength;
+      this.tailAt = (this.tailAt + 1) % TAILS;
+      this.fit(seq, seq.filled + dataLength);
+    }
     return seq;
   }
 
-  /** Part of a fragment's data (copied). */
-  contPiece(seq: PartialMessage, data: Buffer): void {
+  /** Part of a fragment's data (copied), news of the sequence as much as a fragment. */
+  contPiece(seq: PartialMessage, data: Buffer, now: number): void {
+    if (seq.freed) return;
+    seq.last = now;
     this.append(seq, data);
   }
 
   /** The end of fragment `fragId` (first or continuation): the whole message when it was the last one. */
   contEnd(seqId: bigint, seq: PartialMessage, fragId: bigint): Assembled | undefined {
+    if (seq.freed) {
+      // Freed while this fragment streamed in: its later fragments are late ones.
+      if (fragId > 1n) this.expired.set(seqId, fragId - 1n);
+      else this.expired.delete(seqId);
+      return undefined;
+    }
     if (fragId > 1n) {
       seq.next = fragId - 1n;
       return undefined;
@@ -182,6 +218,20 @@ export class Reassembler {
     this.sequences.clear();
     this.expired.clear();
     this.heldBytes = 0;
+  }
+
+  /** Bytes a message of `n` fragments of `dataLength` reserves for its last one. */
+  private tailFor(dataLength: number, n: number): number {
+    let longest = 0;
+    let shortest = Number.POSITIVE_INFINITY;
+    for (const t of this.tails) {
+      longest = Math.max(longest, t);
+      shortest = Math.min(shortest, t);
+    }
+    const tail = Math.ceil(longest / TAIL_ROUND) * TAIL_ROUND;
+    if (n <= FEW) return Math.min(dataLength, longest === 0 ? TAIL : tail);
+    if (shortest === 0 || longest - shortest > STEADY) return dataLength;
+    return Math.min(dataLength, tail + STEADY);
   }
 
   private append(seq: PartialMessage, data: Buffer): void {
@@ -221,5 +271,6 @@ export class Reassembler {
   private forget(seqId: bigint, seq: PartialMessage): void {
     this.sequences.delete(seqId);
     this.heldBytes -= seq.buf.length;
+    seq.freed = true;
   }
 }

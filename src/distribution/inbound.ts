@@ -94,7 +94,7 @@ export class FragmentStream {
     }
     // Set by readHeader: the partial message, or null for a dropped late fragment.
     const partial = this.partial as PartialMessage | null;
-    if (partial !== null && bytes.length > 0) this.reassembler.contPiece(partial, bytes);
+    if (partial !== null && bytes.length > 0) this.reassembler.contPiece(partial, bytes, Date.now());
     if (!last) return undefined;
     this.partial = undefined;
     if (partial === null) return undefined;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Op } from '../../src/distribution/control.js';
 import { FragmentWriter, orderKey } from '../../src/distribution/fragment-writer.js';
-import { Reassembler, type ReassemblyOptions } from '../../src/distribution/fragments.js';
+import { type PartialMessage, Reassembler, type ReassemblyOptions } from '../../src/distribution/fragments.js';
 import { FrameParser } from '../../src/distribution/framing.js';
 import { readDistHeader } from '../../src/distribution/header.js';
 import { FragmentStream, frameMessage, isFragment } from '../../src/distribution/inbound.js';
@@ -171,6 +171,35 @@ describe('Reassembler', () => {
     expect(r.stats.copiedBytes).toBe(5);
   });
 
+  it('the last fragment reserves what recent last fragments needed (whole fragments for long messages until steady)', () => {
+    const r = new Reassembler(options);
+    const K = 8192;
+    let seq = 0n;
+    /** Joins a message of `n` fragments of K bytes and a last one of `tail`; returns what its start reserved. */
+    const join = (n: number, tail: number): number => {
+      seq++;
+      r.first(seq, BigInt(n), [], Buffer.alloc(K, 1), 0);
+      const reserved = r.held;
+      for (let f = n - 1; f > 1; f--) r.cont(seq, BigInt(f), Buffer.alloc(K, 2), 0);
+      const whole = r.cont(seq, 1n, Buffer.alloc(tail, 3), 0);
+      expect(whole?.data.length).toBe((n - 1) * K + tail);
+      expect(whole?.data[whole.data.length - 1]).toBe(3);
+      expect(r.held).toBe(0);
+      return reserved;
+    };
+    expect(join(2, 100)).toBe(K + 4096); // nothing learned yet: TAIL
+    expect(join(2, 100)).toBe(K + 128); // the last one's 100 bytes, rounded up
+    expect(r.stats.grown).toBe(0);
+    expect(join(2, 1000)).toBe(K + 128); // longer: grows once...
+    expect(r.stats.grown).toBe(1);
+    expect(join(2, 100)).toBe(K + 1024); // ...and the longest of the recent ones is reserved
+    // Long messages reserve a whole last fragment until the recent last fragments are steady.
+    expect(join(6, 100)).toBe(6 * K);
+    for (let i = 0; i < 8; i++) join(2, 100);
+    expect(join(6, 100)).toBe(5 * K + 128 + 4096);
+    expect(r.stats.grown).toBe(1);
+  });
+
   it.each([
     ['a continuation of an unknown sequence', (r: Reassembler) => r.cont(9n, 1n, hex('00'), 0)],
     ['a FragId out of order', (r: Reassembler) => r.cont(1n, 1n, hex('00'), 0)],
@@ -226,6 +255,37 @@ describe('Reassembler', () => {
     expect(() => r.cont(1n, 2n, Buffer.alloc(10), 2000)).toThrow(/expected 1/);
     expect(() => r.cont(2n, 1n, Buffer.alloc(10), 2000)).toThrow(/unknown sequence/);
     expect(r.held).toBe(0);
+  });
+
+  it('bytes of a fragment streaming in keep its sequence alive; one freed while a fragment streams is dropped once', () => {
+    const r = new Reassembler({ ...options, timeout: 1000 });
+    const seq = r.firstBegin(1n, 3n, [], 10, 0);
+    r.contPiece(seq, Buffer.alloc(5), 900);
+    expect(r.sweep(1500)).toBe(0); // a piece at 900 was news
+    r.contPiece(seq, Buffer.alloc(5), 1000);
+    expect(r.contEnd(1n, seq, 3n)).toBeUndefined();
+    const held = r.held;
+    expect(held).toBeGreaterThanOrEqual(10);
+    const mid = r.contBegin(1n, 2n, 1100, 10) as PartialMessage;
+    r.contPiece(mid, Buffer.alloc(4), 1200);
+    expect(r.sweep(2200)).toBe(1); // freed while fragment 2 streams
+    expect(r.held).toBe(0);
+    r.contPiece(mid, Buffer.alloc(6), 2300); // the rest of fragment 2 still arrives
+    expect(r.contEnd(1n, mid, 2n)).toBeUndefined();
+    expect(r.held).toBe(0);
+    // Its last fragment is a late one, dropped; the bound still counts from zero.
+    expect(r.cont(1n, 1n, Buffer.alloc(3), 2400)).toBeUndefined();
+    expect(r.held).toBe(0);
+    expect(r.pending).toBe(0);
+    const last = r.firstBegin(1n, 2n, [], 10, 2500);
+    r.contPiece(last, Buffer.alloc(10), 2500);
+    r.contEnd(1n, last, 2n);
+    const tail = r.contBegin(1n, 1n, 2600, 2) as PartialMessage;
+    expect(r.sweep(3700)).toBe(1); // freed while its last fragment streams
+    r.contPiece(tail, Buffer.alloc(2), 3800);
+    expect(r.contEnd(1n, tail, 1n)).toBeUndefined();
+    expect(r.held).toBe(0);
+    expect(r.stats.expired).toBe(2);
   });
 });
 
