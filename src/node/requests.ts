@@ -65,6 +65,9 @@ const EXECUTE_CALL = atom('execute_call');
 const MONITOR = atom('monitor');
 const LINK = atom('link');
 const ALIAS = atom('alias');
+/** Never changed: shared by every erpc request. */
+const ERPC_MFA: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
+const MONITORED: Term[] = [MONITOR];
 
 /** net_adm:ping/1: true when net_kernel answers `yes`. */
 export async function ping(port: CallPort, options: CallOptions): Promise<boolean> {
@@ -135,9 +138,8 @@ function erpc(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptio
   const reqId = port.makeRef();
   const tag = reqId;
   const what = `rpc ${m.name}:${f.name}/${args.length} on ${port.name}`;
-  const mfa: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
   const from = port.callerPid;
-  const control: Control = { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: from, mfa, options: [MONITOR] };
+  const control: Control = { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: from, mfa: ERPC_MFA, options: MONITORED };
   let pending: PendingCall<Term> | undefined;
   const answers = erpcAnswers(port.name, tag, what, (pid) => {
     if (pending) pending.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: pid, ref: reqId });
