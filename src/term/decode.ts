@@ -141,6 +141,17 @@ export class TermDecoder {
     return this.maxHeap - this.heapLeft;
   }
 
+  /** Starts over on `buf` at 0 with the same options and a full budget (the shared decoder). */
+  restart(buf: Buffer): void {
+    this.buf = fast(buf);
+    this.pos = 0;
+    this.end = buf.length;
+    this.heapLeft = this.maxHeap;
+    this.keyTop = 0;
+    this.baseOffset = 0;
+    this.cacheRefsSeen = undefined;
+  }
+
   /** Reads `131` then a term, which may be compressed (tag 80). */
   readVersionedTerm(): Term {
     const start = this.pos;
@@ -153,7 +164,10 @@ export class TermDecoder {
     return this.readTerm(0);
   }
 
-  /** Reads one term without the version byte. */
+  /**
+   * Reads one term without the version byte. The common tags are handled here; the rest in
+   * `readOther`, so that this frame, entered once a term and recursively once a level, stays small.
+   */
   readTerm(depth: number): Term {
     const buf = this.buf;
     const start = this.pos;
@@ -166,49 +180,76 @@ export class TermDecoder {
         return buf[this.pos++];
       case Tag.INTEGER_EXT: {
         this.need(4);
-        const v = buf.readInt32BE(this.pos);
-        this.pos += 4;
-        return v;
+        const p = start + 1;
+        this.pos = p + 4;
+        return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
       }
       case Tag.SMALL_ATOM_UTF8_EXT: {
         this.need(1);
         const len = buf[this.pos++];
         return this.atomBody(len, true, start, false);
       }
-      case Tag.ATOM_UTF8_EXT:
-        return this.atomBody(this.u16(), true, start, false);
-      case Tag.SMALL_ATOM_EXT: {
-        this.need(1);
-        const len = buf[this.pos++];
-        return this.atomBody(len, false, start, false);
-      }
-      case Tag.ATOM_EXT:
-        return this.atomBody(this.u16(), false, start, false);
-      case Tag.ATOM_CACHE_REF:
-        return this.atomCacheRef(start, false);
       case Tag.BINARY_EXT:
         return this.binary(this.u32(), start);
       case Tag.NIL_EXT:
         this.spend(ARRAY, start);
         return [];
       case Tag.LIST_EXT: {
-        // Only elements() recurses: two JS frames a level, as deep as the stack allows.
         const len = this.listHeader(depth, start);
-        return this.listTail(this.elements(len, depth, start), len, depth, start);
+        let out: Term[];
+        if (len === 1) {
+          // One frame a level for `[X]` (rpc arguments, wrapped values), as for pairs below.
+          this.spend(ARRAY + STORE + SLOT, start);
+          out = [this.readTerm(depth + 1)];
+        } else {
+          out = this.elements(len, depth, start);
+        }
+        if (this.buf[this.pos] === Tag.NIL_EXT) {
+          this.pos++;
+          return out;
+        }
+        return this.listTail(out, len, depth, start);
       }
-      case Tag.STRING_EXT:
-        return this.byteList(start);
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
         const arity = this.tupleHeader(buf[this.pos++], depth, start);
-        return new Tuple(this.elements(arity, depth, start));
-      }
-      case Tag.LARGE_TUPLE_EXT: {
-        const arity = this.tupleHeader(this.u32(), depth, start);
+        if (arity === 2) {
+          // {Tag, Value} pairs are most tuples: one frame a level, no call to elements().
+          this.spend(ARRAY + STORE + 2 * SLOT, start);
+          const d = depth + 1;
+          return new Tuple([this.readTerm(d), this.readTerm(d)]);
+        }
         return new Tuple(this.elements(arity, depth, start));
       }
       case Tag.MAP_EXT:
         return this.map(this.u32(), depth, start);
+      case Tag.SMALL_BIG_EXT: {
+        this.need(1);
+        return this.big(buf[this.pos++], start);
+      }
+      default:
+        return this.readOther(tag, depth, start);
+    }
+  }
+
+  /** The tags `readTerm` leaves out: rarer ones, and those that must fail. */
+  private readOther(tag: number, depth: number, start: number): Term {
+    const buf = this.buf;
+    switch (tag) {
+      case Tag.ATOM_UTF8_EXT:
+        return this.atomBody(this.u16(), true, start, false);
+      case Tag.SMALL_ATOM_EXT:
+        return this.atomBody(this.u8(), false, start, false);
+      case Tag.ATOM_EXT:
+        return this.atomBody(this.u16(), false, start, false);
+      case Tag.ATOM_CACHE_REF:
+        return this.atomCacheRef(start, false);
+      case Tag.STRING_EXT:
+        return this.byteList(start);
+      case Tag.LARGE_TUPLE_EXT: {
+        const arity = this.tupleHeader(this.u32(), depth, start);
+        return new Tuple(this.elements(arity, depth, start));
+      }
       case Tag.NEW_FLOAT_EXT: {
         this.need(8);
         const v = buf.readDoubleBE(this.pos);
@@ -217,10 +258,6 @@ export class TermDecoder {
       }
       case Tag.FLOAT_EXT:
         return this.oldFloat(start);
-      case Tag.SMALL_BIG_EXT: {
-        this.need(1);
-        return this.big(buf[this.pos++], start);
-      }
       case Tag.LARGE_BIG_EXT:
         return this.big(this.u32(), start);
       case Tag.NEW_PID_EXT:
@@ -517,11 +554,8 @@ export class TermDecoder {
     return len;
   }
 
+  /** The tail of a list whose tail is not `[]` (checked by the caller). */
   private listTail(out: Term[], len: number, depth: number, start: number): Term {
-    if (this.buf[this.pos] === Tag.NIL_EXT) {
-      this.pos++;
-      return out;
-    }
     const tail = this.readTerm(depth + 1);
     // A tail that is itself a list (never canonical, but valid) continues this one.
     if (Array.isArray(tail)) {
@@ -1103,19 +1137,36 @@ function toBuffer(bytes: Uint8Array): Buffer {
   throw new ErldistError('DECODE', 'decode expects a Uint8Array or Buffer', { offset: 0 });
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The decoder of `decode` calls without options, reused: decode never calls out while it runs, so
+ * one call cannot start inside another. It lets go of its input when the call ends.
+ */
+let defaultDecoder: TermDecoder | undefined;
+
 /** Decodes `131, Term` (optionally compressed); the whole input must be one term. */
 export function decode(bytes: Uint8Array, options?: DecodeOptions): Term {
-  const decoder = new TermDecoder(bytes, 0, options);
+  let decoder: TermDecoder;
+  if (options === undefined) {
+    defaultDecoder ??= new TermDecoder(EMPTY);
+    decoder = defaultDecoder;
+    decoder.restart(toBuffer(bytes));
+  } else {
+    decoder = new TermDecoder(bytes, 0, options);
+  }
   let term: Term;
+  let end: number;
   try {
     term = decoder.readVersionedTerm();
+    end = decoder.pos;
   } catch (err) {
     throw stackToDecodeError(err, decoder.pos);
+  } finally {
+    if (options === undefined) decoder.restart(EMPTY);
   }
   const length = bytes.length;
-  if (decoder.pos !== length) {
-    throw decodeError(`${length - decoder.pos} trailing bytes after the term`, decoder.pos);
-  }
+  if (end !== length) throw decodeError(`${length - end} trailing bytes after the term`, end);
   return term;
 }
 

@@ -107,7 +107,8 @@ function encodedKey(key: string): Uint8Array {
 export class TermEncoder {
   buf: FastBuffer;
   pos = 0;
-  private readonly maxDepth: number;
+  /** Set per call on the shared encoder of `encode`. @internal */
+  maxDepth: number;
   /** Binaries of at least this many bytes are referenced, not copied (`referenceFrom`). */
   private readonly refMin: number;
   /** Referenced binaries, each with the position in `buf` its bytes belong after. */
@@ -484,7 +485,12 @@ export class TermEncoder {
     this.pos += 5;
     let i = 0;
     try {
-      for (; i < n; i++) this.term(elements[i], depth + 1);
+      for (; i < n; i++) {
+        const x = elements[i];
+        // Integers skip the dispatch: lists of numbers are common and long.
+        if (typeof x === 'number') this.number(x);
+        else this.term(x, depth + 1);
+      }
     } catch (err) {
       throw addSegment(err, `[${i}]`, container);
     }
@@ -727,8 +733,66 @@ function toEncodeError(err: unknown): unknown {
   return new ErldistError('ENCODE', `${err.message} at ${path}`, { path });
 }
 
+/** Binaries from this size on are copied once, into the output, not into the scratch buffer first. */
+const SCRATCH_REFERENCE_FROM = 64 * 1024;
+/** The scratch buffer is kept between calls up to this size (bigger ones are dropped after use). */
+const SCRATCH_KEEP = 1024 * 1024;
+
+/**
+ * The encoder `encode` writes into, reused: its buffer stays warm and sized, and each call copies
+ * exactly its bytes out into a new Buffer. `encode` may run again inside a call (a getter of the value
+ * encoding something); the inner call then makes its own encoder.
+ */
+let scratch: TermEncoder | undefined;
+let scratchBusy = false;
+
 /** Encodes `term` as `131, Term` (canonical bytes), optionally compressed. */
 export function encode(term: Term, options?: EncodeOptions): Buffer {
+  const compressed = options?.compressed;
+  if ((compressed !== undefined && compressed !== false) || scratchBusy) return encodeWith(term, options);
+  scratch ??= new TermEncoder(16 * 1024, { referenceFrom: SCRATCH_REFERENCE_FROM });
+  const encoder = scratch;
+  scratchBusy = true;
+  try {
+    encoder.maxDepth = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+    encoder.u8(VERSION_MAGIC);
+    encoder.writeTerm(term);
+    if (encoder.buf.length > SCRATCH_KEEP && encoder.length === encoder.pos) {
+      // Too big to keep: hand the buffer itself over instead of copying it.
+      scratch = undefined;
+      return encoder.bytes();
+    }
+    return copyOut(encoder);
+  } finally {
+    encoder.truncate(0);
+    if (encoder.buf.length > SCRATCH_KEEP) scratch = undefined;
+    scratchBusy = false;
+  }
+}
+
+/** The bytes an encoder holds, referenced binaries included, in one new Buffer of their size. */
+function copyOut(encoder: TermEncoder): Buffer {
+  const out = Buffer.allocUnsafe(encoder.length);
+  const src = encoder.buf;
+  const n = encoder.pos;
+  if (encoder.length === n) {
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) out[i] = src[i] as number;
+    } else {
+      out.set(src.subarray(0, n));
+    }
+    return out;
+  }
+  let at = 0;
+  for (const part of encoder.segments()) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** `encode` with an encoder of its own (compression, or a call inside a call). */
+function encodeWith(term: Term, options?: EncodeOptions): Buffer {
   const encoder = new TermEncoder(256, options);
   encoder.u8(VERSION_MAGIC);
   encoder.writeTerm(term);

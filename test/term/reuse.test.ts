@@ -1,0 +1,88 @@
+// encode() and decode() reuse one encoder/decoder between calls (for speed): each call must still
+// return memory of its own, start from a clean state after a failed call, and let go of its input.
+import { describe, expect, it } from 'vitest';
+import { atom, decode, ErldistError, encode, type Term, tuple } from '../../src/index.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+describe('encode returns a Buffer the caller owns', () => {
+  it('two results never share bytes', () => {
+    const a = encode({ id: 1, name: 'a' });
+    const before = hex(a);
+    const b = encode({ id: 2, name: 'b' });
+    expect(hex(a)).toBe(before);
+    b.fill(0);
+    expect(hex(a)).toBe(before);
+    expect(decode(encode({ id: 3 }))).toEqual({ id: 3 });
+  });
+
+  it('a big binary is copied once into an output of exactly its size', () => {
+    const payload = Buffer.alloc(200_000, 7);
+    payload[0] = 1;
+    payload[199_999] = 2;
+    const out = encode(tuple(atom('data'), payload, 'tail'));
+    expect(out.length).toBe(1 + 2 + 6 + 5 + 200_000 + 5 + 4);
+    expect(out.buffer.byteLength).toBe(out.length);
+    const back = decode(out, { binaries: 'buffer' }) as { elements: Term[] };
+    expect(Buffer.compare(back.elements[1] as Buffer, payload)).toBe(0);
+    payload[5] = 9; // the output is a copy, not a reference
+    expect((decode(out, { binaries: 'buffer' }) as { elements: Buffer[] }).elements[1]?.[5]).toBe(7);
+    expect(encode(payload).buffer.byteLength).toBe(6 + 200_000);
+  });
+
+  it('a term bigger than the kept scratch buffer encodes right, and so do small ones after it', () => {
+    const big = Array.from({ length: 300_000 }, (_, i) => i * 1000);
+    expect(decode(encode(big))).toEqual(big);
+    expect(hex(encode([1, 2]))).toBe('836b00020102');
+  });
+
+  it('a getter that encodes while encode runs gets its own encoder', () => {
+    const inner: Buffer[] = [];
+    const value = {
+      get x() {
+        inner.push(encode(atom('inner')));
+        return 1;
+      },
+      y: 'after',
+    };
+    const out = encode(value);
+    expect(decode(out)).toEqual({ x: 1, y: 'after' });
+    expect(decode(inner[0] as Buffer)).toEqual(atom('inner'));
+  });
+
+  it('a failed encode leaves nothing behind for the next call', () => {
+    expect(() => encode([1, 2, { bad: null as unknown as Term }])).toThrow(ErldistError);
+    expect(hex(encode(5))).toBe('836105');
+    expect(() => encode([[[atom('x')]]], { maxDepth: 2 })).toThrow(/nesting deeper than 2/);
+    expect(decode(encode([[[[[1]]]]]))).toEqual([[[[[1]]]]]);
+  });
+});
+
+describe('decode starts clean after a failed call', () => {
+  it('after an error inside a compressed term, offsets and the budget are reset', () => {
+    const bad = encode(
+      Array.from({ length: 50 }, () => 'same text over and over'),
+      { compressed: 9 },
+    );
+    expect(bad[1]).toBe(80);
+    expect(() => decode(bad.subarray(0, bad.length - 3))).toThrow(ErldistError);
+    expect(() => decode(Buffer.from([131, 108, 0, 0, 0, 1, 97, 1, 97]))).toThrow(/at byte 9$/);
+    expect(decode(bad)).toHaveLength(50);
+  });
+
+  it('after an error inside a map, duplicate keys are still found by the next call', () => {
+    const map = (parts: number[][]) => Buffer.from([131, 116, 0, 0, 0, parts.length / 2, ...parts.flat()]);
+    const a = [119, 1, 97]; // atom a
+    const b = [119, 1, 98];
+    expect(() => decode(map([a, [97, 1], b, [200]]))).toThrow(ErldistError);
+    expect(() => decode(map([b, [97, 1], b, [97, 2]]))).toThrow(/duplicate key/);
+    expect(decode(map([a, [97, 1], b, [97, 2]]))).toEqual({ a: 1, b: 2 });
+  });
+
+  it('the budget is whole again for each call', () => {
+    const list = encode(Array.from({ length: 1000 }, () => []));
+    for (let i = 0; i < 5; i++) expect(decode(list)).toHaveLength(1000);
+    expect(() => decode(list, { maxHeap: 1000 })).toThrow(/maxHeap/);
+    expect(decode(list)).toHaveLength(1000);
+  });
+});
