@@ -85,6 +85,8 @@ function encodedAtom(a: Atom): Uint8Array {
  * an intern and a WeakMap lookup. Cleared when full, so that it cannot grow with what is encoded.
  */
 const KEY_CACHE_MAX = 4096;
+/** Positions of object keys remembered by each encoder. */
+const SEEN_KEYS = 32;
 const keyBytes = new Map<string, Uint8Array>();
 
 function encodedKey(key: string): Uint8Array {
@@ -115,6 +117,9 @@ export class TermEncoder {
   private readonly refs: Buffer[] = [];
   private readonly refAt: number[] = [];
   private refBytes = 0;
+  /** The keys of the last objects written, by position, and their atom bytes (see `object`). */
+  private readonly seenKeys: string[] = [];
+  private readonly seenKeyBytes: Uint8Array[] = [];
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -224,6 +229,7 @@ export class TermEncoder {
 
   // --- dispatch -----------------------------------------------------------------------------------
 
+  /** Small enough for V8 to inline into the container loops; objects go on to `object`. */
   private term(v: unknown, depth: number): void {
     switch (typeof v) {
       case 'number':
@@ -232,31 +238,34 @@ export class TermEncoder {
         return this.string(v);
       case 'boolean':
         return this.boolean(v);
+      case 'object':
+        return this.objectTerm(v, depth);
       case 'bigint':
         return this.bigint(v);
-      case 'object': {
-        if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
-        if (v instanceof Atom) return this.atom(v);
-        if (Array.isArray(v)) return this.list(v, depth);
-        if (v instanceof Tuple) return this.tuple(v, depth);
-        // Plain objects (maps) are common: tell them apart before the other class checks.
-        const proto = Object.getPrototypeOf(v);
-        if (proto === Object.prototype || proto === null) return this.object(v, depth);
-        if (v instanceof Uint8Array) return this.binary(v);
-        if (v instanceof Map) return this.map(v, depth);
-        if (v instanceof Float) return this.float(v.value, v);
-        if (v instanceof Pid) return this.pid(v);
-        if (v instanceof Reference) return this.reference(v);
-        if (v instanceof Port) return this.port(v);
-        if (v instanceof BitBinary) return this.bitBinary(v);
-        if (v instanceof ImproperList) return this.improperList(v, depth);
-        if (v instanceof ExportFun) return this.exportFun(v);
-        if (v instanceof Fun) return this.raw(v.bytes);
-        throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
-      }
       default:
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
     }
+  }
+
+  private objectTerm(v: object | null, depth: number): void {
+    if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
+    if (v instanceof Atom) return this.atom(v);
+    if (Array.isArray(v)) return this.list(v, depth);
+    if (v instanceof Tuple) return this.tuple(v, depth);
+    // Plain objects (maps) are common: tell them apart before the other class checks.
+    const proto = Object.getPrototypeOf(v);
+    if (proto === Object.prototype || proto === null) return this.object(v, depth);
+    if (v instanceof Uint8Array) return this.binary(v);
+    if (v instanceof Map) return this.map(v, depth);
+    if (v instanceof Float) return this.float(v.value, v);
+    if (v instanceof Pid) return this.pid(v);
+    if (v instanceof Reference) return this.reference(v);
+    if (v instanceof Port) return this.port(v);
+    if (v instanceof BitBinary) return this.bitBinary(v);
+    if (v instanceof ImproperList) return this.improperList(v, depth);
+    if (v instanceof ExportFun) return this.exportFun(v);
+    if (v instanceof Fun) return this.raw(v.bytes);
+    throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
   }
 
   /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
@@ -393,19 +402,42 @@ export class TermEncoder {
     this.ensure(5 + len * 3);
     const buf = this.buf;
     const start = this.pos;
-    let p = start + 5;
-    let ascii = len <= 64;
-    if (ascii) {
+    let n: number;
+    if (len <= 64) {
+      // Short text in JS: a native utf8Write call costs more than the loop.
+      let p = start + 5;
       for (let i = 0; i < len; i++) {
         const c = s.charCodeAt(i);
-        if (c >= 0x80) {
-          ascii = false;
-          break;
+        if (c < 0x80) {
+          buf[p++] = c;
+        } else if (c < 0x800) {
+          buf[p++] = 0xc0 | (c >> 6);
+          buf[p++] = 0x80 | (c & 0x3f);
+        } else if (c < 0xd800 || c > 0xdfff) {
+          buf[p++] = 0xe0 | (c >> 12);
+          buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+          buf[p++] = 0x80 | (c & 0x3f);
+        } else {
+          const d = i + 1 < len ? s.charCodeAt(i + 1) : 0;
+          if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+            const u = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+            buf[p++] = 0xf0 | (u >> 18);
+            buf[p++] = 0x80 | ((u >> 12) & 0x3f);
+            buf[p++] = 0x80 | ((u >> 6) & 0x3f);
+            buf[p++] = 0x80 | (u & 0x3f);
+            i++;
+          } else {
+            // A lone surrogate becomes U+FFFD, as Buffer's UTF-8 writer does.
+            buf[p++] = 0xef;
+            buf[p++] = 0xbf;
+            buf[p++] = 0xbd;
+          }
         }
-        buf[p++] = c;
       }
+      n = p - start - 5;
+    } else {
+      n = buf.utf8Write(s, start + 5);
     }
-    const n = ascii ? len : buf.utf8Write(s, start + 5);
     buf[start] = Tag.BINARY_EXT;
     put32(buf, start + 1, n);
     this.pos = start + 5 + n;
@@ -570,8 +602,21 @@ export class TermEncoder {
       // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
       // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
       if (ownKeysOnly(o)) {
+        const seenKeys = this.seenKeys;
+        const seenBytes = this.seenKeyBytes;
         for (key in record) {
-          this.atomBytes(encodedKey(key));
+          // Maps of one shape repeat their keys in order: one compare finds the bytes.
+          let bytes: Uint8Array;
+          if (seenKeys[n] === key) {
+            bytes = seenBytes[n] as Uint8Array;
+          } else {
+            bytes = encodedKey(key);
+            if (n < SEEN_KEYS) {
+              seenKeys[n] = key;
+              seenBytes[n] = bytes;
+            }
+          }
+          this.atomBytes(bytes);
           this.term(record[key], depth + 1);
           n++;
         }

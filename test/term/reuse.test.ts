@@ -86,3 +86,28 @@ describe('decode starts clean after a failed call', () => {
     expect(decode(list)).toHaveLength(1000);
   });
 });
+
+describe('strings of up to 64 UTF-16 units are written in JS, as Buffer writes UTF-8', () => {
+  const cases = [
+    'é',
+    'Łukasz',
+    '€ and 中文',
+    '\u{1F600} astral',
+    'lone \ud800 high',
+    'lone \udc00 low',
+    'ends high \ud83d',
+    '\udc00\ud800 reversed pair',
+    '\u07ff\u0800\uffff\u0080',
+    'é'.repeat(64),
+    `${'x'.repeat(63)}\u{1F600}`,
+    `${'x'.repeat(64)}é`,
+  ];
+  for (const s of cases) {
+    it(JSON.stringify(s).slice(0, 40), () => {
+      const out = encode(s);
+      const utf8 = Buffer.from(s, 'utf8');
+      expect(out.subarray(6).toString('hex')).toBe(utf8.toString('hex'));
+      expect(out.readUInt32BE(2)).toBe(utf8.length);
+    });
+  }
+});
