@@ -86,6 +86,8 @@ const NO_OPTIONS: DecodeOptions = Object.freeze({});
 
 /** Maps of up to this many pairs find duplicate keys by comparing with each other. */
 const SMALL_MAP = 16;
+/** Key positions remembered by the map shape cache (see `shapeKeys`). */
+const SHAPE_KEYS = 32;
 
 function arrayCost(n: number): number {
   return n === 0 ? ARRAY : ARRAY + STORE + SLOT * n;
@@ -118,6 +120,14 @@ export class TermDecoder {
   private keyTop = 0;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
+  /** The text of the last ASCII atom read (a copy owned by the atom cache), else undefined. */
+  private atomText: Uint8Array | undefined;
+  /**
+   * The keys of the last maps read, by position, with their text when they were ASCII atoms: maps of
+   * one shape find each key with one compare (no hash, no dispatch).
+   */
+  private shapeKeys: Term[] = [];
+  private shapeText: (Uint8Array | undefined)[] = [];
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
@@ -367,9 +377,11 @@ export class TermDecoder {
         this.spend(NEW_ATOM + len, start);
         atom = cacheAtom(slot, buf, p, len);
       }
+      this.atomText = slotBytes[slot];
       if (!asAtom && (atom === TRUE_ATOM || atom === FALSE_ATOM)) return atom === TRUE_ATOM;
       return atom;
     }
+    this.atomText = undefined;
     this.spend(NEW_ATOM + 2 * len, start);
     let name: string;
     if (!utf8) {
@@ -630,9 +642,21 @@ export class TermDecoder {
     // interned): cheaper than a property lookup that misses and walks the prototype chain.
     const small = arity <= SMALL_MAP;
     const base = this.keyTop;
+    const buf = this.buf;
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
-      const key = this.readTerm(depth + 1);
+      let key: Term;
+      const text = i < SHAPE_KEYS ? this.shapeText[i] : undefined;
+      if (text !== undefined && buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT && sameText(buf, keyAt, this.end, text)) {
+        key = this.shapeKeys[i] as Term;
+        this.pos = keyAt + 2 + text.length;
+      } else {
+        key = this.readTerm(depth + 1);
+        if (i < SHAPE_KEYS) {
+          this.shapeKeys[i] = key;
+          this.shapeText[i] = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
+        }
+      }
       const value = this.readTerm(depth + 1);
       if (obj !== undefined) {
         let name: string | undefined;
@@ -847,6 +871,15 @@ const ATOM_SLOTS = 1024;
 const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 
+/** Whether `buf` holds at `at` a SMALL_ATOM_UTF8_EXT (tag checked by the caller) of exactly `text`. */
+function sameText(buf: FastBuffer, at: number, end: number, text: Uint8Array): boolean {
+  const len = text.length;
+  if (buf[at + 1] !== len || at + 2 + len > end) return false;
+  const p = at + 2;
+  for (let i = 0; i < len; i++) if (buf[p + i] !== text[i]) return false;
+  return true;
+}
+
 function cachedAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom | undefined {
   const known = slotBytes[slot];
   if (known !== undefined && known.length === len) {
@@ -1020,6 +1053,8 @@ function asciiString(buf: FastBuffer, p: number, len: number): string {
         buf[p + 15],
       );
     default:
+      // Up to 64 bytes, in pieces of 16: cheaper than a native slice call, even as a cons string.
+      if (len <= 64) return asciiString(buf, p, 16) + asciiString(buf, p + 16, len - 16);
       return buf.latin1Slice(p, p + len);
   }
 }

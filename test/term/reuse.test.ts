@@ -111,3 +111,109 @@ describe('strings of up to 64 UTF-16 units are written in JS, as Buffer writes U
     });
   }
 });
+
+describe('map keys found by the shape of the previous map', () => {
+  const atomBytes = (name: string) => [119, name.length, ...Buffer.from(name, 'latin1')];
+  const map = (pairs: [number[], number[]][]) =>
+    Buffer.from([131, 116, 0, 0, 0, pairs.length, ...pairs.flatMap(([k, v]) => [...k, ...v])]);
+  const one = [97, 1];
+
+  it('keys that differ from the last shape, by text, length or type, are read as they are', () => {
+    expect(
+      decode(
+        map([
+          [atomBytes('ab'), one],
+          [atomBytes('cd'), one],
+        ]),
+      ),
+    ).toEqual({ ab: 1, cd: 1 });
+    expect(
+      decode(
+        map([
+          [atomBytes('ab'), one],
+          [atomBytes('ce'), one],
+        ]),
+      ),
+    ).toEqual({ ab: 1, ce: 1 });
+    expect(
+      decode(
+        map([
+          [atomBytes('abc'), one],
+          [atomBytes('c'), one],
+        ]),
+      ),
+    ).toEqual({ abc: 1, c: 1 });
+    expect(
+      decode(
+        map([
+          [atomBytes('true'), one],
+          [atomBytes('false'), one],
+        ]),
+      ),
+    ).toEqual({ true: 1, false: 1 });
+    const mixed = decode(
+      map([
+        [[97, 7], one],
+        [atomBytes('false'), one],
+      ]),
+    ) as Map<Term, Term>;
+    expect([...mixed]).toEqual([
+      [7, 1],
+      [false, 1],
+    ]);
+    expect(
+      decode(
+        map([
+          [atomBytes('ab'), one],
+          [atomBytes('cd'), one],
+        ]),
+        { maps: 'map' },
+      ),
+    ).toEqual(
+      new Map([
+        [atom('ab'), 1],
+        [atom('cd'), 1],
+      ]),
+    );
+  });
+
+  it('a duplicate key is found when both copies match the shape', () => {
+    decode(
+      map([
+        [atomBytes('k'), one],
+        [atomBytes('k2'), one],
+      ]),
+    );
+    expect(() =>
+      decode(
+        map([
+          [atomBytes('k'), one],
+          [atomBytes('k'), one],
+        ]),
+      ),
+    ).toThrow(/duplicate key/);
+    decode(map([[atomBytes('k'), one]]));
+    expect(() =>
+      decode(
+        map([
+          [atomBytes('k'), one],
+          [atomBytes('k'), one],
+        ]),
+      ),
+    ).toThrow(/duplicate key/);
+  });
+
+  it('a key cut off by the end of the input is an error, not a match', () => {
+    const whole = map([[atomBytes('name'), one]]);
+    expect(decode(whole)).toEqual({ name: 1 });
+    expect(() => decode(whole.subarray(0, 9))).toThrow(ErldistError);
+    expect(() => decode(whole.subarray(0, 12))).toThrow(ErldistError);
+  });
+
+  it('maps of many shapes in one term', () => {
+    const rows = Array.from({ length: 100 }, (_, i) =>
+      i % 3 === 0 ? { a: i, b: 'x' } : { b: i, a: 'y', [`k${i % 5}`]: i },
+    );
+    expect(decode(encode(rows))).toEqual(rows);
+  });
+});
