@@ -52,6 +52,10 @@ class EncodeFault extends Error {
   }
 }
 
+/** Read once the term model is settled (types.ts swaps in the registered classes at load). */
+const ATOM_PROTO: object = Atom.prototype;
+const TUPLE_PROTO: object = Tuple.prototype;
+
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
 const UINT64_LIMIT = 1n << 64n;
@@ -249,12 +253,16 @@ export class TermEncoder {
 
   private objectTerm(v: object | null, depth: number): void {
     if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
-    if (v instanceof Atom) return this.atom(v);
     if (Array.isArray(v)) return this.list(v, depth);
-    if (v instanceof Tuple) return this.tuple(v, depth);
-    // Plain objects (maps) are common: tell them apart before the other class checks.
+    // The common classes by their prototype: one load and a compare each, where `instanceof` walks
+    // the chain (the class bindings are not constants to V8: see the registry in types.ts).
     const proto = Object.getPrototypeOf(v);
+    if (proto === ATOM_PROTO) return this.atom(v as Atom);
+    if (proto === TUPLE_PROTO) return this.tuple(v as Tuple, depth);
     if (proto === Object.prototype || proto === null) return this.object(v, depth);
+    if (proto === Buffer.prototype) return this.binary(v as Buffer);
+    if (v instanceof Atom) return this.atom(v);
+    if (v instanceof Tuple) return this.tuple(v, depth);
     if (v instanceof Uint8Array) return this.binary(v);
     if (v instanceof Map) return this.map(v, depth);
     if (v instanceof Float) return this.float(v.value, v);
