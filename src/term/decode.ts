@@ -126,8 +126,8 @@ export class TermDecoder {
    * The keys of the last maps read, by position, with their text when they were ASCII atoms: maps of
    * one shape find each key with one compare (no hash, no dispatch).
    */
-  private shapeKeys: Term[] = [];
-  private shapeText: (Uint8Array | undefined)[] = [];
+  private shapeKeys: Term[] | undefined;
+  private shapeText: (Uint8Array | undefined)[] | undefined;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
@@ -643,18 +643,22 @@ export class TermDecoder {
     const small = arity <= SMALL_MAP;
     const base = this.keyTop;
     const buf = this.buf;
+    this.shapeKeys ??= [];
+    this.shapeText ??= [];
+    const shapeKeys = this.shapeKeys;
+    const shapeText = this.shapeText;
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
       let key: Term;
-      const text = i < SHAPE_KEYS ? this.shapeText[i] : undefined;
+      const text = i < SHAPE_KEYS ? shapeText[i] : undefined;
       if (text !== undefined && buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT && sameText(buf, keyAt, this.end, text)) {
-        key = this.shapeKeys[i] as Term;
+        key = shapeKeys[i] as Term;
         this.pos = keyAt + 2 + text.length;
       } else {
         key = this.readTerm(depth + 1);
         if (i < SHAPE_KEYS) {
-          this.shapeKeys[i] = key;
-          this.shapeText[i] = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
+          shapeKeys[i] = key;
+          shapeText[i] = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
         }
       }
       const value = this.readTerm(depth + 1);

@@ -122,8 +122,8 @@ export class TermEncoder {
   private readonly refAt: number[] = [];
   private refBytes = 0;
   /** The keys of the last objects written, by position, and their atom bytes (see `object`). */
-  private readonly seenKeys: string[] = [];
-  private readonly seenKeyBytes: Uint8Array[] = [];
+  private seenKeys: string[] | undefined;
+  private seenKeyBytes: Uint8Array[] | undefined;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -610,6 +610,8 @@ export class TermEncoder {
       // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
       // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
       if (ownKeysOnly(o)) {
+        this.seenKeys ??= [];
+        this.seenKeyBytes ??= [];
         const seenKeys = this.seenKeys;
         const seenBytes = this.seenKeyBytes;
         for (key in record) {
