@@ -527,8 +527,9 @@ export class TermEncoder {
     try {
       for (; i < n; i++) {
         const x = elements[i];
-        // Integers skip the dispatch: lists of numbers are common and long.
-        if (typeof x === 'number') this.number(x);
+        // Objects and integers skip the dispatch frame, which recursion would add at every level.
+        if (typeof x === 'object' && x !== null) this.objectTerm(x, depth + 1);
+        else if (typeof x === 'number') this.number(x);
         else this.term(x, depth + 1);
       }
     } catch (err) {
@@ -570,7 +571,11 @@ export class TermEncoder {
     }
     let i = 0;
     try {
-      for (; i < n; i++) this.term(elements[i], depth + 1);
+      for (; i < n; i++) {
+        const x = elements[i];
+        if (typeof x === 'object' && x !== null) this.objectTerm(x, depth + 1);
+        else this.term(x, depth + 1);
+      }
     } catch (err) {
       throw addSegment(err, `{${i}}`, t);
     }
