@@ -124,6 +124,8 @@ export class TermEncoder {
   /** The keys of the last objects written, by position, and their atom bytes (see `object`). */
   private seenKeys: string[] | undefined;
   private seenKeyBytes: Uint8Array[] | undefined;
+  /** Those bytes as two little-endian words a position, for keys of at most 8 bytes. */
+  private seenKeyWords: Int32Array | undefined;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -617,21 +619,43 @@ export class TermEncoder {
       if (ownKeysOnly(o)) {
         this.seenKeys ??= [];
         this.seenKeyBytes ??= [];
+        this.seenKeyWords ??= new Int32Array(2 * SEEN_KEYS);
         const seenKeys = this.seenKeys;
         const seenBytes = this.seenKeyBytes;
+        const words = this.seenKeyWords;
         for (key in record) {
           // Maps of one shape repeat their keys in order: one compare finds the bytes.
-          let bytes: Uint8Array;
           if (seenKeys[n] === key) {
-            bytes = seenBytes[n] as Uint8Array;
+            const bytes = seenBytes[n] as Uint8Array;
+            if (bytes.length <= 8) {
+              // Eight stores, no loop; the bytes past the key are overwritten by what follows.
+              this.ensure(8);
+              const buf = this.buf;
+              const p = this.pos;
+              const lo = words[2 * n] as number;
+              const hi = words[2 * n + 1] as number;
+              buf[p] = lo;
+              buf[p + 1] = lo >>> 8;
+              buf[p + 2] = lo >>> 16;
+              buf[p + 3] = lo >>> 24;
+              buf[p + 4] = hi;
+              buf[p + 5] = hi >>> 8;
+              buf[p + 6] = hi >>> 16;
+              buf[p + 7] = hi >>> 24;
+              this.pos = p + bytes.length;
+            } else {
+              this.atomBytes(bytes);
+            }
           } else {
-            bytes = encodedKey(key);
+            const bytes = encodedKey(key);
             if (n < SEEN_KEYS) {
               seenKeys[n] = key;
               seenBytes[n] = bytes;
+              words[2 * n] = packWord(bytes, 0);
+              words[2 * n + 1] = packWord(bytes, 4);
             }
+            this.atomBytes(bytes);
           }
-          this.atomBytes(bytes);
           this.term(record[key], depth + 1);
           n++;
         }
@@ -717,6 +741,13 @@ function ownKeysOnly(o: object): boolean {
   if (Object.getPrototypeOf(o) === null) return true;
   for (const _ in Object.prototype) return false;
   return true;
+}
+
+/** Bytes `at` to `at + 3` of `bytes` (0 past its end) as a little-endian word. */
+function packWord(bytes: Uint8Array, at: number): number {
+  let w = 0;
+  for (let i = 3; i >= 0; i--) w = (w << 8) | (bytes[at + i] ?? 0);
+  return w;
 }
 
 /** A big-endian 32-bit field, written without Buffer's argument checks (callers ensured the room). */

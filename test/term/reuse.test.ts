@@ -193,3 +193,19 @@ describe('map keys found by the shape of the previous map', () => {
     expect(decode(encode(rows))).toEqual(rows);
   });
 });
+
+describe('object keys written from the last shape', () => {
+  it('keys of every length, ASCII or not, encode as the same map with atom keys does', () => {
+    const names = ['', 'a', 'ab', 'abc', 'abcd', 'abcde', 'abcdef', 'abcdefg', 'abcdefgh', 'é', 'éé', 'ééé', 'ü1234'];
+    const obj = Object.fromEntries(names.map((k, i) => [k, i]));
+    const map = new Map(names.map((k, i) => [atom(k), i]));
+    const want = hex(encode(map));
+    for (let round = 0; round < 3; round++) expect(hex(encode(obj))).toBe(want);
+    // A shape that changes at one position, then back.
+    const other = { ...obj, abcd: undefined as unknown as Term, abcx: 4 };
+    delete (other as Record<string, unknown>).abcd;
+    expect(decode(encode(other))).toEqual(other);
+    expect(hex(encode(obj))).toBe(want);
+    expect(decode(encode([obj, other, obj, { a: [obj] }]))).toEqual([obj, other, obj, { a: [obj] }]);
+  });
+});
