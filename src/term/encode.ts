@@ -837,7 +837,10 @@ const SCRATCH_KEEP = 1024 * 1024;
 let scratch: TermEncoder | undefined;
 let scratchBusy = false;
 
-/** Encodes `term` as `131, Term` (canonical bytes), optionally compressed. */
+/**
+ * Encodes `term` as `131, Term` (canonical bytes), optionally compressed, into a new Buffer that the
+ * caller owns (no other result shares its memory).
+ */
 export function encode(term: Term, options?: EncodeOptions): Buffer {
   const compressed = options?.compressed;
   if ((compressed !== undefined && compressed !== false) || scratchBusy) return encodeWith(term, options);
