@@ -18,6 +18,9 @@
 // request, so that rounds alternate sides: BEAM, erldist, erlang_js, BEAM, ...). Decoders read
 // exactly the bytes Erlang produced; encoders are given the value the decoder produced (for
 // erlang_js: the same value in erlang_js's term types).
+// binary_1MiB and nested_100 decode also time a floor in the same alternation (binary encode: a fresh
+// Buffer and one copy; binary decode: one subarray view; nested decode: building the same arrays and
+// tuples directly), printed as a note: no JS codec returning those values can be faster than it.
 // Erlang encodes with {minor_version, 2}: UTF-8 atoms, the OTP 26+ default and what erldist emits.
 
 import { isUtf8 } from 'node:buffer';
@@ -410,7 +413,29 @@ async function main() {
         const fn = op === 'encode' ? () => ejs.encode(ejsValue) : () => ejs.decode(bytes);
         sides.push({ key: 'erlang_js', fn });
       }
-      const rates = { beam: [], erldist: [], erlang_js: [] };
+      // binary_1MiB: what any JS codec must do at least, timed in the same alternation: encode makes a
+      // fresh Buffer the caller owns and copies the payload into it; decode makes one view of it.
+      if (c.id === 'binary_1MiB') {
+        const payload = bytes.subarray(6);
+        const fn =
+          op === 'encode'
+            ? () => {
+                const out = Buffer.allocUnsafe(bytes.length);
+                out[0] = 131;
+                out[1] = 109;
+                out.writeUInt32BE(payload.length, 2);
+                out.set(payload, 6);
+                return out;
+              }
+            : () => bytes.subarray(6);
+        sides.push({ key: 'floor', fn });
+      }
+      // nested_100 decode: only the allocation any decoder into erldist's term model makes (the same
+      // 100 levels of arrays and tuples, built directly, nothing parsed or checked).
+      if (c.id === 'nested_100' && op === 'decode' && edOk) {
+        sides.push({ key: 'floor', fn: () => rebuild(edValue, ed) });
+      }
+      const rates = { beam: [], erldist: [], erlang_js: [], floor: [] };
       for (let r = 0; r < opts.rounds; r++) {
         rates.beam.push(await beam.round(c.erl, op, r === 0 ? opts.warmupMs : 0));
         for (const side of sides) {
@@ -419,6 +444,16 @@ async function main() {
         }
       }
       for (const side of sides) row[side.key] = median(rates[side.key]);
+      if (row.floor) {
+        const f = row.floor.opsPerSec;
+        const base = ejsOk ? row.erlang_js.opsPerSec : null;
+        notes.push(
+          `${c.id} ${op} floor (${FLOORS[`${c.id} ${op}`]}, same alternation): ` +
+            `${fmtOps(f)} ops/s = ${(f / median(rates.beam).opsPerSec).toFixed(2)}x BEAM` +
+            (base ? `, ${(f / base).toFixed(2)}x erlang_js` : '') +
+            `; erldist reaches ${((row.erldist?.opsPerSec ?? 0) / f).toFixed(2)}x of it.`,
+        );
+      }
       row.beamOpsPerSec = median(rates.beam).opsPerSec;
       row.baseline = ejsOk ? 'erlang_js' : 'BEAM';
       row.baselineOpsPerSec = ejsOk ? row.erlang_js.opsPerSec : row.beamOpsPerSec;
@@ -500,6 +535,23 @@ async function main() {
     writeFileSync(opts.json, `${JSON.stringify(json, null, 2)}\n`);
     log(`results written to ${opts.json}`);
   }
+}
+
+const FLOORS = {
+  'binary_1MiB encode': 'fresh Buffer + one copy',
+  'binary_1MiB decode': 'one subarray view',
+  'nested_100 decode': 'the same arrays and tuples built directly, no parsing',
+};
+
+/** A fresh copy of the lists and tuples of `t` (leaves shared): what decoding them allocates. */
+function rebuild(t, ed) {
+  if (Array.isArray(t)) {
+    const out = new Array(t.length);
+    for (let i = 0; i < t.length; i++) out[i] = rebuild(t[i], ed);
+    return out;
+  }
+  if (t instanceof ed.TupleClass) return new ed.TupleClass(rebuild(t.elements, ed));
+  return t;
 }
 
 function firstDiff(a, b) {

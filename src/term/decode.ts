@@ -86,6 +86,8 @@ const NO_OPTIONS: DecodeOptions = Object.freeze({});
 
 /** Maps of up to this many pairs find duplicate keys by comparing with each other. */
 const SMALL_MAP = 16;
+/** Key positions remembered by the map shape cache (see `shapeKeys`). */
+const SHAPE_KEYS = 32;
 
 function arrayCost(n: number): number {
   return n === 0 ? ARRAY : ARRAY + STORE + SLOT * n;
@@ -118,6 +120,14 @@ export class TermDecoder {
   private keyTop = 0;
   /** Added to positions in error messages (non-zero inside a compressed term). */
   private baseOffset = 0;
+  /** The text of the last ASCII atom read (a copy owned by the atom cache), else undefined. */
+  private atomText: Uint8Array | undefined;
+  /**
+   * The keys of the last maps read, by position, with their text when they were ASCII atoms: maps of
+   * one shape find each key with one compare (no hash, no dispatch).
+   */
+  private shapeKeys: Term[] | undefined;
+  private shapeText: (Uint8Array | undefined)[] | undefined;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
 
@@ -141,6 +151,17 @@ export class TermDecoder {
     return this.maxHeap - this.heapLeft;
   }
 
+  /** Starts over on `buf` at 0 with the same options and a full budget (the shared decoder). */
+  restart(buf: Buffer): void {
+    this.buf = fast(buf);
+    this.pos = 0;
+    this.end = buf.length;
+    this.heapLeft = this.maxHeap;
+    this.keyTop = 0;
+    this.baseOffset = 0;
+    this.cacheRefsSeen = undefined;
+  }
+
   /** Reads `131` then a term, which may be compressed (tag 80). */
   readVersionedTerm(): Term {
     const start = this.pos;
@@ -153,7 +174,10 @@ export class TermDecoder {
     return this.readTerm(0);
   }
 
-  /** Reads one term without the version byte. */
+  /**
+   * Reads one term without the version byte. The common tags are handled here; the rest in
+   * `readOther`, so that this frame, entered once a term and recursively once a level, stays small.
+   */
   readTerm(depth: number): Term {
     const buf = this.buf;
     const start = this.pos;
@@ -166,49 +190,76 @@ export class TermDecoder {
         return buf[this.pos++];
       case Tag.INTEGER_EXT: {
         this.need(4);
-        const v = buf.readInt32BE(this.pos);
-        this.pos += 4;
-        return v;
+        const p = start + 1;
+        this.pos = p + 4;
+        return (buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3];
       }
       case Tag.SMALL_ATOM_UTF8_EXT: {
         this.need(1);
         const len = buf[this.pos++];
         return this.atomBody(len, true, start, false);
       }
-      case Tag.ATOM_UTF8_EXT:
-        return this.atomBody(this.u16(), true, start, false);
-      case Tag.SMALL_ATOM_EXT: {
-        this.need(1);
-        const len = buf[this.pos++];
-        return this.atomBody(len, false, start, false);
-      }
-      case Tag.ATOM_EXT:
-        return this.atomBody(this.u16(), false, start, false);
-      case Tag.ATOM_CACHE_REF:
-        return this.atomCacheRef(start, false);
       case Tag.BINARY_EXT:
         return this.binary(this.u32(), start);
       case Tag.NIL_EXT:
         this.spend(ARRAY, start);
         return [];
       case Tag.LIST_EXT: {
-        // Only elements() recurses: two JS frames a level, as deep as the stack allows.
         const len = this.listHeader(depth, start);
-        return this.listTail(this.elements(len, depth, start), len, depth, start);
+        let out: Term[];
+        if (len === 1) {
+          // One frame a level for `[X]` (rpc arguments, wrapped values), as for pairs below.
+          this.spend(ARRAY + STORE + SLOT, start);
+          out = [this.readTerm(depth + 1)];
+        } else {
+          out = this.elements(len, depth, start);
+        }
+        if (this.buf[this.pos] === Tag.NIL_EXT) {
+          this.pos++;
+          return out;
+        }
+        return this.listTail(out, len, depth, start);
       }
-      case Tag.STRING_EXT:
-        return this.byteList(start);
       case Tag.SMALL_TUPLE_EXT: {
         this.need(1);
         const arity = this.tupleHeader(buf[this.pos++], depth, start);
-        return new Tuple(this.elements(arity, depth, start));
-      }
-      case Tag.LARGE_TUPLE_EXT: {
-        const arity = this.tupleHeader(this.u32(), depth, start);
+        if (arity === 2) {
+          // {Tag, Value} pairs are most tuples: one frame a level, no call to elements().
+          this.spend(ARRAY + STORE + 2 * SLOT, start);
+          const d = depth + 1;
+          return new Tuple([this.readTerm(d), this.readTerm(d)]);
+        }
         return new Tuple(this.elements(arity, depth, start));
       }
       case Tag.MAP_EXT:
         return this.map(this.u32(), depth, start);
+      case Tag.SMALL_BIG_EXT: {
+        this.need(1);
+        return this.big(buf[this.pos++], start);
+      }
+      default:
+        return this.readOther(tag, depth, start);
+    }
+  }
+
+  /** The tags `readTerm` leaves out: rarer ones, and those that must fail. */
+  private readOther(tag: number, depth: number, start: number): Term {
+    const buf = this.buf;
+    switch (tag) {
+      case Tag.ATOM_UTF8_EXT:
+        return this.atomBody(this.u16(), true, start, false);
+      case Tag.SMALL_ATOM_EXT:
+        return this.atomBody(this.u8(), false, start, false);
+      case Tag.ATOM_EXT:
+        return this.atomBody(this.u16(), false, start, false);
+      case Tag.ATOM_CACHE_REF:
+        return this.atomCacheRef(start, false);
+      case Tag.STRING_EXT:
+        return this.byteList(start);
+      case Tag.LARGE_TUPLE_EXT: {
+        const arity = this.tupleHeader(this.u32(), depth, start);
+        return new Tuple(this.elements(arity, depth, start));
+      }
       case Tag.NEW_FLOAT_EXT: {
         this.need(8);
         const v = buf.readDoubleBE(this.pos);
@@ -217,10 +268,6 @@ export class TermDecoder {
       }
       case Tag.FLOAT_EXT:
         return this.oldFloat(start);
-      case Tag.SMALL_BIG_EXT: {
-        this.need(1);
-        return this.big(buf[this.pos++], start);
-      }
       case Tag.LARGE_BIG_EXT:
         return this.big(this.u32(), start);
       case Tag.NEW_PID_EXT:
@@ -330,9 +377,11 @@ export class TermDecoder {
         this.spend(NEW_ATOM + len, start);
         atom = cacheAtom(slot, buf, p, len);
       }
+      this.atomText = slotBytes[slot];
       if (!asAtom && (atom === TRUE_ATOM || atom === FALSE_ATOM)) return atom === TRUE_ATOM;
       return atom;
     }
+    this.atomText = undefined;
     this.spend(NEW_ATOM + 2 * len, start);
     let name: string;
     if (!utf8) {
@@ -517,11 +566,8 @@ export class TermDecoder {
     return len;
   }
 
+  /** The tail of a list whose tail is not `[]` (checked by the caller). */
   private listTail(out: Term[], len: number, depth: number, start: number): Term {
-    if (this.buf[this.pos] === Tag.NIL_EXT) {
-      this.pos++;
-      return out;
-    }
     const tail = this.readTerm(depth + 1);
     // A tail that is itself a list (never canonical, but valid) continues this one.
     if (Array.isArray(tail)) {
@@ -596,9 +642,25 @@ export class TermDecoder {
     // interned): cheaper than a property lookup that misses and walks the prototype chain.
     const small = arity <= SMALL_MAP;
     const base = this.keyTop;
+    const buf = this.buf;
+    this.shapeKeys ??= [];
+    this.shapeText ??= [];
+    const shapeKeys = this.shapeKeys;
+    const shapeText = this.shapeText;
     for (let i = 0; i < arity; i++) {
       const keyAt = this.pos;
-      const key = this.readTerm(depth + 1);
+      let key: Term;
+      const text = i < SHAPE_KEYS ? shapeText[i] : undefined;
+      if (text !== undefined && buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT && sameText(buf, keyAt, this.end, text)) {
+        key = shapeKeys[i] as Term;
+        this.pos = keyAt + 2 + text.length;
+      } else {
+        key = this.readTerm(depth + 1);
+        if (i < SHAPE_KEYS) {
+          shapeKeys[i] = key;
+          shapeText[i] = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
+        }
+      }
       const value = this.readTerm(depth + 1);
       if (obj !== undefined) {
         let name: string | undefined;
@@ -813,6 +875,15 @@ const ATOM_SLOTS = 1024;
 const slotBytes: (Uint8Array | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 const slotAtoms: (Atom | undefined)[] = new Array(ATOM_SLOTS).fill(undefined);
 
+/** Whether `buf` holds at `at` a SMALL_ATOM_UTF8_EXT (tag checked by the caller) of exactly `text`. */
+function sameText(buf: FastBuffer, at: number, end: number, text: Uint8Array): boolean {
+  const len = text.length;
+  if (buf[at + 1] !== len || at + 2 + len > end) return false;
+  const p = at + 2;
+  for (let i = 0; i < len; i++) if (buf[p + i] !== text[i]) return false;
+  return true;
+}
+
 function cachedAtom(slot: number, buf: FastBuffer, p: number, len: number): Atom | undefined {
   const known = slotBytes[slot];
   if (known !== undefined && known.length === len) {
@@ -986,6 +1057,8 @@ function asciiString(buf: FastBuffer, p: number, len: number): string {
         buf[p + 15],
       );
     default:
+      // Up to 64 bytes, in pieces of 16: cheaper than a native slice call, even as a cons string.
+      if (len <= 64) return asciiString(buf, p, 16) + asciiString(buf, p + 16, len - 16);
       return buf.latin1Slice(p, p + len);
   }
 }
@@ -1103,19 +1176,36 @@ function toBuffer(bytes: Uint8Array): Buffer {
   throw new ErldistError('DECODE', 'decode expects a Uint8Array or Buffer', { offset: 0 });
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The decoder of `decode` calls without options, reused: decode never calls out while it runs, so
+ * one call cannot start inside another. It lets go of its input when the call ends.
+ */
+let defaultDecoder: TermDecoder | undefined;
+
 /** Decodes `131, Term` (optionally compressed); the whole input must be one term. */
 export function decode(bytes: Uint8Array, options?: DecodeOptions): Term {
-  const decoder = new TermDecoder(bytes, 0, options);
+  let decoder: TermDecoder;
+  if (options === undefined) {
+    defaultDecoder ??= new TermDecoder(EMPTY);
+    decoder = defaultDecoder;
+    decoder.restart(toBuffer(bytes));
+  } else {
+    decoder = new TermDecoder(bytes, 0, options);
+  }
   let term: Term;
+  let end: number;
   try {
     term = decoder.readVersionedTerm();
+    end = decoder.pos;
   } catch (err) {
     throw stackToDecodeError(err, decoder.pos);
+  } finally {
+    if (options === undefined) decoder.restart(EMPTY);
   }
   const length = bytes.length;
-  if (decoder.pos !== length) {
-    throw decodeError(`${length - decoder.pos} trailing bytes after the term`, decoder.pos);
-  }
+  if (end !== length) throw decodeError(`${length - end} trailing bytes after the term`, end);
   return term;
 }
 

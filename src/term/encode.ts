@@ -52,6 +52,10 @@ class EncodeFault extends Error {
   }
 }
 
+/** Read once the term model is settled (types.ts swaps in the registered classes at load). */
+const ATOM_PROTO: object = Atom.prototype;
+const TUPLE_PROTO: object = Tuple.prototype;
+
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
 const UINT64_LIMIT = 1n << 64n;
@@ -85,6 +89,8 @@ function encodedAtom(a: Atom): Uint8Array {
  * an intern and a WeakMap lookup. Cleared when full, so that it cannot grow with what is encoded.
  */
 const KEY_CACHE_MAX = 4096;
+/** Positions of object keys remembered by each encoder. */
+const SEEN_KEYS = 32;
 const keyBytes = new Map<string, Uint8Array>();
 
 function encodedKey(key: string): Uint8Array {
@@ -107,13 +113,19 @@ function encodedKey(key: string): Uint8Array {
 export class TermEncoder {
   buf: FastBuffer;
   pos = 0;
-  private readonly maxDepth: number;
+  /** Set per call on the shared encoder of `encode`. @internal */
+  maxDepth: number;
   /** Binaries of at least this many bytes are referenced, not copied (`referenceFrom`). */
   private readonly refMin: number;
   /** Referenced binaries, each with the position in `buf` its bytes belong after. */
   private readonly refs: Buffer[] = [];
   private readonly refAt: number[] = [];
   private refBytes = 0;
+  /** The keys of the last objects written, by position, and their atom bytes (see `object`). */
+  private seenKeys: string[] | undefined;
+  private seenKeyBytes: Uint8Array[] | undefined;
+  /** Those bytes as two little-endian words a position, for keys of at most 8 bytes. */
+  private seenKeyWords: Int32Array | undefined;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -223,6 +235,7 @@ export class TermEncoder {
 
   // --- dispatch -----------------------------------------------------------------------------------
 
+  /** Small enough for V8 to inline into the container loops; objects go on to `object`. */
   private term(v: unknown, depth: number): void {
     switch (typeof v) {
       case 'number':
@@ -231,31 +244,38 @@ export class TermEncoder {
         return this.string(v);
       case 'boolean':
         return this.boolean(v);
+      case 'object':
+        return this.objectTerm(v, depth);
       case 'bigint':
         return this.bigint(v);
-      case 'object': {
-        if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
-        if (v instanceof Atom) return this.atom(v);
-        if (Array.isArray(v)) return this.list(v, depth);
-        if (v instanceof Tuple) return this.tuple(v, depth);
-        // Plain objects (maps) are common: tell them apart before the other class checks.
-        const proto = Object.getPrototypeOf(v);
-        if (proto === Object.prototype || proto === null) return this.object(v, depth);
-        if (v instanceof Uint8Array) return this.binary(v);
-        if (v instanceof Map) return this.map(v, depth);
-        if (v instanceof Float) return this.float(v.value, v);
-        if (v instanceof Pid) return this.pid(v);
-        if (v instanceof Reference) return this.reference(v);
-        if (v instanceof Port) return this.port(v);
-        if (v instanceof BitBinary) return this.bitBinary(v);
-        if (v instanceof ImproperList) return this.improperList(v, depth);
-        if (v instanceof ExportFun) return this.exportFun(v);
-        if (v instanceof Fun) return this.raw(v.bytes);
-        throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
-      }
       default:
         throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
     }
+  }
+
+  private objectTerm(v: object | null, depth: number): void {
+    if (v === null) throw new EncodeFault('null has no Erlang form (use an atom such as nil or undefined)', v);
+    if (Array.isArray(v)) return this.list(v, depth);
+    // The common classes by their prototype: one load and a compare each, where `instanceof` walks
+    // the chain (the class bindings are not constants to V8: see the registry in types.ts).
+    const proto = Object.getPrototypeOf(v);
+    if (proto === ATOM_PROTO) return this.atom(v as Atom);
+    if (proto === TUPLE_PROTO) return this.tuple(v as Tuple, depth);
+    if (proto === Object.prototype || proto === null) return this.object(v, depth);
+    if (proto === Buffer.prototype) return this.binary(v as Buffer);
+    if (v instanceof Atom) return this.atom(v);
+    if (v instanceof Tuple) return this.tuple(v, depth);
+    if (v instanceof Uint8Array) return this.binary(v);
+    if (v instanceof Map) return this.map(v, depth);
+    if (v instanceof Float) return this.float(v.value, v);
+    if (v instanceof Pid) return this.pid(v);
+    if (v instanceof Reference) return this.reference(v);
+    if (v instanceof Port) return this.port(v);
+    if (v instanceof BitBinary) return this.bitBinary(v);
+    if (v instanceof ImproperList) return this.improperList(v, depth);
+    if (v instanceof ExportFun) return this.exportFun(v);
+    if (v instanceof Fun) return this.raw(v.bytes);
+    throw new EncodeFault(`${describe(v)} has no Erlang form`, v);
   }
 
   /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
@@ -392,19 +412,42 @@ export class TermEncoder {
     this.ensure(5 + len * 3);
     const buf = this.buf;
     const start = this.pos;
-    let p = start + 5;
-    let ascii = len <= 64;
-    if (ascii) {
+    let n: number;
+    if (len <= 64) {
+      // Short text in JS: a native utf8Write call costs more than the loop.
+      let p = start + 5;
       for (let i = 0; i < len; i++) {
         const c = s.charCodeAt(i);
-        if (c >= 0x80) {
-          ascii = false;
-          break;
+        if (c < 0x80) {
+          buf[p++] = c;
+        } else if (c < 0x800) {
+          buf[p++] = 0xc0 | (c >> 6);
+          buf[p++] = 0x80 | (c & 0x3f);
+        } else if (c < 0xd800 || c > 0xdfff) {
+          buf[p++] = 0xe0 | (c >> 12);
+          buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+          buf[p++] = 0x80 | (c & 0x3f);
+        } else {
+          const d = i + 1 < len ? s.charCodeAt(i + 1) : 0;
+          if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+            const u = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+            buf[p++] = 0xf0 | (u >> 18);
+            buf[p++] = 0x80 | ((u >> 12) & 0x3f);
+            buf[p++] = 0x80 | ((u >> 6) & 0x3f);
+            buf[p++] = 0x80 | (u & 0x3f);
+            i++;
+          } else {
+            // A lone surrogate becomes U+FFFD, as Buffer's UTF-8 writer does.
+            buf[p++] = 0xef;
+            buf[p++] = 0xbf;
+            buf[p++] = 0xbd;
+          }
         }
-        buf[p++] = c;
       }
+      n = p - start - 5;
+    } else {
+      n = buf.utf8Write(s, start + 5);
     }
-    const n = ascii ? len : buf.utf8Write(s, start + 5);
     buf[start] = Tag.BINARY_EXT;
     put32(buf, start + 1, n);
     this.pos = start + 5 + n;
@@ -484,7 +527,13 @@ export class TermEncoder {
     this.pos += 5;
     let i = 0;
     try {
-      for (; i < n; i++) this.term(elements[i], depth + 1);
+      for (; i < n; i++) {
+        const x = elements[i];
+        // Objects and integers skip the dispatch frame, which recursion would add at every level.
+        if (typeof x === 'object' && x !== null) this.objectTerm(x, depth + 1);
+        else if (typeof x === 'number') this.number(x);
+        else this.term(x, depth + 1);
+      }
     } catch (err) {
       throw addSegment(err, `[${i}]`, container);
     }
@@ -524,7 +573,11 @@ export class TermEncoder {
     }
     let i = 0;
     try {
-      for (; i < n; i++) this.term(elements[i], depth + 1);
+      for (; i < n; i++) {
+        const x = elements[i];
+        if (typeof x === 'object' && x !== null) this.objectTerm(x, depth + 1);
+        else this.term(x, depth + 1);
+      }
     } catch (err) {
       throw addSegment(err, `{${i}}`, t);
     }
@@ -564,8 +617,45 @@ export class TermEncoder {
       // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
       // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
       if (ownKeysOnly(o)) {
+        this.seenKeys ??= [];
+        this.seenKeyBytes ??= [];
+        this.seenKeyWords ??= new Int32Array(2 * SEEN_KEYS);
+        const seenKeys = this.seenKeys;
+        const seenBytes = this.seenKeyBytes;
+        const words = this.seenKeyWords;
         for (key in record) {
-          this.atomBytes(encodedKey(key));
+          // Maps of one shape repeat their keys in order: one compare finds the bytes.
+          if (seenKeys[n] === key) {
+            const bytes = seenBytes[n] as Uint8Array;
+            if (bytes.length <= 8) {
+              // Eight stores, no loop; the bytes past the key are overwritten by what follows.
+              this.ensure(8);
+              const buf = this.buf;
+              const p = this.pos;
+              const lo = words[2 * n] as number;
+              const hi = words[2 * n + 1] as number;
+              buf[p] = lo;
+              buf[p + 1] = lo >>> 8;
+              buf[p + 2] = lo >>> 16;
+              buf[p + 3] = lo >>> 24;
+              buf[p + 4] = hi;
+              buf[p + 5] = hi >>> 8;
+              buf[p + 6] = hi >>> 16;
+              buf[p + 7] = hi >>> 24;
+              this.pos = p + bytes.length;
+            } else {
+              this.atomBytes(bytes);
+            }
+          } else {
+            const bytes = encodedKey(key);
+            if (n < SEEN_KEYS) {
+              seenKeys[n] = key;
+              seenBytes[n] = bytes;
+              words[2 * n] = packWord(bytes, 0);
+              words[2 * n + 1] = packWord(bytes, 4);
+            }
+            this.atomBytes(bytes);
+          }
           this.term(record[key], depth + 1);
           n++;
         }
@@ -653,6 +743,13 @@ function ownKeysOnly(o: object): boolean {
   return true;
 }
 
+/** Bytes `at` to `at + 3` of `bytes` (0 past its end) as a little-endian word. */
+function packWord(bytes: Uint8Array, at: number): number {
+  let w = 0;
+  for (let i = 3; i >= 0; i--) w = (w << 8) | (bytes[at + i] ?? 0);
+  return w;
+}
+
 /** A big-endian 32-bit field, written without Buffer's argument checks (callers ensured the room). */
 function put32(buf: Uint8Array, p: number, v: number): void {
   buf[p] = v >>> 24;
@@ -727,8 +824,69 @@ function toEncodeError(err: unknown): unknown {
   return new ErldistError('ENCODE', `${err.message} at ${path}`, { path });
 }
 
-/** Encodes `term` as `131, Term` (canonical bytes), optionally compressed. */
+/** Binaries from this size on are copied once, into the output, not into the scratch buffer first. */
+const SCRATCH_REFERENCE_FROM = 64 * 1024;
+/** The scratch buffer is kept between calls up to this size (bigger ones are dropped after use). */
+const SCRATCH_KEEP = 1024 * 1024;
+
+/**
+ * The encoder `encode` writes into, reused: its buffer stays warm and sized, and each call copies
+ * exactly its bytes out into a new Buffer. `encode` may run again inside a call (a getter of the value
+ * encoding something); the inner call then makes its own encoder.
+ */
+let scratch: TermEncoder | undefined;
+let scratchBusy = false;
+
+/**
+ * Encodes `term` as `131, Term` (canonical bytes), optionally compressed, into a new Buffer that the
+ * caller owns (no other result shares its memory).
+ */
 export function encode(term: Term, options?: EncodeOptions): Buffer {
+  const compressed = options?.compressed;
+  if ((compressed !== undefined && compressed !== false) || scratchBusy) return encodeWith(term, options);
+  scratch ??= new TermEncoder(16 * 1024, { referenceFrom: SCRATCH_REFERENCE_FROM });
+  const encoder = scratch;
+  scratchBusy = true;
+  try {
+    encoder.maxDepth = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+    encoder.u8(VERSION_MAGIC);
+    encoder.writeTerm(term);
+    if (encoder.buf.length > SCRATCH_KEEP && encoder.length === encoder.pos) {
+      // Too big to keep: hand the buffer itself over instead of copying it.
+      scratch = undefined;
+      return encoder.bytes();
+    }
+    return copyOut(encoder);
+  } finally {
+    encoder.truncate(0);
+    if (encoder.buf.length > SCRATCH_KEEP) scratch = undefined;
+    scratchBusy = false;
+  }
+}
+
+/** The bytes an encoder holds, referenced binaries included, in one new Buffer of their size. */
+function copyOut(encoder: TermEncoder): Buffer {
+  const out = Buffer.allocUnsafe(encoder.length);
+  const src = encoder.buf;
+  const n = encoder.pos;
+  if (encoder.length === n) {
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) out[i] = src[i] as number;
+    } else {
+      out.set(src.subarray(0, n));
+    }
+    return out;
+  }
+  let at = 0;
+  for (const part of encoder.segments()) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** `encode` with an encoder of its own (compression, or a call inside a call). */
+function encodeWith(term: Term, options?: EncodeOptions): Buffer {
   const encoder = new TermEncoder(256, options);
   encoder.u8(VERSION_MAGIC);
   encoder.writeTerm(term);
