@@ -12,7 +12,7 @@ import { type Control, encodeControl } from './control.js';
 import { FragmentWriter, orderKey } from './fragment-writer.js';
 import { DIST_HEADER, PASS_THROUGH } from './header.js';
 
-/** Frames a fragment pump writes before it lets the event loop turn (16 x 64 KiB by default). */
+/** Frames a fragment pump writes before it lets the event loop turn (at most half the high-water mark). */
 const FRAMES_PER_TURN = 16;
 /** `131, 68, 0`: a header without atom cache refs. */
 const HEADER_LEN = 3;

@@ -19,7 +19,7 @@ export interface NodeOptions {
   tickTime?: number;
   /** Largest frame accepted from a peer, bytes. Default 128 MiB. */
   maxFrameSize?: number;
-  /** With FRAGMENTS: messages larger than this go out in fragments of this size, bytes. Default 64 KiB. */
+  /** With FRAGMENTS: messages larger than this go out in fragments of this size, bytes. Default 256 KiB. */
   fragmentSize?: number;
   /** With FRAGMENTS: largest message reassembled from a peer's fragments, bytes. Default 256 MiB. */
   maxMessageSize?: number;
@@ -72,7 +72,7 @@ export function connectionOptions(options: Omit<NodeOptions, 'cookie'>, stats: C
     tickTime: options.tickTime ?? 60_000,
     maxFrameSize: options.maxFrameSize ?? 128 * 1024 * 1024,
     fragments: {
-      size: options.fragmentSize ?? 64 * 1024,
+      size: options.fragmentSize ?? 256 * 1024,
       maxMessageSize: options.maxMessageSize ?? 256 * 1024 * 1024,
       maxBytes: options.maxReassemblyBytes ?? 512 * 1024 * 1024,
       timeout: options.fragmentTimeout ?? 30_000,

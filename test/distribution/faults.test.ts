@@ -165,7 +165,7 @@ describe('a peer that stops reading', () => {
       // The 32 MiB waits in fragments (FRAGMENTS agreed): a small message is still taken (it waits
       // behind them, from the same sender to the same name), a second large one is not.
       expect(p.send('sink', 'more')).toBe(false);
-      expect(() => p.send('sink', Buffer.alloc(128 * 1024, 2))).toThrow(
+      expect(() => p.send('sink', Buffer.alloc(512 * 1024, 2))).toThrow(
         expect.objectContaining({ code: 'BUFFER_FULL' }),
       );
       // Proving silence: a timer or a late write that threw would have done so by now.
