@@ -12,7 +12,8 @@
 //   --echo-ms N          length of one echo round in ms                         (default 2000)
 //   --in-flight N        echo messages kept in flight                           (default 1000)
 //   --in-flight-bytes N  cap on payload bytes in flight (64 KiB: 128, 1 MiB: 8)  (default 8 MiB)
-//   --calls N            timed sequential rpc / GenServer calls per round       (default 5000)
+//   --calls N            timed sequential rpc / GenServer calls per round, after  (default 5000)
+//                        as many untimed ones (1,000 to 5,000) on each side
 //   --only SIDE          measure only `erldist` or `erlang` (for profiling; no ratios)
 //   --cpu-prof DIR       write a V8 CPU profile of each case's erldist rounds (not its warm-up)
 //                        to DIR/<case>.cpuprofile; summarise with bench/cpuprofile-top.mjs
@@ -485,7 +486,10 @@ async function main() {
         for (const side of sides) await run(side, Math.min(500, opts.echoMs)); // warm-up
         results[name] = { ...c, inFlight, rounds: await alternate(name, (side) => run(side, opts.echoMs)) };
       } else {
-        const warm = Math.min(1000, opts.calls);
+        // V8 compiles the call path's hottest functions with its optimizing tier only after some
+        // thousands of calls (the BEAM's JIT compiles a module when it is loaded): 1,000 warm-up
+        // calls left erldist's first round at 1.5x the CPU per call of its third.
+        const warm = Math.min(5000, Math.max(1000, opts.calls));
         const f =
           c.kind === 'rpc'
             ? async () => {
