@@ -5,6 +5,9 @@
  */
 import { ErldistError } from './errors.js';
 
+/** The longest delay Node's timers take. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WaitOptions {
   /** Milliseconds; undefined or Infinity waits forever. */
   timeout?: number;
@@ -88,15 +91,19 @@ export function waitFor<T>(
     }
     if (settled) return;
     if (timeout !== undefined && Number.isFinite(timeout)) {
-      timer = setTimeout(
-        () => {
-          fail(
-            errors.timeout?.() ??
-              new ErldistError('TIMEOUT', `${what} timed out after ${timeout} ms`, { step: errors.step }),
-          );
-        },
-        Math.max(0, timeout),
-      );
+      const expire = () =>
+        fail(
+          errors.timeout?.() ??
+            new ErldistError('TIMEOUT', `${what} timed out after ${timeout} ms`, { step: errors.step }),
+        );
+      // Node runs a delay above 2^31-1 ms after 1 ms: a longer timeout is waited for in steps.
+      let left = Math.max(0, timeout);
+      const arm = () => {
+        const step = Math.min(left, MAX_TIMER_MS);
+        left -= step;
+        timer = setTimeout(left > 0 ? arm : expire, step);
+      };
+      arm();
     }
     stopListening = onAbort(signal, () => fail(abortedError(signal as AbortSignal, what, errors.step)));
   });

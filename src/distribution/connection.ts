@@ -190,6 +190,7 @@ export class Connection {
 
   /** Closes the connection; `onClose` receives `reason`. */
   close(reason?: ErldistError): void {
+    this.out.flushNow();
     this.fail(
       reason ??
         new ErldistError('NODE_DOWN', `connection to ${this.peerName} was closed locally`, { node: this.peerName }),

@@ -189,6 +189,14 @@ export class Outbound {
     });
   }
 
+  /**
+   * Writes this turn's batch now (a local close: frames sent before it go out first, as they did
+   * when a batch went out on the next tick).
+   */
+  flushNow(): void {
+    if (!this.closed) this.flush();
+  }
+
   /** The connection ended: what was queued is dropped, drain waiters are released. */
   close(): void {
     this.closed = true;
@@ -235,6 +243,7 @@ export class Outbound {
     if (batch === undefined || this.closed || batch.length === 0) return;
     this.writeParts(batch.segments());
     // Written through to the kernel (no bytes wait in the socket): nothing holds the buffer now.
+    // Over TLS a write completes later, so the buffer is not reused there.
     if (this.socket.writableLength === 0 && batch.buf.length <= BATCH_LIMIT * 2) {
       batch.truncate(0);
       this.spare = batch;

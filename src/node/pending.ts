@@ -175,11 +175,16 @@ export class CallTable {
       call.resolve = resolve;
       call.reject = reject;
     });
+    // Listening first: a signal that cannot be listened to fails the call before it is registered.
+    try {
+      if (signal) call.stopListening = onAbort(signal, () => call.fail(abortedError(signal, what)));
+    } catch (err) {
+      return Promise.reject(new ErldistError('INVALID_ARGUMENT', 'signal must be an AbortSignal', { cause: err }));
+    }
     this.calls.set(key, call);
     // One timer per duration for all of the peer's calls, not one per call.
     if (timeout !== undefined && Number.isFinite(timeout))
       call.deadline = this.deadlines.start(Math.max(0, timeout), call);
-    if (signal) call.stopListening = onAbort(signal, () => call.fail(abortedError(signal, what)));
     const connection = this.line.connection();
     if (connection && !connection.overHighWaterMark) {
       try {

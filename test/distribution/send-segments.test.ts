@@ -72,3 +72,52 @@ describe('sending large binaries without copying them', () => {
     }
   });
 });
+
+describe('when a batch goes out', () => {
+  it('a frame sent just before a local close, after an await in the same turn, still goes out', async () => {
+    const p = await nodePair();
+    try {
+      const box = p.b.spawn();
+      await new Promise<void>((resolve) => {
+        setImmediate(async () => {
+          p.ab.send(box.pid, atom('last_words'));
+          await Promise.resolve();
+          void p.ab.close();
+          resolve();
+        });
+      });
+      expect(await box.receive({ timeout: 2000 })).toBe(atom('last_words'));
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('what the reactions to one message send shares its write', async () => {
+    const p = await nodePair();
+    try {
+      const box = p.b.spawn();
+      // Three sends from three promise reactions of one callback: one batch.
+      const writes: number[] = [];
+      const socket = (p.ab.connection as unknown as { socket: { write: (...a: unknown[]) => boolean } }).socket;
+      const write = socket.write.bind(socket);
+      socket.write = (...args: unknown[]) => {
+        writes.push(1);
+        return write(...args);
+      };
+      await new Promise<void>((resolve) => {
+        setImmediate(async () => {
+          p.ab.send(box.pid, 1);
+          await Promise.resolve();
+          p.ab.send(box.pid, 2);
+          await Promise.resolve();
+          p.ab.send(box.pid, 3);
+          resolve();
+        });
+      });
+      for (const n of [1, 2, 3]) expect(await box.receive({ timeout: 2000 })).toBe(n);
+      expect(writes).toHaveLength(1);
+    } finally {
+      await p.close();
+    }
+  });
+});

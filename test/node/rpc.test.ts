@@ -243,3 +243,24 @@ describe('spawn on a peer (erlang:spawn_request)', () => {
     await expect(p.ab.spawn('job', 'run')).rejects.toMatchObject({ code: 'NODE_DOWN' });
   });
 });
+
+describe('call options', () => {
+  it('a signal that is not an AbortSignal rejects INVALID_ARGUMENT and leaves no call waiting', async () => {
+    const bad = { aborted: false } as unknown as AbortSignal;
+    const e = await rejection(p.ab.rpc('calc', 'add', [1, 2], { signal: bad, timeout: 50 }));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    const e2 = await rejection(p.ab.call('nobody', atom('x'), { signal: bad, timeout: 50 }));
+    expect(e2.code).toBe('INVALID_ARGUMENT');
+    // A call left in the table would time out into a rejection nobody holds.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await new Promise((r) => setTimeout(r, 120));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(await p.ab.rpc('calc', 'add', [1, 2])).toBe(3);
+  });
+});
