@@ -89,34 +89,22 @@ export function rpc(
   args: Term[],
   options: CallOptions,
 ): Promise<Term> {
-  if (!Array.isArray(args))
-    return Promise.reject(new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)'));
   const opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
-  // No extra promise on the usual path: the flags are those of a handshake that happened.
-  if (port.flags === undefined) return rpcOnceReady(port, module, fun, args, opts);
   try {
-    return rpcNow(port, toAtom(module), toAtom(fun), args, opts);
+    if (!Array.isArray(args))
+      throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
+    const m = toAtom(module);
+    const f = toAtom(fun);
+    const start = (o: CallOptions) =>
+      (port.flags ?? 0n) & DFLAG.SPAWN ? erpc(port, m, f, args, o) : rex(port, m, f, args, o);
+    // No extra promise on the usual path: the flags are those of a handshake that happened.
+    if (port.flags !== undefined) return start(opts);
+    // Which path depends on the flags of a handshake that has not happened yet.
+    const remaining = deadline(opts.timeout);
+    return port.ready(opts).then(() => start({ ...opts, timeout: remaining() }));
   } catch (err) {
     return Promise.reject(err);
   }
-}
-
-function rpcNow(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
-  if ((port.flags ?? 0n) & DFLAG.SPAWN) return erpc(port, m, f, args, options);
-  return rex(port, m, f, args, options);
-}
-
-/** Which path depends on the flags of a handshake that has not happened yet. */
-async function rpcOnceReady(
-  port: CallPort,
-  module: string | Atom,
-  fun: string | Atom,
-  args: Term[],
-  options: CallOptions,
-): Promise<Term> {
-  const remaining = deadline(options.timeout);
-  await port.ready(options);
-  return rpcNow(port, toAtom(module), toAtom(fun), args, { ...options, timeout: remaining() });
 }
 
 /** rpc through the peer's `rex` server (a `$gen_call` without a monitor). */

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { atom, type Term, Tuple, tuple } from '../../src/index.js';
+import type { CallPort } from '../../src/node/requests.js';
 import { type NodePair, nodePair } from '../support/pair.js';
 import { rejection } from '../support/rejection.js';
 import { deferred } from '../support/wait.js';
@@ -262,5 +263,46 @@ describe('call options', () => {
       process.off('unhandledRejection', onUnhandled);
     }
     expect(await p.ab.rpc('calc', 'add', [1, 2])).toBe(3);
+  });
+});
+
+describe('rpc before the first handshake', () => {
+  it('waits for it, then goes through erpc or rex by the flags it agreed, within the one timeout', async () => {
+    const { rpc } = await import('../../src/node/requests.js');
+    const { DFLAG } = await import('../../src/distribution/flags.js');
+    const { Pid, Reference } = await import('../../src/index.js');
+    const me = atom('me@host');
+    for (const [agreed, path] of [
+      [DFLAG.SPAWN, /^rpc m:f\/0 on peer@host$/],
+      [0n, /^call to rex on peer@host$/],
+    ] as const) {
+      let flags: bigint | undefined;
+      const started: { what: string; timeout: number | undefined }[] = [];
+      const port = {
+        name: 'peer@host',
+        get flags() {
+          return flags;
+        },
+        callerPid: new Pid(me, 1, 0, 1),
+        nodeAtom: me,
+        makeRef: () => new Reference(me, 1, [1, 0, 0]),
+        addLink: () => {},
+        addMonitor: () => ({ ref: new Reference(me, 1, [2, 0, 0]), down: new Promise<Term>(() => {}) }),
+        trySend: () => {},
+        ready: async () => {
+          await new Promise((r) => setTimeout(r, 20));
+          flags = agreed;
+        },
+        startCall: <T>(_ref: unknown, what: string, options: { timeout?: number }): Promise<T> => {
+          started.push({ what, timeout: options.timeout });
+          return Promise.resolve(atom('done') as T);
+        },
+      };
+      expect(await rpc(port as unknown as CallPort, 'm', 'f', [], { timeout: 1000 })).toBe(atom('done'));
+      expect(started).toHaveLength(1);
+      expect(started[0]?.what).toMatch(path);
+      // The time spent waiting for the handshake comes off the call's timeout.
+      expect(started[0]?.timeout).toBeLessThanOrEqual(990);
+    }
   });
 });
