@@ -17,6 +17,8 @@
 //   --only SIDE          measure only `erldist` or `erlang` (for profiling; no ratios)
 //   --cpu-prof DIR       write a V8 CPU profile of each case's erldist rounds (not its warm-up)
 //                        to DIR/<case>.cpuprofile; summarise with bench/cpuprofile-top.mjs
+//   --heap-prof DIR      sample allocations (also those collected since) during each case's erldist
+//                        rounds into DIR/<case>.heapprofile; summarise with bench/heapprofile-top.mjs
 //   --json FILE          also write the results as JSON to FILE
 //   --erldist PATH       load erldist from PATH instead of ../dist/index.js
 //
@@ -63,6 +65,7 @@ function parseArgs(argv) {
     calls: 5000,
     only: null,
     cpuProf: null,
+    heapProf: null,
     json: null,
     erldist: null,
   };
@@ -89,12 +92,13 @@ function parseArgs(argv) {
       opts.only = val();
       if (opts.only !== 'erldist' && opts.only !== 'erlang') die('--only takes erldist or erlang');
     } else if (a === '--cpu-prof') opts.cpuProf = val();
+    else if (a === '--heap-prof') opts.heapProf = val();
     else if (a === '--json') opts.json = val();
     else if (a === '--erldist') opts.erldist = val();
     else if (a === '-h' || a === '--help') {
       process.stdout.write(
         'usage: node bench/distribution.mjs [--rounds N] [--case LIST] [--echo-ms N] [--in-flight N] ' +
-          '[--in-flight-bytes N] [--calls N] [--only erldist|erlang] [--cpu-prof DIR] [--json FILE] [--erldist PATH]\n',
+          '[--in-flight-bytes N] [--calls N] [--only erldist|erlang] [--cpu-prof DIR] [--heap-prof DIR] [--json FILE] [--erldist PATH]\n',
       );
       process.exit(0);
     } else die(`unknown option ${a}`);
@@ -350,6 +354,32 @@ async function startProfiler(dir) {
   };
 }
 
+/**
+ * Samples allocations only while erldist measures, counting objects that were collected since
+ * (what a round trip allocates, not what stays): one DIR/<case>.heapprofile per case.
+ */
+async function startHeapProfiler(dir) {
+  if (!dir) return null;
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  let parts = [];
+  return {
+    resume: () =>
+      session.post('HeapProfiler.startSampling', {
+        samplingInterval: 512,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      }),
+    pause: async () => parts.push((await session.post('HeapProfiler.stopSampling')).profile),
+    save: (name) => {
+      writeFileSync(join(dir, `${name}.heapprofile`), JSON.stringify({ parts }));
+      parts = [];
+    },
+  };
+}
+
 /** One profile from several: nodes renumbered, samples and deltas appended. */
 function mergeProfiles(parts) {
   const out = { nodes: [], startTime: parts[0].startTime, endTime: 0, samples: [], timeDeltas: [] };
@@ -444,7 +474,18 @@ async function main() {
   const pong = lib.atom('pong');
   const ping = lib.atom('ping');
   const sides = opts.only ? [opts.only] : ['erldist', 'erlang'];
-  const profiler = await startProfiler(opts.cpuProf);
+  const cpuProfiler = await startProfiler(opts.cpuProf);
+  const heapProfiler = await startHeapProfiler(opts.heapProf);
+  const profilers = [cpuProfiler, heapProfiler].filter(Boolean);
+  const profiler = profilers.length
+    ? {
+        resume: () => Promise.all(profilers.map((p) => p.resume())),
+        pause: () => Promise.all(profilers.map((p) => p.pause())),
+        save: (name) => {
+          for (const p of profilers) p.save(name);
+        },
+      }
+    : null;
   /** One measurement per side and round, sides alternating: { erldist: [...], erlang: [...] }. */
   const alternate = async (name, measure) => {
     const out = { erldist: [], erlang: [] };

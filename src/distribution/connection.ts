@@ -13,7 +13,7 @@ import { type FragmentOptions, Reassembler } from './fragments.js';
 import { FrameParser } from './framing.js';
 import type { HandshakeResult } from './handshake.js';
 import { ATOM_CACHE_SIZE } from './header.js';
-import { decodeMessage, FragmentStream, frameMessage, type Inbound, isFragment, malformed } from './inbound.js';
+import { FragmentStream, frameMessage, type Inbound, isFragment, MessageDecoder, malformed } from './inbound.js';
 import { Outbound } from './outbound.js';
 import { readsOf } from './reads.js';
 
@@ -72,6 +72,7 @@ export class Connection {
   /** With FRAGMENTS agreed: partial messages received. */
   private readonly reassembler: Reassembler | undefined;
   private readonly out: Outbound;
+  private readonly decoder: MessageDecoder;
 
   constructor(
     private readonly socket: Socket,
@@ -86,6 +87,7 @@ export class Connection {
       this.atomCache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     const fragments = (this.flags & DFLAG.FRAGMENTS) !== 0n;
     if (fragments) this.reassembler = new Reassembler(options.fragments);
+    this.decoder = new MessageDecoder(options.decode, this.peerName);
     this.out = new Outbound(socket, this.peerName, {
       stats: options.stats,
       fragmentSize: fragments ? options.fragments.size : undefined,
@@ -273,7 +275,7 @@ export class Connection {
     if (this.closed) return;
     this.options.stats.framesIn++;
     if (message === undefined) return;
-    const decoded = decodeMessage(message, this.options.decode, this.peerName);
+    const decoded = this.decoder.decode(message);
     if (decoded.dropped) this.handlers.onDropped?.(decoded.dropped, decoded.control);
     else this.handlers.onMessage(decoded.control, decoded.payload);
   }

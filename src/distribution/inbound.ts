@@ -45,9 +45,6 @@ export function frameMessage(
   return whole && { data: whole.data, pos: 0, refs: whole.refs, transient: transient && whole.data === data };
 }
 
-/** Decoding a transient message: nothing may stay a view of it. */
-const COPY: DecodeOptions = { copyBinaries: true };
-
 /** The first two bytes of a fragment (first or continuation), which FragmentStream takes in pieces. */
 export function isFragment(byte0: number, byte1: number): boolean {
   return byte0 === 131 && (byte1 === DIST_FRAG_CONT || byte1 === DIST_FRAG_HEADER);
@@ -127,43 +124,77 @@ export type Decoded =
   | { control: Control; payload: Term | undefined; dropped?: undefined }
   | { control: Control; payload?: undefined; dropped: ErldistError };
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Decodes a message. A control term that fails is PROTOCOL (the stream cannot be trusted); a
- * payload that fails with DECODE drops only this message, as its frame's length kept the stream
- * in step.
+ * Decodes a connection's messages with two decoders it reuses (one for control terms, with default
+ * options; one for payloads, with the connection's), as decoding never calls out. A control term
+ * that fails is PROTOCOL (the stream cannot be trusted); a payload that fails with DECODE drops only
+ * this message, as its frame's length kept the stream in step.
  */
-export function decodeMessage(message: Inbound, decode: DecodeOptions, node: string): Decoded {
-  const { data, pos, refs, transient } = message;
-  let control: Control;
-  let at: number;
-  try {
-    const head = new TermDecoder(
-      data,
-      pos,
-      refs === undefined ? (transient ? COPY : undefined) : { atomCache: refs, copyBinaries: transient },
-    );
-    control = decodeControl(refs === undefined ? head.readVersionedTerm() : head.readTerm(0));
-    at = head.pos;
-    if (!hasPayload(control.op) && at !== data.length)
-      throw new Error(`${data.length - at} bytes after a control message without payload`);
-  } catch (err) {
-    throw malformed(err, node);
+export class MessageDecoder {
+  private readonly head = new TermDecoder(EMPTY);
+  private readonly body: TermDecoder;
+  private readonly copyBinaries: boolean;
+
+  constructor(
+    decode: DecodeOptions,
+    private readonly node: string,
+  ) {
+    this.body = new TermDecoder(EMPTY, 0, decode);
+    this.copyBinaries = decode.copyBinaries === true;
   }
-  if (!hasPayload(control.op)) return { control, payload: undefined };
-  let payload: Term;
-  let end: number;
-  try {
-    const options = transient ? { ...decode, copyBinaries: true } : decode;
-    const body = new TermDecoder(data, at, refs === undefined ? options : { ...options, atomCache: refs });
-    payload = refs === undefined ? body.readVersionedTerm() : body.readTerm(0);
-    end = body.pos;
-  } catch (err) {
-    if (!(err instanceof ErldistError && err.code === 'DECODE')) throw malformed(err, node);
-    const why = `${node} sent a message that was dropped: ${err.message}`;
-    return { control, dropped: new ErldistError('DECODE', why, { node, cause: err }) };
+
+  decode(message: Inbound): Decoded {
+    const { data, pos, refs, transient } = message;
+    const head = this.head;
+    const body = this.body;
+    try {
+      return this.read(head, body, data, pos, refs, transient);
+    } finally {
+      // Nothing of the message stays reachable from the decoders.
+      head.reset(EMPTY, 0, undefined, false);
+      body.reset(EMPTY, 0, undefined, false);
+    }
   }
-  if (end !== data.length) throw malformed(new Error(`${data.length - end} bytes after the payload`), node);
-  return { control, payload };
+
+  private read(
+    head: TermDecoder,
+    body: TermDecoder,
+    data: Buffer,
+    pos: number,
+    refs: Atom[] | undefined,
+    transient: boolean,
+  ): Decoded {
+    const node = this.node;
+    let control: Control;
+    let at: number;
+    try {
+      // Without a header, terms are versioned; with one, ATOM_CACHE_REFs point into its refs.
+      head.reset(data, pos, refs, transient);
+      control = decodeControl(refs === undefined ? head.readVersionedTerm() : head.readTerm(0));
+      at = head.pos;
+      if (!hasPayload(control.op) && at !== data.length)
+        throw new Error(`${data.length - at} bytes after a control message without payload`);
+    } catch (err) {
+      throw malformed(err, node);
+    }
+    if (!hasPayload(control.op)) return { control, payload: undefined };
+    let payload: Term;
+    let end: number;
+    try {
+      // A transient message's binaries are copied: nothing may stay a view of it.
+      body.reset(data, at, refs, transient || this.copyBinaries);
+      payload = refs === undefined ? body.readVersionedTerm() : body.readTerm(0);
+      end = body.pos;
+    } catch (err) {
+      if (!(err instanceof ErldistError && err.code === 'DECODE')) throw malformed(err, node);
+      const why = `${node} sent a message that was dropped: ${err.message}`;
+      return { control, dropped: new ErldistError('DECODE', why, { node, cause: err }) };
+    }
+    if (end !== data.length) throw malformed(new Error(`${data.length - end} bytes after the payload`), node);
+    return { control, payload };
+  }
 }
 
 /** `err` as a PROTOCOL error (as it is when it already is one). */

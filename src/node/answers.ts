@@ -3,11 +3,12 @@
  * of its monitor), an rpc through erpc (the spawn reply, then the DOWN that carries the result),
  * a spawn request (the spawn reply).
  */
+import { type Control, Op } from '../distribution/control.js';
 import { ErldistError } from '../errors.js';
 import { Atom, atom, Pid, Reference, type Term, Tuple } from '../term/index.js';
 import { sameRef } from './keys.js';
 import type { Mailbox, Monitor } from './mailbox.js';
-import { type Answers, WAIT } from './pending.js';
+import { type Answers, type PendingCall, WAIT } from './pending.js';
 
 export interface Spawned {
   pid: Pid;
@@ -33,26 +34,47 @@ export function genCallAnswers(node: string, target: Pid | Atom): Answers<Term> 
   };
 }
 
+/** What an erpc call needs of its peer: its name, and a way to take the monitor back. */
+export interface ErpcPort {
+  readonly name: string;
+  readonly callerPid: Pid;
+  trySend(control: Control): void;
+}
+
 /**
- * erpc:call: a spawn reply with a pid means wait for the DOWN, whose reason holds the result;
- * `started` learns the pid (the monitor's target, should the call give up).
+ * erpc:call: a spawn reply with a pid means wait for the DOWN, whose exit reason holds the
+ * result, `{Tag, return, Value}` (erpc:execute_call/4); the monitor on the pid is what the call
+ * takes back should it give up. One object a call, no closures.
  */
-export function erpcAnswers(node: string, tag: Reference, what: string, started?: (pid: Pid) => void): Answers<Term> {
-  return {
-    spawnReply: (_flags, result) => {
-      if (result instanceof Pid) {
-        started?.(result);
-        return WAIT;
-      }
-      throw new ErldistError('BAD_RPC', `${what} could not start`, { node, reason: result });
-    },
-    down: (reason) => {
-      const outcome = erpcOutcome(reason, tag);
-      if (outcome.ok) return outcome.value;
-      if (outcome.reason === NOCONNECTION) throw new ErldistError('NODE_DOWN', `lost ${node} during ${what}`, { node });
-      throw new ErldistError('BAD_RPC', `${what} failed`, { node, reason: outcome.reason });
-    },
-  };
+export class ErpcAnswers implements Answers<Term> {
+  constructor(
+    private readonly port: ErpcPort,
+    /** The request id, which also tags the result. */
+    private readonly tag: Reference,
+    private readonly what: string,
+  ) {}
+
+  spawnReply(_flags: number, result: Term, call: PendingCall<Term>): typeof WAIT {
+    if (!(result instanceof Pid))
+      throw new ErldistError('BAD_RPC', `${this.what} could not start`, { node: this.port.name, reason: result });
+    const { port, tag } = this;
+    const from = port.callerPid;
+    call.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: result, ref: tag });
+    return WAIT;
+  }
+
+  down(reason: Term): Term {
+    const e = reason instanceof Tuple ? reason.elements : undefined;
+    const tagged = e !== undefined && e[0] instanceof Reference && sameRef(e[0], this.tag);
+    if (tagged && (e[1] === RETURN || e[1] === THROW)) return e[2];
+    const node = this.port.name;
+    if (reason === NOCONNECTION) throw new ErldistError('NODE_DOWN', `lost ${node} during ${this.what}`, { node });
+    // As rpc:call reports a failure: {badrpc, {'EXIT', ...}}.
+    let exit: Term = reason;
+    if (tagged && e[1] === EXIT) exit = e[2];
+    else if (tagged && e[1] === ERROR) exit = e[3] === undefined ? e[2] : new Tuple([e[2], e[3]]);
+    throw new ErldistError('BAD_RPC', `${this.what} failed`, { node, reason: new Tuple([EXIT_TAG, exit]) });
+  }
 }
 
 /** erlang:spawn_request: the new pid, with the link and monitor the reply confirms recorded for `box`. */
@@ -75,22 +97,6 @@ export function spawnAnswers(
       return spawned;
     },
   };
-}
-
-/**
- * What an erpc:execute_call exit reason means for rpc:call: a value, or `{'EXIT', Reason}` as
- * rpc:call reports a failure (`{badrpc, {'EXIT', ...}}`).
- */
-function erpcOutcome(reason: Term, tag: Reference): { ok: true; value: Term } | { ok: false; reason: Term } {
-  const first = reason instanceof Tuple ? reason.elements[0] : undefined;
-  if (reason instanceof Tuple && first instanceof Reference && sameRef(first, tag)) {
-    const [, kind, a, b] = reason.elements;
-    if (kind === RETURN || kind === THROW) return { ok: true, value: a };
-    if (kind === EXIT) return { ok: false, reason: new Tuple([EXIT_TAG, a]) };
-    if (kind === ERROR) return { ok: false, reason: new Tuple([EXIT_TAG, b === undefined ? a : new Tuple([a, b])]) };
-  }
-  if (reason === NOCONNECTION) return { ok: false, reason };
-  return { ok: false, reason: new Tuple([EXIT_TAG, reason]) };
 }
 
 export function toAtom(v: string | Atom): Atom {

@@ -16,14 +16,8 @@ import { type Spawned, toAtom } from './answers.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import { Outbox } from './outbox.js';
 import { CallTable } from './pending.js';
+import type { CallOptions, CallPort, Destination, SpawnOptions } from './requests.js';
 import * as requests from './requests.js';
-import {
-  type CallOptions,
-  type CallPort,
-  DEFAULT_CALL_TIMEOUT,
-  type Destination,
-  type SpawnOptions,
-} from './requests.js';
 
 /** What a peer needs from its local node and its dialer. */
 export interface PeerHost<Node> {
@@ -312,7 +306,7 @@ export class Peer<Node = unknown> {
    * NO_PROC or CALL_EXIT (`.reason`) rather than at the timeout (default 5000 ms).
    */
   call(to: Destination, request: Term, options: CallOptions = {}): Promise<Term> {
-    return requests.genCall(this.#port, to, request, true, { timeout: DEFAULT_CALL_TIMEOUT, ...options });
+    return requests.genCall(this.#port, to, request, true, requests.withDefaultTimeout(options));
   }
 
   /**

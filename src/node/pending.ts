@@ -20,8 +20,8 @@ export interface Answers<T> {
   reply?(reply: Term): T;
   /** MONITOR_P_EXIT for the call's monitor. */
   down?(reason: Term): T;
-  /** SPAWN_REPLY for the call's request id. */
-  spawnReply?(flags: number, result: Term): T | typeof WAIT;
+  /** SPAWN_REPLY for the call's request id (`call` is the call it answers). */
+  spawnReply?(flags: number, result: Term, call: PendingCall<T>): T | typeof WAIT;
 }
 
 /** A call as its peer's table sees it, whatever it resolves to. */
@@ -69,21 +69,47 @@ export class PendingCall<T = unknown> implements CallSlot, Expiring {
     return this.done;
   }
 
+  // Each answer calls its reader as a method (no closure per answer): a value settles the call,
+  // a throw fails it, WAIT keeps it waiting.
   reply(reply: Term): void {
-    const read = this.answers.reply;
-    if (read) this.answer(() => read(reply));
+    const answers = this.answers;
+    if (this.done || answers.reply === undefined) return;
+    let value: T;
+    try {
+      value = answers.reply(reply);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.settle(value);
   }
 
   down(reason: Term): void {
-    const read = this.answers.down;
-    if (!read) return;
+    const answers = this.answers;
+    if (answers.down === undefined) return;
     this.demonitor = undefined;
-    this.answer(() => read(reason));
+    if (this.done) return;
+    let value: T;
+    try {
+      value = answers.down(reason);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.settle(value);
   }
 
   spawnReply(flags: number, result: Term): void {
-    const read = this.answers.spawnReply;
-    if (read) this.answer(() => read(flags, result));
+    const answers = this.answers;
+    if (this.done || answers.spawnReply === undefined) return;
+    let value: T | typeof WAIT;
+    try {
+      value = answers.spawnReply(flags, result, this);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (value !== WAIT) this.settle(value);
   }
 
   /** Fails the call (the connection is gone, or its request could not be sent). */
@@ -93,16 +119,7 @@ export class PendingCall<T = unknown> implements CallSlot, Expiring {
     this.reject(err);
   }
 
-  private answer(read: () => T | typeof WAIT): void {
-    if (this.done) return;
-    let value: T | typeof WAIT;
-    try {
-      value = read();
-    } catch (err) {
-      this.fail(err as Error);
-      return;
-    }
-    if (value === WAIT) return;
+  private settle(value: T): void {
     this.end();
     this.resolve(value);
   }

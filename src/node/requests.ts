@@ -16,7 +16,7 @@ import { DFLAG } from '../distribution/flags.js';
 import { ErldistError } from '../errors.js';
 import { type Atom, atom, ImproperList, Pid, type Reference, type Term, Tuple } from '../term/index.js';
 import { deadline, type WaitOptions } from '../wait.js';
-import { describe, erpcAnswers, genCallAnswers, type Spawned, spawnAnswers, toAtom } from './answers.js';
+import { describe, ErpcAnswers, genCallAnswers, type Spawned, spawnAnswers, toAtom } from './answers.js';
 import type { Mailbox, Monitor } from './mailbox.js';
 import type { Answers, PendingCall } from './pending.js';
 
@@ -54,6 +54,13 @@ export interface CallPort {
 }
 
 export const DEFAULT_CALL_TIMEOUT = 5000;
+const DEFAULT_CALL_OPTIONS: CallOptions = Object.freeze({ timeout: DEFAULT_CALL_TIMEOUT });
+
+/** `{ timeout: DEFAULT_CALL_TIMEOUT, ...options }`, without a copy for the usual `{}`. */
+export function withDefaultTimeout(options: CallOptions): CallOptions {
+  if (Object.hasOwn(options, 'timeout')) return options;
+  return options.signal === undefined ? DEFAULT_CALL_OPTIONS : { timeout: DEFAULT_CALL_TIMEOUT, ...options };
+}
 const CALL = atom('call');
 const USER = atom('user');
 const BADRPC = atom('badrpc');
@@ -89,19 +96,20 @@ export function rpc(
   args: Term[],
   options: CallOptions,
 ): Promise<Term> {
-  const opts: CallOptions = { timeout: DEFAULT_CALL_TIMEOUT, ...options };
   try {
+    const opts = withDefaultTimeout(options);
     if (!Array.isArray(args))
       throw new ErldistError('INVALID_ARGUMENT', 'rpc args must be an array (the argument list)');
     const m = toAtom(module);
     const f = toAtom(fun);
-    const start = (o: CallOptions) =>
-      (port.flags ?? 0n) & DFLAG.SPAWN ? erpc(port, m, f, args, o) : rex(port, m, f, args, o);
+    const start = (flags: bigint, o: CallOptions) =>
+      flags & DFLAG.SPAWN ? erpc(port, m, f, args, o) : rex(port, m, f, args, o);
     // No extra promise on the usual path: the flags are those of a handshake that happened.
-    if (port.flags !== undefined) return start(opts);
+    const flags = port.flags;
+    if (flags !== undefined) return start(flags, opts);
     // Which path depends on the flags of a handshake that has not happened yet.
     const remaining = deadline(opts.timeout);
-    return port.ready(opts).then(() => start({ ...opts, timeout: remaining() }));
+    return port.ready(opts).then(() => start(port.flags ?? 0n, { ...opts, timeout: remaining() }));
   } catch (err) {
     return Promise.reject(err);
   }
@@ -124,17 +132,11 @@ async function rex(port: CallPort, m: Atom, f: Atom, args: Term[], options: Call
 function erpc(port: CallPort, m: Atom, f: Atom, args: Term[], options: CallOptions): Promise<Term> {
   // The request's reference also tags the result (erpc:execute_call exits with {Tag, return, V}).
   const reqId = port.makeRef();
-  const tag = reqId;
   const what = `rpc ${m.name}:${f.name}/${args.length} on ${port.name}`;
   const from = port.callerPid;
   const control: Control = { op: Op.SPAWN_REQUEST, reqId, from, groupLeader: from, mfa: ERPC_MFA, options: MONITORED };
-  let pending: PendingCall<Term> | undefined;
-  const answers = erpcAnswers(port.name, tag, what, (pid) => {
-    if (pending) pending.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: pid, ref: reqId });
-  });
-  return port.startCall(reqId, what, options, answers, (call, connection) => {
-    pending = call;
-    connection.send(control, [tag, m, f, args]);
+  return port.startCall(reqId, what, options, new ErpcAnswers(port, reqId, what), (_call, connection) => {
+    connection.send(control, [reqId, m, f, args]);
   });
 }
 

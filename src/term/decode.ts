@@ -108,10 +108,10 @@ export class TermDecoder {
   private readonly exact: boolean;
   private readonly utf8Binaries: boolean;
   private readonly autoMaps: boolean;
-  private readonly copyBinaries: boolean;
+  private copyBinaries: boolean;
   private readonly maxDepth: number;
   private readonly maxSize: number;
-  private readonly atomCache: readonly Atom[] | undefined;
+  private atomCache: readonly Atom[] | undefined;
   private readonly maxHeap: number;
   /** Bytes of `maxHeap` not yet spent. */
   private heapLeft: number;
@@ -160,6 +160,17 @@ export class TermDecoder {
     this.keyTop = 0;
     this.baseOffset = 0;
     this.cacheRefsSeen = undefined;
+  }
+
+  /**
+   * @internal Starts over on `buf` at `pos` with a full budget, this message's atom cache and copy
+   * rule, and the other options as constructed (a connection's decoders, reused per message).
+   */
+  reset(buf: Buffer, pos: number, atomCache: readonly Atom[] | undefined, copyBinaries: boolean): void {
+    this.restart(buf);
+    this.pos = pos;
+    this.atomCache = atomCache;
+    this.copyBinaries = copyBinaries;
   }
 
   /** Reads `131` then a term, which may be compressed (tag 80). */
