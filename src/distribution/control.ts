@@ -282,7 +282,7 @@ export function encodeControl(c: Control): Tuple {
     case Op.PAYLOAD_MONITOR_P_EXIT:
       return new Tuple([c.op, c.from, c.to, c.ref]);
     case Op.SPAWN_REQUEST:
-      return new Tuple([c.op, c.reqId, c.from, c.groupLeader, new Tuple([...c.mfa]), c.options]);
+      return new Tuple([c.op, c.reqId, c.from, c.groupLeader, new Tuple(c.mfa), c.options]);
     case Op.SPAWN_REPLY:
       return new Tuple([c.op, c.reqId, c.to, c.flags, c.result]);
     case Op.ALIAS_SEND:

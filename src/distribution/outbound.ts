@@ -165,7 +165,6 @@ export class Outbound {
       }
     }
     this.options.stats.framesOut++;
-    this.lastWrite = Date.now();
     return this.buffered < this.options.highWaterMark;
   }
 
@@ -242,6 +241,8 @@ export class Outbound {
     this.batch = undefined;
     if (batch === undefined || this.closed || batch.length === 0) return;
     this.writeParts(batch.segments());
+    // Once a batch, not once a frame: ticks only need to know the connection was not silent.
+    this.lastWrite = Date.now();
     // Written through to the kernel (no bytes wait in the socket): nothing holds the buffer now.
     // Over TLS a write completes later, so the buffer is not reused there.
     if (this.socket.writableLength === 0 && batch.buf.length <= BATCH_LIMIT * 2) {

@@ -55,6 +55,8 @@ class EncodeFault extends Error {
 /** Read once the term model is settled (types.ts swaps in the registered classes at load). */
 const ATOM_PROTO: object = Atom.prototype;
 const TUPLE_PROTO: object = Tuple.prototype;
+const PID_PROTO: object = Pid.prototype;
+const REFERENCE_PROTO: object = Reference.prototype;
 
 const MIN_INT32 = -0x80000000;
 const MAX_INT32 = 0x7fffffff;
@@ -263,6 +265,8 @@ export class TermEncoder {
     if (proto === TUPLE_PROTO) return this.tuple(v as Tuple, depth);
     if (proto === Object.prototype || proto === null) return this.object(v, depth);
     if (proto === Buffer.prototype) return this.binary(v as Buffer);
+    if (proto === PID_PROTO) return this.pid(v as Pid);
+    if (proto === REFERENCE_PROTO) return this.reference(v as Reference);
     if (v instanceof Atom) return this.atom(v);
     if (v instanceof Tuple) return this.tuple(v, depth);
     if (v instanceof Uint8Array) return this.binary(v);
