@@ -30,6 +30,9 @@
 //   client  a hidden Erlang node running bench_client: the Erlang baseline of every case, one
 //           command a line on its stdin, one `result ...` line back on its stdout
 //   this    Node.js, connected to the server with erldist
+// For echoes of 64 KiB and more, erldist's rounds are followed by a floor: a fresh Buffer and one
+// copy into it per message, which any JS receiver pays and the BEAM's allocator (reusing memory
+// still in cache) does not; the share of the Erlang client's CPU it takes is printed below the table.
 // The two sides never measure at the same time; their rounds alternate, and which side goes first
 // alternates from one round to the next.
 
@@ -282,6 +285,26 @@ async function erldistEcho(lib, peer, ms, inFlight, size) {
 }
 
 /**
+ * What no JS receiver can avoid for a message of `size` bytes: a fresh Buffer that the message owns
+ * (memory the BEAM's allocator reuses while it is still in cache) and one copy into it, with
+ * `inFlight` of them alive as in the echo's window. CPU us per message, GC threads included; it
+ * yields every 64 messages, as the echo does, so that the GC's tasks run.
+ */
+async function freshCopyFloor(size, inFlight, n) {
+  const src = randomBytes(size);
+  const ring = new Array(inFlight);
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.allocUnsafe(size);
+    src.copy(b);
+    ring[i % inFlight] = b;
+    if (i % 64 === 63) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / n;
+}
+
+/**
  * `warm` untimed calls of `f`, then `n` timed ones: their sorted latencies and the CPU time per
  * timed call, in microseconds.
  */
@@ -515,6 +538,7 @@ async function main() {
           if (side === 'erldist') {
             const js = await erldistEcho(lib, peer, ms, inFlight, c.size);
             out = { rate: (js.count * 1e6) / js.us, cpu: js.cpuUs / js.count, count: js.count };
+            if (c.size >= 65536) out.floor = await freshCopyFloor(c.size, inFlight, Math.min(js.count, 20_000));
           } else {
             const cmd = `echo ${ms} ${inFlight} ${c.size}`;
             const [count, us, cpuMs] = await erlang(cmd, 'echo', ms + 30_000);
@@ -568,6 +592,7 @@ function report(opts, results, otp, started) {
   const both = opts.only === null;
   const rows = [['case', 'erldist', 'Erlang client', 'ratio', 'paired', 'goal', 'rounds (erldist | Erlang)']];
   const json = {};
+  const notes = [];
   /** One row: `get` picks a number from a round; `goal` is [op, value] on the ratio. */
   const row = (label, js, erl, get, fmt, goal) => {
     const a = js.length ? median(js.map(get)) : NaN;
@@ -579,8 +604,8 @@ function report(opts, results, otp, started) {
       label,
       js.length ? fmt(a) : '',
       erl.length ? fmt(b) : '',
-      both ? fmtRatio(ratio) : '',
-      both ? fmtRatio(paired) : '',
+      both && erl.length ? fmtRatio(ratio) : '',
+      both && erl.length ? fmtRatio(paired) : '',
       goal && both ? `${goal[0]} ${goal[1].toFixed(1)}x ${verdict(met)}` : '',
       `${js.map((x) => fmt(get(x), true)).join(' ')} | ${erl.map((x) => fmt(get(x), true)).join(' ')}`,
     ]);
@@ -607,6 +632,16 @@ function report(opts, results, otp, started) {
         cpu: row('  CPU us per round trip (client side)', js, erl, (x) => x.cpu, fmtUs, null),
         server: row('  CPU us per round trip (server node)', js, erl, (x) => x.server, fmtUs, null),
       };
+      if (js.length && js[0].floor !== undefined) {
+        const floor = row('  JS floor: fresh Buffer + one copy a message, CPU us', js, [], (x) => x.floor, fmtUs, null);
+        json[name].floor = floor;
+        const erlangCpu = json[name].cpu.erlang;
+        if (Number.isFinite(erlangCpu))
+          notes.push(
+            `${r.title}: a fresh Buffer and one copy per message received cost ${fmtUs(floor.erldist)} us of CPU, ` +
+              `${Math.round((100 * floor.erldist) / erlangCpu)}% of the Erlang client's whole round trip (${fmtUs(erlangCpu)} us)`,
+          );
+      }
     } else {
       json[name] = { rounds: r.rounds };
       for (const [i, label] of [
@@ -635,6 +670,8 @@ function report(opts, results, otp, started) {
     '',
     table(rows, ['l', 'r', 'r', 'r', 'r', 'l', 'l']),
     '',
+    ...notes,
+    ...(notes.length ? [''] : []),
     `total ${((performance.now() - started) / 1000).toFixed(1)} s`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
