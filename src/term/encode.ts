@@ -128,6 +128,9 @@ export class TermEncoder {
   private seenKeyBytes: Uint8Array[] | undefined;
   /** Those bytes as two little-endian words a position, for keys of at most 8 bytes. */
   private seenKeyWords: Int32Array | undefined;
+  /** The node atom of the last pid, port or reference written, and its bytes. */
+  private lastNode: Atom | undefined;
+  private lastNodeBytes: Uint8Array | undefined;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -679,35 +682,54 @@ export class TermEncoder {
   // --- identifiers --------------------------------------------------------------------------------
 
   private pid(p: Pid): void {
-    this.checkU32(p.id, 'Pid id', p);
-    this.checkU32(p.serial, 'Pid serial', p);
-    this.checkU32(p.creation, 'Pid creation', p);
+    const { id, serial, creation } = p;
+    if (!isU32(id)) this.checkU32(id, 'Pid id', p);
+    if (!isU32(serial)) this.checkU32(serial, 'Pid serial', p);
+    if (!isU32(creation)) this.checkU32(creation, 'Pid creation', p);
     this.u8(Tag.NEW_PID_EXT);
-    this.atom(checkNode(p.node, p));
+    this.nodeAtom(p.node, p);
     this.ensure(12);
-    this.buf.writeUInt32BE(p.id, this.pos);
-    this.buf.writeUInt32BE(p.serial, this.pos + 4);
-    this.buf.writeUInt32BE(p.creation, this.pos + 8);
-    this.pos += 12;
+    const buf = this.buf;
+    const at = this.pos;
+    put32(buf, at, id);
+    put32(buf, at + 4, serial);
+    put32(buf, at + 8, creation);
+    this.pos = at + 12;
   }
 
   private reference(r: Reference): void {
-    const n = r.ids.length;
+    const { ids, creation } = r;
+    const n = ids.length;
     if (n < 1 || n > 5) throw new EncodeFault(`Reference with ${n} words (1 to 5)`, r);
-    this.checkU32(r.creation, 'Reference creation', r);
+    if (!isU32(creation)) this.checkU32(creation, 'Reference creation', r);
     this.ensure(3);
     this.buf[this.pos++] = Tag.NEWER_REFERENCE_EXT;
     this.buf[this.pos++] = n >>> 8;
     this.buf[this.pos++] = n & 0xff;
-    this.atom(checkNode(r.node, r));
+    this.nodeAtom(r.node, r);
     this.ensure(4 + 4 * n);
-    this.buf.writeUInt32BE(r.creation, this.pos);
-    this.pos += 4;
+    const buf = this.buf;
+    let at = this.pos;
+    put32(buf, at, creation);
+    at += 4;
     for (let i = 0; i < n; i++) {
-      this.checkU32(r.ids[i], 'Reference id', r);
-      this.buf.writeUInt32BE(r.ids[i], this.pos);
-      this.pos += 4;
+      const id = ids[i] as number;
+      if (!isU32(id)) this.checkU32(id, 'Reference id', r);
+      put32(buf, at, id);
+      at += 4;
     }
+    this.pos = at;
+  }
+
+  /** The node of a pid, port or reference: the bytes of the last one written are kept at hand. */
+  private nodeAtom(node: unknown, owner: unknown): void {
+    let bytes = this.lastNodeBytes;
+    if (node !== this.lastNode || bytes === undefined) {
+      bytes = encodedAtom(checkNode(node, owner));
+      this.lastNode = node as Atom;
+      this.lastNodeBytes = bytes;
+    }
+    this.atomBytes(bytes);
   }
 
   private port(p: Port): void {
@@ -715,7 +737,7 @@ export class TermEncoder {
     if (id < 0n || id >= UINT64_LIMIT) throw new EncodeFault('Port id must fit 64 bits', p);
     this.checkU32(p.creation, 'Port creation', p);
     this.u8(Tag.V4_PORT_EXT);
-    this.atom(checkNode(p.node, p));
+    this.nodeAtom(p.node, p);
     this.ensure(12);
     this.buf.writeBigUInt64BE(id, this.pos);
     this.buf.writeUInt32BE(p.creation, this.pos + 8);
@@ -760,6 +782,11 @@ function put32(buf: Uint8Array, p: number, v: number): void {
   buf[p + 1] = (v >>> 16) & 0xff;
   buf[p + 2] = (v >>> 8) & 0xff;
   buf[p + 3] = v & 0xff;
+}
+
+/** An integer in 0..2^32-1 (the fields of pids, ports and references). */
+function isU32(v: number): boolean {
+  return typeof v === 'number' && v >>> 0 === v;
 }
 
 function checkNode(node: unknown, owner: unknown): Atom {

@@ -1,6 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { atom, decode, ErldistError, encode, Float, type Term, tuple } from '../../src/index.js';
+import {
+  type Atom,
+  atom,
+  decode,
+  ErldistError,
+  encode,
+  Float,
+  Pid,
+  Reference,
+  type Term,
+  tuple,
+} from '../../src/index.js';
 import { TermGen } from '../support/gen.js';
 import { expectSame, expectSameBytes } from '../support/same.js';
 import { decodeOnlyCases, goldenCases } from './golden-cases.js';
@@ -151,6 +162,32 @@ describe('encode errors carry the path', () => {
       expect((caught as ErldistError).path).toBe(path);
     });
   }
+  it('pids, ports and references with fields out of range, or no atom for a node', () => {
+    const node = atom('n@h');
+    const bad: [string, () => unknown][] = [
+      ['negative pid id', () => new Pid(node, -1, 0, 1)],
+      ['fractional pid serial', () => new Pid(node, 1, 0.5, 1)],
+      ['pid creation past 32 bits', () => new Pid(node, 1, 0, 2 ** 32)],
+      ['bigint pid id', () => new Pid(node, 1n as unknown as number, 0, 1)],
+      ['string pid id', () => new Pid(node, '1' as unknown as number, 0, 1)],
+      ['pid node a string', () => new Pid('n@h' as unknown as Atom, 1, 0, 1)],
+      ['pid node undefined', () => new Pid(undefined as unknown as Atom, 1, 0, 1)],
+      ['reference with no words', () => new Reference(node, 1, [])],
+      ['reference id NaN', () => new Reference(node, 1, [1, Number.NaN])],
+      ['reference creation negative', () => new Reference(node, -1, [1])],
+      ['reference node null', () => new Reference(null as unknown as Atom, 1, [1])],
+    ];
+    for (const [name, make] of bad) {
+      // After a good pid of another node, so that a node remembered from it cannot stand in.
+      expect(() => encode([new Pid(atom('m@h'), 1, 0, 1), make() as Term]), name).toThrow(
+        expect.objectContaining({ code: 'ENCODE' }),
+      );
+    }
+    // Two nodes in one term: each pid keeps its own.
+    const a = new Pid(atom('a@h'), 1, 2, 3);
+    const b = new Pid(atom('b@h'), 4, 5, 6);
+    expect(decode(encode([a, b, a]))).toEqual([a, b, a]);
+  });
   it('a cycle', () => {
     const a: Term[] = [1];
     a.push({ back: a });
