@@ -96,6 +96,11 @@ function arrayCost(n: number): number {
 const TRUE_ATOM = internAtom('true');
 const FALSE_ATOM = internAtom('false');
 
+/** The big-endian unsigned 32-bit word at `p` (checked by the caller). */
+function get32(buf: Uint8Array, p: number): number {
+  return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
+}
+
 function decodeError(message: string, offset: number): ErldistError {
   return new ErldistError('DECODE', `${message} at byte ${offset}`, { offset });
 }
@@ -355,7 +360,7 @@ export class TermDecoder {
     const buf = this.buf;
     const p = this.pos;
     this.pos = p + 4;
-    return buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
+    return get32(buf, p);
   }
 
   // --- atoms --------------------------------------------------------------------------------------
@@ -725,9 +730,11 @@ export class TermDecoder {
     this.spend(BOX, start);
     const node = this.atomTerm();
     this.need(8);
-    const id = this.buf.readUInt32BE(this.pos);
-    const serial = this.buf.readUInt32BE(this.pos + 4);
-    this.pos += 8;
+    const buf = this.buf;
+    const at = this.pos;
+    const id = get32(buf, at);
+    const serial = get32(buf, at + 4);
+    this.pos = at + 8;
     const creation = tag === Tag.NEW_PID_EXT ? this.u32() : this.u8();
     return new Pid(node, id, serial, creation);
   }
@@ -740,7 +747,8 @@ export class TermDecoder {
     const creation = tag === Tag.NEWER_REFERENCE_EXT ? this.u32() : this.u8();
     this.need(4 * len);
     const ids = new Array<number>(len);
-    for (let i = 0; i < len; i++) ids[i] = this.buf.readUInt32BE(this.pos + 4 * i);
+    const buf = this.buf;
+    for (let i = 0; i < len; i++) ids[i] = get32(buf, this.pos + 4 * i);
     this.pos += 4 * len;
     return new Reference(node, creation, ids);
   }
