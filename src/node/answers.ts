@@ -47,16 +47,21 @@ export interface ErpcPort {
  * takes back should it give up. One object a call, no closures.
  */
 export class ErpcAnswers implements Answers<Term> {
+  /** The peer's name when the call started (errors name it). */
+  private readonly node: string;
+
   constructor(
     private readonly port: ErpcPort,
     /** The request id, which also tags the result. */
     private readonly tag: Reference,
     private readonly what: string,
-  ) {}
+  ) {
+    this.node = port.name;
+  }
 
   spawnReply(_flags: number, result: Term, call: PendingCall<Term>): typeof WAIT {
     if (!(result instanceof Pid))
-      throw new ErldistError('BAD_RPC', `${this.what} could not start`, { node: this.port.name, reason: result });
+      throw new ErldistError('BAD_RPC', `${this.what} could not start`, { node: this.node, reason: result });
     const { port, tag } = this;
     const from = port.callerPid;
     call.demonitor = () => port.trySend({ op: Op.DEMONITOR_P, from, to: result, ref: tag });
@@ -67,7 +72,7 @@ export class ErpcAnswers implements Answers<Term> {
     const e = reason instanceof Tuple ? reason.elements : undefined;
     const tagged = e !== undefined && e[0] instanceof Reference && sameRef(e[0], this.tag);
     if (tagged && (e[1] === RETURN || e[1] === THROW)) return e[2];
-    const node = this.port.name;
+    const node = this.node;
     if (reason === NOCONNECTION) throw new ErldistError('NODE_DOWN', `lost ${node} during ${this.what}`, { node });
     // As rpc:call reports a failure: {badrpc, {'EXIT', ...}}.
     let exit: Term = reason;

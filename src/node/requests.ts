@@ -57,7 +57,9 @@ export const DEFAULT_CALL_TIMEOUT = 5000;
 const DEFAULT_CALL_OPTIONS: CallOptions = Object.freeze({ timeout: DEFAULT_CALL_TIMEOUT });
 
 /** `{ timeout: DEFAULT_CALL_TIMEOUT, ...options }`, without a copy for the usual `{}`. */
-export function withDefaultTimeout(options: CallOptions): CallOptions {
+export function withDefaultTimeout(options: CallOptions | null | undefined): CallOptions {
+  // null and undefined as the spread took them (JS callers pass them; the types do not).
+  if (options == null) return DEFAULT_CALL_OPTIONS;
   if (Object.hasOwn(options, 'timeout')) return options;
   return options.signal === undefined ? DEFAULT_CALL_OPTIONS : { timeout: DEFAULT_CALL_TIMEOUT, ...options };
 }

@@ -131,7 +131,7 @@ export class TermDecoder {
    * The keys of the last maps read, by position, with their text when they were ASCII atoms: maps of
    * one shape find each key with one compare (no hash, no dispatch).
    */
-  private shapeKeys: Term[] | undefined;
+  private shapeKeys: (Term | undefined)[] | undefined;
   private shapeText: (Uint8Array | undefined)[] | undefined;
   /** ATOM_CACHE_REFs read while decoding a fun, so its kept bytes can spell the atoms out. */
   private cacheRefsSeen: { at: number; atom: Atom }[] | undefined;
@@ -673,8 +673,11 @@ export class TermDecoder {
       } else {
         key = this.readTerm(depth + 1);
         if (i < SHAPE_KEYS) {
-          shapeKeys[i] = key;
-          shapeText[i] = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
+          // Atom keys only: a binary key may be a view of the input, which the cache (it outlives
+          // the call) must not keep alive.
+          const keyText = buf[keyAt] === Tag.SMALL_ATOM_UTF8_EXT ? this.atomText : undefined;
+          shapeKeys[i] = keyText === undefined ? undefined : key;
+          shapeText[i] = keyText;
         }
       }
       const value = this.readTerm(depth + 1);

@@ -306,3 +306,17 @@ describe('rpc before the first handshake', () => {
     }
   });
 });
+
+describe('withDefaultTimeout', () => {
+  it('is { timeout: 5000, ...options } without a copy when options name no timeout', async () => {
+    const { withDefaultTimeout, DEFAULT_CALL_TIMEOUT } = await import('../../src/node/requests.js');
+    expect(withDefaultTimeout({}).timeout).toBe(DEFAULT_CALL_TIMEOUT);
+    expect(withDefaultTimeout(null).timeout).toBe(DEFAULT_CALL_TIMEOUT);
+    expect(withDefaultTimeout(undefined).timeout).toBe(DEFAULT_CALL_TIMEOUT);
+    const own = { timeout: undefined };
+    expect(withDefaultTimeout(own)).toBe(own); // an own undefined timeout waits forever, as the spread did
+    const signal = new AbortController().signal;
+    expect(withDefaultTimeout({ signal })).toEqual({ timeout: DEFAULT_CALL_TIMEOUT, signal });
+    expect(withDefaultTimeout({ timeout: 10 }).timeout).toBe(10);
+  });
+});
