@@ -699,6 +699,7 @@ export class TermEncoder {
 
   private reference(r: Reference): void {
     const { ids, creation } = r;
+    if (!Array.isArray(ids)) throw new EncodeFault('Reference ids must be an array of 1 to 5 words', r);
     const n = ids.length;
     if (n < 1 || n > 5) throw new EncodeFault(`Reference with ${n} words (1 to 5)`, r);
     if (!isU32(creation)) this.checkU32(creation, 'Reference creation', r);
@@ -733,6 +734,7 @@ export class TermEncoder {
   }
 
   private port(p: Port): void {
+    if (typeof p.id !== 'bigint' && !Number.isInteger(p.id)) throw new EncodeFault('Port id must be an integer', p);
     const id = BigInt(p.id);
     if (id < 0n || id >= UINT64_LIMIT) throw new EncodeFault('Port id must fit 64 bits', p);
     this.checkU32(p.creation, 'Port creation', p);

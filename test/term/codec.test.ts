@@ -8,6 +8,7 @@ import {
   encode,
   Float,
   Pid,
+  Port,
   Reference,
   type Term,
   tuple,
@@ -162,7 +163,7 @@ describe('encode errors carry the path', () => {
       expect((caught as ErldistError).path).toBe(path);
     });
   }
-  it('pids, ports and references with fields out of range, or no atom for a node', () => {
+  it('pids, ports and references with fields out of range or of the wrong type, or no atom for a node', () => {
     const node = atom('n@h');
     const bad: [string, () => unknown][] = [
       ['negative pid id', () => new Pid(node, -1, 0, 1)],
@@ -176,6 +177,11 @@ describe('encode errors carry the path', () => {
       ['reference id NaN', () => new Reference(node, 1, [1, Number.NaN])],
       ['reference creation negative', () => new Reference(node, -1, [1])],
       ['reference node null', () => new Reference(null as unknown as Atom, 1, [1])],
+      ['reference ids an object', () => new Reference(node, 1, {} as unknown as number[])],
+      ['reference ids null', () => new Reference(node, 1, null as unknown as number[])],
+      ['port id fractional', () => new Port(node, 1.5, 1)],
+      ['port id NaN', () => new Port(node, Number.NaN, 1)],
+      ['port id past 64 bits', () => new Port(node, 2n ** 64n, 1)],
     ];
     for (const [name, make] of bad) {
       // After a good pid of another node, so that a node remembered from it cannot stand in.
