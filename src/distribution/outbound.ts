@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
 import { type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
-import { type Control, encodeControl } from './control.js';
+import type { Control } from './control.js';
+import { ControlWriter } from './control-writer.js';
 import { FragmentWriter, orderKey } from './fragment-writer.js';
 import { DIST_HEADER, PASS_THROUGH } from './header.js';
 
@@ -57,6 +58,7 @@ export class Outbound {
   private readonly writer: FragmentWriter | undefined;
   private pumpScheduled = false;
   private drainWaiters: (() => void)[] = [];
+  private readonly controls = new ControlWriter();
 
   constructor(
     private readonly socket: Socket,
@@ -94,9 +96,11 @@ export class Outbound {
     // copied into it but written from the caller's buffer; a batch past BATCH_LIMIT goes out now
     // and the next frame starts a new one, rather than the batch grow by copying.
     let batch = this.batch;
+    let before = bufferedBefore;
     if (batch !== undefined && batch.length >= BATCH_LIMIT) {
       this.flush();
       batch = undefined;
+      before = this.buffered;
     }
     if (batch === undefined) {
       batch = this.spare ?? new TermEncoder(4096, { referenceFrom: REFERENCE_FROM });
@@ -114,13 +118,13 @@ export class Outbound {
         batch.u8(VERSION_MAGIC);
         batch.u8(DIST_HEADER);
         batch.u8(0);
-        batch.writeTerm(encodeControl(control));
+        this.controls.write(batch, control);
         controlEnd = batch.length;
         if (payload !== undefined) batch.writeTerm(payload);
       } else {
         batch.u8(PASS_THROUGH);
         batch.u8(VERSION_MAGIC);
-        batch.writeTerm(encodeControl(control));
+        this.controls.write(batch, control);
         if (payload !== undefined) {
           batch.u8(VERSION_MAGIC);
           batch.writeTerm(payload);
@@ -165,7 +169,8 @@ export class Outbound {
       }
     }
     this.options.stats.framesOut++;
-    return this.buffered < this.options.highWaterMark;
+    // What was buffered plus this frame (the socket took nothing meanwhile): no second sum.
+    return before + (end - start) < this.options.highWaterMark;
   }
 
   /** A tick: an empty frame (protocol-notes §3). */

@@ -65,7 +65,8 @@ export class LocalNode extends EventEmitter<NodeEvents> {
     const registry = new Registry(ids);
     this.#ids = ids;
     this.#registry = registry;
-    const callerPid = ids.makePid();
+    // Frozen: requests from it may have their bytes kept by a connection (ControlWriter).
+    const callerPid = Object.freeze(ids.makePid());
     const parts: NodeParts<LocalNode> = {
       node: this,
       nodeAtom: this.nodeAtom,

@@ -74,9 +74,9 @@ const EXECUTE_CALL = atom('execute_call');
 const MONITOR = atom('monitor');
 const LINK = atom('link');
 const ALIAS = atom('alias');
-/** Never changed: shared by every erpc request. */
-const ERPC_MFA: [Atom, Atom, number] = [ERPC, EXECUTE_CALL, 4];
-const MONITORED: Term[] = [MONITOR];
+/** Shared by every erpc request, frozen so that a connection may keep their bytes (ControlWriter). */
+const ERPC_MFA = Object.freeze([ERPC, EXECUTE_CALL, 4]) as unknown as [Atom, Atom, number];
+const MONITORED = Object.freeze([MONITOR]) as unknown as Term[];
 
 /** net_adm:ping/1: true when net_kernel answers `yes`. */
 export async function ping(port: CallPort, options: CallOptions): Promise<boolean> {

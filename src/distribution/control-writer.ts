@@ -1,0 +1,63 @@
+/**
+ * Writes control messages into a connection's batch. A SPAWN_REQUEST whose From, GroupLeader, MFA
+ * and option list are frozen (an rpc's: the node's caller pid, erpc:execute_call/4, [monitor]) has
+ * those four written once and copied after that: the request costs its request id alone. Frozen
+ * values cannot change under the copy; frames carry no atom cache refs, so the bytes fit any frame.
+ */
+import { Tag, type TermEncoder, Tuple } from '../term/index.js';
+import { type Control, encodeControl, Op } from './control.js';
+
+type SpawnRequest = Extract<Control, { op: typeof Op.SPAWN_REQUEST }>;
+
+export class ControlWriter {
+  /** The four values the last cached tail was written from, and its bytes. */
+  private from: unknown;
+  private groupLeader: unknown;
+  private mfa: unknown;
+  private options: unknown;
+  private tail: Buffer | undefined;
+
+  write(encoder: TermEncoder, control: Control): void {
+    if (control.op === Op.SPAWN_REQUEST && cacheable(control)) this.spawnRequest(encoder, control);
+    else encoder.writeTerm(encodeControl(control));
+  }
+
+  /** `{SPAWN_REQUEST, ReqId, From, GroupLeader, {M, F, A}, Opts}` (protocol-notes §4). */
+  private spawnRequest(encoder: TermEncoder, c: SpawnRequest): void {
+    encoder.u8(Tag.SMALL_TUPLE_EXT);
+    encoder.u8(6);
+    encoder.u8(Tag.SMALL_INTEGER_EXT);
+    encoder.u8(Op.SPAWN_REQUEST);
+    encoder.writeTerm(c.reqId);
+    const tail = this.tail;
+    if (
+      tail !== undefined &&
+      c.from === this.from &&
+      c.groupLeader === this.groupLeader &&
+      c.mfa === this.mfa &&
+      c.options === this.options
+    ) {
+      encoder.raw(tail);
+      return;
+    }
+    const start = encoder.pos;
+    const referenced = encoder.length - encoder.pos;
+    encoder.writeTerm(c.from);
+    encoder.writeTerm(c.groupLeader);
+    encoder.writeTerm(new Tuple(c.mfa));
+    encoder.writeTerm(c.options);
+    // A tail with a binary written by reference is not all in `buf`: not kept.
+    if (encoder.length - encoder.pos !== referenced) return;
+    this.tail = Buffer.from(encoder.buf.subarray(start, encoder.pos));
+    this.from = c.from;
+    this.groupLeader = c.groupLeader;
+    this.mfa = c.mfa;
+    this.options = c.options;
+  }
+}
+
+function cacheable(c: SpawnRequest): boolean {
+  return (
+    Object.isFrozen(c.mfa) && Object.isFrozen(c.options) && Object.isFrozen(c.from) && Object.isFrozen(c.groupLeader)
+  );
+}
