@@ -18,26 +18,28 @@ export class ControlWriter {
   private tail: Buffer | undefined;
 
   write(encoder: TermEncoder, control: Control): void {
-    if (control.op === Op.SPAWN_REQUEST && cacheable(control)) this.spawnRequest(encoder, control);
-    else encoder.writeTerm(encodeControl(control));
+    if (control.op === Op.SPAWN_REQUEST) {
+      // The same four as the kept tail: frozen then, so frozen still (freezing cannot be undone).
+      const same =
+        this.tail !== undefined &&
+        control.from === this.from &&
+        control.groupLeader === this.groupLeader &&
+        control.mfa === this.mfa &&
+        control.options === this.options;
+      if (same || cacheable(control)) return this.spawnRequest(encoder, control, same);
+    }
+    encoder.writeTerm(encodeControl(control));
   }
 
   /** `{SPAWN_REQUEST, ReqId, From, GroupLeader, {M, F, A}, Opts}` (protocol-notes §4). */
-  private spawnRequest(encoder: TermEncoder, c: SpawnRequest): void {
+  private spawnRequest(encoder: TermEncoder, c: SpawnRequest, same: boolean): void {
     encoder.u8(Tag.SMALL_TUPLE_EXT);
     encoder.u8(6);
     encoder.u8(Tag.SMALL_INTEGER_EXT);
     encoder.u8(Op.SPAWN_REQUEST);
     encoder.writeTerm(c.reqId);
-    const tail = this.tail;
-    if (
-      tail !== undefined &&
-      c.from === this.from &&
-      c.groupLeader === this.groupLeader &&
-      c.mfa === this.mfa &&
-      c.options === this.options
-    ) {
-      encoder.raw(tail);
+    if (same) {
+      encoder.raw(this.tail as Buffer);
       return;
     }
     const start = encoder.pos;

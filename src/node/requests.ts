@@ -74,7 +74,10 @@ const EXECUTE_CALL = atom('execute_call');
 const MONITOR = atom('monitor');
 const LINK = atom('link');
 const ALIAS = atom('alias');
-/** Shared by every erpc request, frozen so that a connection may keep their bytes (ControlWriter). */
+/**
+ * Shared by every erpc request, frozen so that a connection may keep their bytes (ControlWriter);
+ * they hold atoms and a number, so freezing the lists freezes them all through.
+ */
 const ERPC_MFA = Object.freeze([ERPC, EXECUTE_CALL, 4]) as unknown as [Atom, Atom, number];
 const MONITORED = Object.freeze([MONITOR]) as unknown as Term[];
 
