@@ -128,6 +128,9 @@ export class TermEncoder {
   private seenKeyBytes: Uint8Array[] | undefined;
   /** Those bytes as two little-endian words a position, for keys of at most 8 bytes. */
   private seenKeyWords: Int32Array | undefined;
+  /** The last frozen pid written, and its bytes. */
+  private lastPid: Pid | undefined;
+  private lastPidBytes: Uint8Array | undefined;
   /** The node atom of the last pid, port or reference written, and its bytes. */
   private lastNode: Atom | undefined;
   private lastNodeBytes: Uint8Array | undefined;
@@ -682,6 +685,17 @@ export class TermEncoder {
   // --- identifiers --------------------------------------------------------------------------------
 
   private pid(p: Pid): void {
+    // A frozen pid (a node's caller pid, in every call it sends) is written once per encoder.
+    if (p === this.lastPid) return this.atomBytes(this.lastPidBytes as Uint8Array);
+    const start = this.pos;
+    this.pidFields(p);
+    if (Object.isFrozen(p)) {
+      this.lastPid = p;
+      this.lastPidBytes = Buffer.from(this.buf.subarray(start, this.pos));
+    }
+  }
+
+  private pidFields(p: Pid): void {
     const { id, serial, creation } = p;
     if (!isU32(id)) this.checkU32(id, 'Pid id', p);
     if (!isU32(serial)) this.checkU32(serial, 'Pid serial', p);

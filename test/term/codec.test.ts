@@ -194,6 +194,16 @@ describe('encode errors carry the path', () => {
     const b = new Pid(atom('b@h'), 4, 5, 6);
     expect(decode(encode([a, b, a]))).toEqual([a, b, a]);
   });
+  it('a frozen pid written twice, and a mutable one changed between writes, give the right bytes', () => {
+    const frozen = Object.freeze(new Pid(atom('a@h'), 1, 2, 3));
+    const twice = encode([frozen, frozen, new Pid(atom('a@h'), 1, 2, 3)]);
+    expect(decode(twice)).toEqual([frozen, frozen, frozen]);
+    expect(decode(encode(frozen))).toEqual(frozen);
+    const mutable = new Pid(atom('a@h'), 1, 2, 3);
+    expect(decode(encode(mutable))).toEqual(mutable);
+    (mutable as { id: number }).id = 9;
+    expect((decode(encode(mutable)) as Pid).id).toBe(9);
+  });
   it('a cycle', () => {
     const a: Term[] = [1];
     a.push({ back: a });
