@@ -24,6 +24,11 @@ export interface Answers<T> {
   spawnReply?(flags: number, result: Term, call: PendingCall<T>): T | typeof WAIT;
 }
 
+const REPLY = 0;
+const DOWN = 1;
+const SPAWN_REPLY = 2;
+type AnswerKind = typeof REPLY | typeof DOWN | typeof SPAWN_REPLY;
+
 /** A call as its peer's table sees it, whatever it resolves to. */
 export interface CallSlot {
   reply(reply: Term): void;
@@ -69,42 +74,32 @@ export class PendingCall<T = unknown> implements CallSlot, Expiring {
     return this.done;
   }
 
-  // Each answer calls its reader as a method (no closure per answer): a value settles the call,
-  // a throw fails it, WAIT keeps it waiting.
   reply(reply: Term): void {
-    const answers = this.answers;
-    if (this.done || answers.reply === undefined) return;
-    let value: T;
-    try {
-      value = answers.reply(reply);
-    } catch (err) {
-      this.fail(err as Error);
-      return;
-    }
-    this.settle(value);
+    if (this.answers.reply !== undefined) this.answer(REPLY, reply, 0);
   }
 
   down(reason: Term): void {
-    const answers = this.answers;
-    if (answers.down === undefined) return;
+    if (this.answers.down === undefined) return;
     this.demonitor = undefined;
-    if (this.done) return;
-    let value: T;
-    try {
-      value = answers.down(reason);
-    } catch (err) {
-      this.fail(err as Error);
-      return;
-    }
-    this.settle(value);
+    this.answer(DOWN, reason, 0);
   }
 
   spawnReply(flags: number, result: Term): void {
-    const answers = this.answers;
-    if (this.done || answers.spawnReply === undefined) return;
+    if (this.answers.spawnReply !== undefined) this.answer(SPAWN_REPLY, result, flags);
+  }
+
+  /**
+   * Reads one answer by calling its reader as a method (no closure per answer): a value settles
+   * the call, a throw fails it, WAIT keeps it waiting.
+   */
+  private answer(kind: AnswerKind, term: Term, flags: number): void {
+    if (this.done) return;
+    const answers = this.answers as Required<Answers<T>>;
     let value: T | typeof WAIT;
     try {
-      value = answers.spawnReply(flags, result, this);
+      if (kind === REPLY) value = answers.reply(term);
+      else if (kind === DOWN) value = answers.down(term);
+      else value = answers.spawnReply(flags, term, this);
     } catch (err) {
       this.fail(err as Error);
       return;
