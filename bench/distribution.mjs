@@ -355,16 +355,22 @@ function table(rows, align) {
     .join('\n');
 }
 
+/** An inspector session of this process with `domain` enabled, its output going to `dir`. */
+async function inspectorSession(dir, domain) {
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post(`${domain}.enable`);
+  return session;
+}
+
 /**
  * Samples the CPU only while erldist measures: the profile is started at `resume` and stopped at
  * `pause`; the profiles of one case are merged into DIR/<case>.cpuprofile by `save`.
  */
 async function startProfiler(dir) {
   if (!dir) return null;
-  mkdirSync(dir, { recursive: true });
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
+  const session = await inspectorSession(dir, 'Profiler');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   let parts = [];
   return {
@@ -383,10 +389,7 @@ async function startProfiler(dir) {
  */
 async function startHeapProfiler(dir) {
   if (!dir) return null;
-  mkdirSync(dir, { recursive: true });
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.enable');
+  const session = await inspectorSession(dir, 'HeapProfiler');
   let parts = [];
   return {
     resume: () =>
