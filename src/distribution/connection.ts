@@ -92,6 +92,7 @@ export class Connection {
       stats: options.stats,
       fragmentSize: fragments ? options.fragments.size : undefined,
       headers: this.atomCache !== undefined,
+      atomCacheRefs: (this.flags & DFLAG.DIST_HDR_ATOM_CACHE) !== 0n,
       highWaterMark: options.highWaterMark,
       maxBuffered: options.maxBuffered,
     });

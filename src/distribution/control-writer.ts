@@ -2,7 +2,8 @@
  * Writes control messages into a connection's batch. A SPAWN_REQUEST whose From, GroupLeader, MFA
  * and option list are frozen (an rpc's: the node's caller pid, erpc:execute_call/4, [monitor]) has
  * those four written once and copied after that: the request costs its request id alone. Frozen
- * values cannot change under the copy; frames carry no atom cache refs, so the bytes fit any frame.
+ * values cannot change under the copy; the tail's atoms are written out, not as atom cache refs, so
+ * the bytes fit any frame.
  */
 import { Tag, type TermEncoder, Tuple } from '../term/index.js';
 import { type Control, encodeControl, Op } from './control.js';
@@ -44,10 +45,17 @@ export class ControlWriter {
     }
     const start = encoder.pos;
     const referenced = encoder.length - encoder.pos;
-    encoder.writeTerm(c.from);
-    encoder.writeTerm(c.groupLeader);
-    encoder.writeTerm(new Tuple(c.mfa));
-    encoder.writeTerm(c.options);
+    // The kept tail spells its atoms out, so that it fits any frame whatever its atom cache refs.
+    const refs = encoder.atomRefs;
+    encoder.atomRefs = undefined;
+    try {
+      encoder.writeTerm(c.from);
+      encoder.writeTerm(c.groupLeader);
+      encoder.writeTerm(new Tuple(c.mfa));
+      encoder.writeTerm(c.options);
+    } finally {
+      encoder.atomRefs = refs;
+    }
     // A tail with a binary written by reference is not all in `buf`: not kept.
     if (encoder.length - encoder.pos !== referenced) return;
     this.tail = Buffer.from(encoder.buf.subarray(start, encoder.pos));

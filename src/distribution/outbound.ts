@@ -6,8 +6,10 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
+import { ABORT_REFS } from '../term/encode.js';
 import { type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
+import { OutputAtomCache } from './atom-cache.js';
 import type { Control } from './control.js';
 import { ControlWriter } from './control-writer.js';
 import { FragmentWriter, orderKey } from './fragment-writer.js';
@@ -44,6 +46,8 @@ export interface OutboundOptions {
   fragmentSize: number | undefined;
   /** Frames carry a distribution header (DIST_HDR_ATOM_CACHE or FRAGMENTS agreed). */
   headers: boolean;
+  /** Headers name the frame's atoms in the peer's atom cache (DIST_HDR_ATOM_CACHE agreed). */
+  atomCacheRefs: boolean;
   highWaterMark: number;
   maxBuffered: number;
 }
@@ -59,6 +63,8 @@ export class Outbound {
   private pumpScheduled = false;
   private drainWaiters: (() => void)[] = [];
   private readonly controls = new ControlWriter();
+  /** With DIST_HDR_ATOM_CACHE agreed: what the peer's cache for this connection holds. */
+  private readonly atomCache: OutputAtomCache | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -66,6 +72,7 @@ export class Outbound {
     private readonly options: OutboundOptions,
   ) {
     if (options.fragmentSize !== undefined) this.writer = new FragmentWriter(options.fragmentSize);
+    if (options.atomCacheRefs) this.atomCache = new OutputAtomCache(options.fragmentSize);
     socket.on('drain', () => this.onDrain());
   }
 
@@ -95,6 +102,10 @@ export class Outbound {
     // write(2), as the BEAM's distribution port batches what is queued. Large binaries are not
     // copied into it but written from the caller's buffer; a batch past BATCH_LIMIT goes out now
     // and the next frame starts a new one, rather than the batch grow by copying.
+    const writer = this.writer;
+    // Nothing goes out in fragments, nothing waits behind them (the usual case): no key to make.
+    const key = writer === undefined || writer.idle ? undefined : orderKey(control);
+    const queued = key !== undefined && (writer as FragmentWriter).busy(key);
     let batch = this.batch;
     let before = bufferedBefore;
     if (batch !== undefined && batch.length >= BATCH_LIMIT) {
@@ -111,16 +122,27 @@ export class Outbound {
     const startPos = batch.pos;
     const start = batch.length;
     let controlEnd = 0;
+    let dataStart = start + 4 + HEADER_LEN;
     try {
       batch.u32(0); // length, filled in below
       if (this.options.headers) {
-        // A header that uses no cache refs; then the terms without version bytes.
+        // The header (NumberOfAtomCacheRefs 0 until refs are known); then the terms, without
+        // version bytes.
         batch.u8(VERSION_MAGIC);
         batch.u8(DIST_HEADER);
         batch.u8(0);
-        this.controls.write(batch, control);
-        controlEnd = batch.length;
-        if (payload !== undefined) batch.writeTerm(payload);
+        // A frame that waits behind a fragmented message is written after frames encoded later,
+        // which may reuse or replace its entries: it names no atoms in the cache.
+        const cache = queued ? undefined : this.atomCache;
+        const extra = cache === undefined ? -1 : this.termsWithRefs(batch, cache, control, payload);
+        if (extra >= 0) {
+          // Such a frame is never cut into fragments (its terms fit one), so controlEnd is not needed.
+          dataStart += extra;
+        } else {
+          this.controls.write(batch, control);
+          controlEnd = batch.length;
+          if (payload !== undefined) batch.writeTerm(payload);
+        }
       } else {
         batch.u8(PASS_THROUGH);
         batch.u8(VERSION_MAGIC);
@@ -136,11 +158,8 @@ export class Outbound {
     }
     const end = batch.length;
     batch.buf.writeUInt32BE(end - start - 4, startPos);
-    const writer = this.writer;
     if (writer !== undefined) {
-      const dataStart = start + 4 + HEADER_LEN;
       if (writer.fragments(end - dataStart)) {
-        const key = orderKey(control);
         if (bufferedBefore > this.options.maxBuffered) {
           batch.truncate(startPos);
           throw this.bufferFull();
@@ -148,20 +167,18 @@ export class Outbound {
         if (batch.pos - startPos <= OWN_COPY_MAX) {
           // Little of the message is in the batch (its large binaries are referenced): copy that
           // out and keep the batch for the frames around it.
-          writer.pushMessage(key, batch.segments(dataStart, end, true), controlEnd - dataStart);
+          writer.pushMessage(key ?? orderKey(control), batch.segments(dataStart, end, true), controlEnd - dataStart);
           batch.truncate(startPos);
         } else {
           // The batch now belongs to this message: the frames before it go out now.
           if (start > 0) this.writeParts(batch.segments(0, start));
           this.batch = undefined;
-          writer.pushMessage(key, batch.segments(dataStart, end), controlEnd - dataStart);
+          writer.pushMessage(key ?? orderKey(control), batch.segments(dataStart, end), controlEnd - dataStart);
         }
         this.schedulePump();
         return this.buffered < this.options.highWaterMark;
       }
-      // Nothing goes out in fragments, nothing waits behind them (the usual case): no key to make.
-      const key = writer.idle ? undefined : orderKey(control);
-      if (key !== undefined && writer.busy(key)) {
+      if (queued) {
         // Behind the fragmented message to the same process (the batch's bytes copied, as it is reused).
         writer.pushFrame(key, batch.segments(start, end, true));
         batch.truncate(startPos);
@@ -171,6 +188,48 @@ export class Outbound {
     this.options.stats.framesOut++;
     // What was buffered plus this frame (the socket took nothing meanwhile): no second sum.
     return before + (end - start) < this.options.highWaterMark;
+  }
+
+  /**
+   * Writes a frame's terms with atom cache refs (the NumberOfAtomCacheRefs byte is just before
+   * them), then puts the rest of the header between: returns its length, or -1 with nothing
+   * written when the frame is too long for refs (it may go out in fragments, which carry none).
+   */
+  private termsWithRefs(
+    batch: TermEncoder,
+    cache: OutputAtomCache,
+    control: Control,
+    payload: Term | undefined,
+  ): number {
+    const termsAt = batch.pos;
+    const from = batch.length;
+    cache.begin(from);
+    batch.atomRefs = cache;
+    try {
+      this.controls.write(batch, control);
+      if (payload !== undefined) batch.writeTerm(payload);
+    } catch (err) {
+      cache.abort();
+      if (err !== ABORT_REFS) throw err;
+      batch.truncate(termsAt);
+      return -1;
+    } finally {
+      batch.atomRefs = undefined;
+    }
+    if (cache.tooLong(batch.length)) {
+      // A large binary at the end, written by reference.
+      cache.abort();
+      batch.truncate(termsAt);
+      return -1;
+    }
+    const n = cache.size;
+    if (n === 0) return 0;
+    const extra = cache.headerLength();
+    batch.open(termsAt, extra);
+    batch.buf[termsAt - 1] = n;
+    cache.writeHeader(batch.buf, termsAt);
+    cache.commit();
+    return extra;
   }
 
   /** A tick: an empty frame (protocol-notes §3). */

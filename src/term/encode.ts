@@ -32,6 +32,20 @@ export interface EncodeOptions {
 }
 
 /** Options of a TermEncoder that writes into segments (see `TermEncoder.segments`). */
+/**
+ * @internal A distribution frame's atom cache (DFLAG_DIST_HDR_ATOM_CACHE): while an encoder has one,
+ * atoms are written as ATOM_CACHE_REF to an entry of the frame's header where it can take them.
+ */
+export interface AtomRefs {
+  /** The index of `atom` in the frame's header (0-254), or -1 to write its text. */
+  ref(atom: Atom): number;
+  /** Whether a frame that reaches `length` (the encoder's) is too long for refs: the encoder then throws `ABORT_REFS`. */
+  tooLong(length: number): boolean;
+}
+
+/** @internal Thrown through an encoder whose frame grew too long for atom refs; the frame is encoded again without. */
+export const ABORT_REFS = new Error('frame too long for atom cache refs');
+
 export interface TermEncoderOptions extends EncodeOptions {
   /**
    * Binaries (BINARY_EXT, BIT_BINARY_EXT data) of at least this many bytes are kept by reference,
@@ -94,6 +108,7 @@ const KEY_CACHE_MAX = 4096;
 /** Positions of object keys remembered by each encoder. */
 const SEEN_KEYS = 32;
 const keyBytes = new Map<string, Uint8Array>();
+const keyAtoms = new Map<string, Atom>();
 
 function encodedKey(key: string): Uint8Array {
   let bytes = keyBytes.get(key);
@@ -112,6 +127,21 @@ function encodedKey(key: string): Uint8Array {
  * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
  * payload into one frame; `encode` uses it for a single term.
  */
+/** The atom a plain object's key is written as (checked as `encodedKey` checks it). */
+function keyAtom(key: string): Atom {
+  let a = keyAtoms.get(key);
+  if (a === undefined) {
+    encodedKey(key);
+    a = internAtom(key);
+    if (keyAtoms.size >= KEY_CACHE_MAX) keyAtoms.clear();
+    keyAtoms.set(key, a);
+  }
+  return a;
+}
+
+const TRUE_ATOM = internAtom('true');
+const FALSE_ATOM = internAtom('false');
+
 export class TermEncoder {
   buf: FastBuffer;
   pos = 0;
@@ -134,6 +164,8 @@ export class TermEncoder {
   /** The node atom of the last pid, port or reference written, and its bytes. */
   private lastNode: Atom | undefined;
   private lastNodeBytes: Uint8Array | undefined;
+  /** @internal Set while a distribution frame with an atom cache is written (see `AtomRefs`). */
+  atomRefs: AtomRefs | undefined;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -185,6 +217,18 @@ export class TermEncoder {
     }
   }
 
+  /**
+   * @internal Makes room for `n` bytes at `at` (a position in `buf`): what follows moves up, the
+   * binaries referenced after `at` with it.
+   */
+  open(at: number, n: number): void {
+    this.ensure(n);
+    this.buf.copyWithin(at + n, at, this.pos);
+    this.pos += n;
+    const refAt = this.refAt;
+    for (let i = refAt.length - 1; i >= 0 && (refAt[i] as number) > at; i--) refAt[i] = (refAt[i] as number) + n;
+  }
+
   /** References `b` as the next bytes (the caller wrote its tag and length). */
   private refer(b: Uint8Array): void {
     this.refs.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -202,6 +246,7 @@ export class TermEncoder {
   }
 
   private grow(n: number): void {
+    if (this.atomRefs?.tooLong(this.length + n)) throw ABORT_REFS;
     // Double, or fit a single large item (a big binary) with a little room, whichever is larger.
     const size = Math.max(this.buf.length * 2, this.pos + n + (n >> 3));
     const next = fast(Buffer.allocUnsafe(size));
@@ -290,6 +335,7 @@ export class TermEncoder {
 
   /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
   private boolean(v: boolean): void {
+    if (this.atomRefs !== undefined && this.atomRef(v ? TRUE_ATOM : FALSE_ATOM)) return;
     this.ensure(7);
     const buf = this.buf;
     const p = this.pos;
@@ -400,7 +446,21 @@ export class TermEncoder {
   // --- atoms and binaries -------------------------------------------------------------------------
 
   private atom(a: Atom): void {
+    if (this.atomRefs !== undefined && this.atomRef(a)) return;
     this.atomBytes(encodedAtom(a));
+  }
+
+  /** ATOM_CACHE_REF to `a`'s entry in the frame's header, if the header takes it. */
+  private atomRef(a: Atom): boolean {
+    const refs = this.atomRefs as AtomRefs;
+    if (refs.tooLong(this.length)) throw ABORT_REFS;
+    const i = refs.ref(a);
+    if (i < 0) return false;
+    this.ensure(2);
+    this.buf[this.pos] = Tag.ATOM_CACHE_REF;
+    this.buf[this.pos + 1] = i;
+    this.pos += 2;
+    return true;
   }
 
   private atomBytes(bytes: Uint8Array): void {
@@ -626,7 +686,13 @@ export class TermEncoder {
     try {
       // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
       // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
-      if (ownKeysOnly(o)) {
+      if (this.atomRefs !== undefined) {
+        for (key of Object.keys(o)) {
+          this.atom(keyAtom(key));
+          this.term(record[key], depth + 1);
+          n++;
+        }
+      } else if (ownKeysOnly(o)) {
         this.seenKeys ??= [];
         this.seenKeyBytes ??= [];
         this.seenKeyWords ??= new Int32Array(2 * SEEN_KEYS);
@@ -686,6 +752,7 @@ export class TermEncoder {
 
   private pid(p: Pid): void {
     // A frozen pid (a node's caller pid, in every call it sends) is written once per encoder.
+    if (this.atomRefs !== undefined) return this.pidFields(p);
     if (p === this.lastPid) return this.atomBytes(this.lastPidBytes as Uint8Array);
     const start = this.pos;
     this.pidFields(p);
@@ -738,6 +805,7 @@ export class TermEncoder {
 
   /** The node of a pid, port or reference: the bytes of the last one written are kept at hand. */
   private nodeAtom(node: unknown, owner: unknown): void {
+    if (this.atomRefs !== undefined) return this.atom(checkNode(node, owner));
     let bytes = this.lastNodeBytes;
     if (node !== this.lastNode || bytes === undefined) {
       bytes = encodedAtom(checkNode(node, owner));

@@ -6,7 +6,8 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { type Control, decodeControl, encodeControl } from '../../src/distribution/control.js';
 import { DFLAG, DFLAG_ERLDIST } from '../../src/distribution/flags.js';
 import { genDigest } from '../../src/distribution/handshake.js';
-import { decodeAt, type Term } from '../../src/index.js';
+import { ATOM_CACHE_SIZE, readDistHeader } from '../../src/distribution/header.js';
+import { type Atom, decodeAt, type Term } from '../../src/index.js';
 import { TermEncoder } from '../../src/term/index.js';
 
 export type FakeBehaviour =
@@ -170,12 +171,13 @@ export async function startScriptedPeer(options: {
       after: (s) => {
         socket = s;
         let buf = Buffer.alloc(0);
+        const cache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
         s.on('data', (chunk: Buffer) => {
           buf = Buffer.concat([buf, chunk]);
           while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
             const frame = buf.subarray(4, 4 + buf.readUInt32BE(0));
             buf = buf.subarray(4 + frame.length);
-            if (frame.length > 0) onMessage(readFrame(frame));
+            if (frame.length > 0) onMessage(readFrame(frame, cache));
           }
         });
       },
@@ -203,12 +205,14 @@ export async function startScriptedPeer(options: {
   return scripted;
 }
 
-/** One frame as erldist sends it with DIST_HDR_ATOM_CACHE: `131, 68, 0`, control, payload. */
-function readFrame(frame: Buffer): ScriptedMessage {
-  if (frame[0] !== 131 || frame[1] !== 68 || frame[2] !== 0)
-    throw new Error(`unexpected frame header ${frame.subarray(0, 3).toString('hex')}`);
-  const control = decodeAt(frame, 3);
+/** One frame as erldist sends it with DIST_HDR_ATOM_CACHE: a header (`131, 68`), control, payload. */
+function readFrame(frame: Buffer, cache: (Atom | undefined)[]): ScriptedMessage {
+  if (frame[0] !== 131 || frame[1] !== 68)
+    throw new Error(`unexpected frame header ${frame.subarray(0, 2).toString('hex')}`);
+  const header = readDistHeader(frame, cache, false);
+  const options = { atomCache: header.refs };
+  const control = decodeAt(frame, header.pos, options);
   const message: ScriptedMessage = { control: decodeControl(control.term) };
-  if (control.offset < frame.length) message.payload = decodeAt(frame, control.offset).term;
+  if (control.offset < frame.length) message.payload = decodeAt(frame, control.offset, options).term;
   return message;
 }

@@ -1,0 +1,136 @@
+/**
+ * The atom cache on send (issue 11): the headers OutputAtomCache writes read back with the reader
+ * of received headers, entries are committed only with their frame, and frames too long for refs,
+ * or whose encoding fails, leave the cache as the peer knows it. Against real nodes:
+ * test/interop/atom-cache.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { OutputAtomCache } from '../../src/distribution/atom-cache.js';
+import { ATOM_CACHE_SIZE, readDistHeader } from '../../src/distribution/header.js';
+import { type Atom, atom, decodeAt, type ErldistError, type Term, tuple } from '../../src/index.js';
+import { TermEncoder } from '../../src/term/index.js';
+import { nodePair } from '../support/pair.js';
+
+/** A frame as Outbound writes it: the header, then `terms` written with refs. */
+function frame(cache: OutputAtomCache, terms: Term[]): Buffer {
+  const enc = new TermEncoder();
+  enc.u8(131);
+  enc.u8(68);
+  enc.u8(0);
+  const at = enc.pos;
+  cache.begin(enc.length);
+  enc.atomRefs = cache;
+  for (const t of terms) enc.writeTerm(t);
+  enc.atomRefs = undefined;
+  const n = cache.size;
+  if (n > 0) {
+    const extra = cache.headerLength();
+    enc.open(at, extra);
+    enc.buf[at - 1] = n;
+    cache.writeHeader(enc.buf, at);
+    cache.commit();
+  }
+  return Buffer.from(enc.bytes());
+}
+
+/** Reads a frame as the peer would, with its copy of the cache. */
+function read(bytes: Buffer, mirror: (Atom | undefined)[]): { refs: Atom[]; terms: Term[]; headerLength: number } {
+  const header = readDistHeader(bytes, mirror);
+  const terms: Term[] = [];
+  let pos = header.pos;
+  while (pos < bytes.length) {
+    const r = decodeAt(bytes, pos, { atomCache: header.refs, exact: true });
+    terms.push(r.term);
+    pos = r.offset;
+  }
+  return { refs: header.refs, terms, headerLength: header.pos };
+}
+
+const atoms = (prefix: string, n: number): Atom[] => Array.from({ length: n }, (_, i) => atom(`${prefix}${i}`));
+
+describe('OutputAtomCache', () => {
+  it('names each atom once a frame; known atoms go without their text the next time', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const [a, b, c, d] = [atom('alpha'), atom('beta'), atom('gamma'), atom('delta')];
+    const first = read(frame(cache, [tuple(a, b, a), [c, true, false], { key: a }]), mirror);
+    expect(first.terms).toStrictEqual([tuple(a, b, a), [c, true, false], { key: a }]);
+    expect(first.refs).toStrictEqual([a, b, c, atom('true'), atom('false'), atom('key')]);
+    const second = read(frame(cache, [[c, d, a]]), mirror);
+    expect(second.terms).toStrictEqual([[c, d, a]]);
+    expect(second.refs).toStrictEqual([c, d, a]);
+    // Three refs: two flag bytes, a slot byte each, and only `delta`'s text (length byte + 5).
+    expect(second.headerLength).toBe(3 + 2 + 3 + 1 + 5);
+  });
+
+  it('at most 255 refs and one atom a slot per frame; the rest are written as text', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const many = atoms('many_', 600);
+    cache.begin(0);
+    const indexes = many.map((x) => cache.ref(x));
+    const named = indexes.filter((i) => i >= 0);
+    expect(named).toStrictEqual(named.map((_, i) => i));
+    expect(named.length).toBe(255);
+    // Some of the first 255 distinct atoms shared a slot with an earlier one.
+    expect(indexes.indexOf(254)).toBeGreaterThan(254);
+    cache.abort();
+    for (let round = 0; round < 3; round++) {
+      const got = read(frame(cache, [many]), mirror);
+      expect(got.terms).toStrictEqual([many]);
+      expect(got.refs.length).toBe(255);
+    }
+  });
+
+  it('atoms of more than 255 bytes set LongAtoms: two length bytes for every new entry', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const long = atom('ж'.repeat(200));
+    const msg = [atom('x'), long, atom('y')];
+    expect(read(frame(cache, [msg]), mirror).terms).toStrictEqual([msg]);
+    expect(read(frame(cache, [[...msg, atom('z')]]), mirror).terms).toStrictEqual([[...msg, atom('z')]]);
+  });
+
+  it('abort forgets the frame: its atoms are new again in the next one', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    cache.begin(0);
+    cache.ref(atom('never_sent'));
+    cache.abort();
+    // The mirror has never seen it: a ref without text would throw here.
+    expect(read(frame(cache, [atom('never_sent')]), mirror).terms).toStrictEqual([atom('never_sent')]);
+  });
+
+  it('an encoder whose frame passes the limit throws to have it written again without refs', () => {
+    const cache = new OutputAtomCache(1000);
+    const enc = new TermEncoder(64);
+    cache.begin(0);
+    enc.atomRefs = cache;
+    // 255 refs of 2 bytes, then atoms in text (15 bytes each) past 1,000 bytes.
+    expect(() => enc.writeTerm(atoms('long_frame_', 600))).toThrow('frame too long for atom cache refs');
+  });
+});
+
+describe('atom cache refs between two erldist nodes', () => {
+  it('frames whose encoding fails, and frames too long for refs, leave the cache in step', async () => {
+    const p = await nodePair();
+    try {
+      const box = p.b.spawn();
+      const fresh = atoms('before_failure_', 10);
+      const bad = [...fresh, () => 1] as unknown as Term;
+      expect(() => p.ab.send(box.pid, bad)).toThrow(expect.objectContaining({ code: 'ENCODE' }) as ErldistError);
+      // Had the failed frame's entries been kept, these would be refs to slots b never filled.
+      p.ab.send(box.pid, fresh);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual(fresh);
+      // More than 64 KiB of atoms: written out in text, the cache untouched.
+      const big = atoms('a_long_frame_of_atoms_', 5000);
+      p.ab.send(box.pid, big);
+      p.ab.send(box.pid, [...fresh, big[4999] as Atom]);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual(big);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual([...fresh, big[4999]]);
+      expect(p.b.stats.dropped).toBe(0);
+    } finally {
+      await p.close();
+    }
+  });
+});
