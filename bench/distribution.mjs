@@ -7,8 +7,8 @@
 //
 // Options:
 //   --rounds N           rounds per case and side; medians are reported        (default 3)
-//   --case LIST          cases to run, comma-separated: echo, echo-1k, echo-64k, echo-1m, rpc, call
-//                        (default all)
+//   --case LIST          cases to run, comma-separated: echo, echo-1k, echo-64k, echo-1m, rpc, call,
+//                        tcp (default all)
 //   --echo-ms N          length of one echo round in ms                         (default 2000)
 //   --in-flight N        echo messages kept in flight                           (default 1000)
 //   --in-flight-bytes N  cap on payload bytes in flight (64 KiB: 128, 1 MiB: 8)  (default 8 MiB)
@@ -33,6 +33,10 @@
 // For echoes of 64 KiB and more, erldist's rounds are followed by a floor: a fresh Buffer and one
 // copy into it per message, which any JS receiver pays and the BEAM's allocator (reusing memory
 // still in cache) does not; the share of the Erlang client's CPU it takes is printed below the table.
+// The tcp case is no erldist code: a {packet, 4} echo over a plain socket to the server node, from
+// Node.js (net.Socket) and from the Erlang client (gen_tcp), timed as rpc and call are. Node's bare
+// round trip is the floor under erldist's rpc and call latencies; a note compares it with the
+// Erlang client's rpc and call.
 // The two sides never measure at the same time; their rounds alternate, and which side goes first
 // alternates from one round to the next.
 
@@ -40,7 +44,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { createServer } from 'node:net';
+import { connect as connectTcp, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -56,7 +60,11 @@ const CASES = {
   'echo-1m': { kind: 'echo', size: 1024 * 1024, title: 'echo, 1 MiB binary' },
   rpc: { kind: 'rpc', title: 'rpc erlang:node()' },
   call: { kind: 'call', title: 'GenServer call ping' },
+  tcp: { kind: 'tcp', title: 'raw TCP round trip, 150 bytes' },
 };
+
+/** Bytes of the `tcp` case's packets (bench_client.erl TCP_PACKET). */
+const TCP_PACKET = 150;
 
 function parseArgs(argv) {
   const opts = {
@@ -321,6 +329,35 @@ async function erldistLatencies(f, warm, n) {
   return { sorted: lat.sort(), cpu: (cpu.user + cpu.system) / n };
 }
 
+/**
+ * A plain socket to the server's TCP echo: `roundTrip()` sends one {packet, 4} packet of
+ * TCP_PACKET bytes and resolves when it is back, as an rpc resolves when its reply is read.
+ */
+async function tcpRoundTrips(port) {
+  const socket = connectTcp({ port, host: '127.0.0.1', noDelay: true });
+  await new Promise((ok, fail) => {
+    socket.once('connect', ok);
+    socket.once('error', fail);
+  });
+  const packet = Buffer.alloc(4 + TCP_PACKET, 7);
+  packet.writeUInt32BE(TCP_PACKET, 0);
+  let pending = 0;
+  let done = null;
+  socket.on('data', (chunk) => {
+    pending -= chunk.length;
+    if (pending === 0) done();
+  });
+  return {
+    roundTrip: () =>
+      new Promise((resolve) => {
+        done = resolve;
+        pending = packet.length;
+        socket.write(packet);
+      }),
+    close: () => socket.destroy(),
+  };
+}
+
 // Nearest rank, as in bench_client.erl.
 const percentile = (sorted, q) => sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1];
 const median = (xs) => {
@@ -470,6 +507,7 @@ async function main() {
   ]);
   await server.waitLine((l) => l === 'ready', 20_000, '"ready"');
   const serverCpuMs = () => procCpuMs(server.child.pid);
+  const tcpPort = Number(server.lines.find((l) => l.startsWith('tcp '))?.slice(4));
 
   log(`starting ${clientName} ...`);
   const client = startErl('client', [
@@ -558,8 +596,10 @@ async function main() {
         // thousands of calls (the BEAM's JIT compiles a module when it is loaded): 1,000 warm-up
         // calls left erldist's first round at 1.5x the CPU per call of its third.
         const warm = Math.min(5000, Math.max(1000, opts.calls));
-        const f =
-          c.kind === 'rpc'
+        const tcp = c.kind === 'tcp' ? await tcpRoundTrips(tcpPort) : null;
+        const f = tcp
+          ? tcp.roundTrip
+          : c.kind === 'rpc'
             ? async () => {
                 if ((await peer.rpc('erlang', 'node', [])) !== serverAtom)
                   throw new Error('rpc erlang:node() is wrong');
@@ -574,12 +614,14 @@ async function main() {
             const { sorted, cpu } = await erldistLatencies(f, warm, opts.calls);
             out = [percentile(sorted, 0.5), percentile(sorted, 0.99), cpu];
           } else {
-            out = await erlang(`${c.kind} ${warm} ${opts.calls}`, c.kind, 120_000);
+            const args = c.kind === 'tcp' ? `${tcpPort} ${warm} ${opts.calls}` : `${warm} ${opts.calls}`;
+            out = await erlang(`${c.kind} ${args}`, c.kind, 120_000);
           }
           out[3] = ((serverCpuMs() - srv0) * 1000) / (warm + opts.calls); // warm-up calls included
           return out;
         };
         results[name] = { ...c, rounds: await alternate(name, run) };
+        tcp?.close();
       }
     }
   } finally {
@@ -660,10 +702,21 @@ function report(opts, results, otp, started) {
           erl,
           (x) => x[i],
           fmtUs,
-          i === 0 ? ['<=', 1.0] : null,
+          i === 0 && r.kind !== 'tcp' ? ['<=', 1.0] : null,
         );
       }
     }
+  }
+  const bare = json.tcp?.p50?.erldist;
+  if (Number.isFinite(bare)) {
+    const vs = ['rpc', 'call']
+      .filter((k) => Number.isFinite(json[k]?.p50?.erlang))
+      .map((k) => `${fmtRatio(bare / json[k].p50.erlang)} the Erlang client's ${k} p50`);
+    notes.push(
+      `Node.js's bare TCP round trip (${TCP_PACKET} bytes, no erldist): p50 ${fmtUs(bare)} us${vs.length ? `, ${vs.join(' and ')}` : ''}: ` +
+        `the floor under erldist's rpc and call p50 (the Erlang client's gen_tcp round trip, ${fmtUs(json.tcp.p50.erlang)} us, ` +
+        'is no floor for its distribution, which does not go through gen_tcp)',
+    );
   }
   const cpu = cpus();
   const out = [

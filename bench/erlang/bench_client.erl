@@ -3,6 +3,9 @@
 -module(bench_client).
 -export([main/1]).
 
+%% Bytes of the `tcp` case's packets: about an rpc's request (bench/distribution.mjs TCP_PACKET).
+-define(TCP_PACKET, 150).
+
 main([ServerName]) ->
     Server = list_to_atom(ServerName),
     case net_adm:ping(Server) of
@@ -31,6 +34,12 @@ command(Server, ["rpc", Warm, N]) ->
 command(Server, ["call", Warm, N]) ->
     F = fun() -> pong = gen_server:call({bench_gs, Server}, ping) end,
     report(call, fresh(fun() -> latencies(F, int(Warm), int(N)) end));
+command(_Server, ["tcp", Port, Warm, N]) ->
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, int(Port), [binary, {packet, 4}, {active, false}, {nodelay, true}]),
+    Packet = binary:copy(<<7>>, ?TCP_PACKET),
+    F = fun() -> ok = gen_tcp:send(S, Packet), {ok, Packet} = gen_tcp:recv(S, 0) end,
+    report(tcp, fresh(fun() -> latencies(F, int(Warm), int(N)) end)),
+    gen_tcp:close(S);
 command(_Server, ["quit"]) ->
     halt();
 command(_Server, Other) ->
