@@ -104,7 +104,7 @@ export class OutputAtomCache implements AtomRefs {
   writeHeader(buf: Buffer, p: number): void {
     const n = this.count;
     const flagBytes = (n >> 1) + 1;
-    buf.fill(0, p, p + flagBytes);
+    for (let i = 0; i < flagBytes; i++) buf[p + i] = 0;
     for (let i = 0; i < n; i++) {
       const flags = (this.isNew[i] ? 8 : 0) | ((this.slotsUsed[i] as number) >> 8);
       buf[p + (i >> 1)] |= flags << ((i & 1) * 4);
