@@ -7,8 +7,9 @@
  * atom on OTP 25, measured with binary_to_term).
  *
  * Entries are committed only once their frame is wholly encoded, so an encoding error leaves the
- * cache as the peer knows it. Frames that go out in fragments carry no refs: their first fragment
- * may be written after later frames, which would then use entries the peer has not seen yet.
+ * cache as the peer knows it. Frames that go out in fragments, and frames queued behind them, carry
+ * no refs: they may be written after later frames, which would then use entries the peer has not
+ * seen yet.
  */
 
 import type { AtomRefs } from '../term/encode.js';
@@ -17,10 +18,14 @@ import { ATOM_CACHE_SIZE } from './header.js';
 
 /** A header names at most 255 atoms (NumberOfAtomCacheRefs is one byte). */
 const MAX_REFS = 255;
-/** Frames whose terms pass this many bytes carry no refs (they may go out in fragments). */
-const REFS_WITHIN = 64 * 1024;
+/**
+ * Frames longer than this carry no refs (they may go out in fragments). A frame found too long is
+ * encoded again without refs, so this also bounds the work thrown away; in a frame this long, the
+ * BEAM's time goes to the rest of it anyway.
+ */
+const REFS_WITHIN = 16 * 1024;
 
-/** The slot an atom goes to while it is not cached: FNV-1a over its name, folded to 11 bits. */
+/** The slot an atom always goes to: FNV-1a over its name, folded to 11 bits. */
 function slotOf(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
@@ -28,9 +33,8 @@ function slotOf(name: string): number {
 }
 
 export class OutputAtomCache implements AtomRefs {
-  /** What the peer holds in each slot (after the frames written so far), and where each atom is. */
+  /** What the peer holds in each slot, after the frames written so far. */
   private readonly slots = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
-  private readonly cached = new Map<Atom, number>();
   /** This frame's refs: atom, slot, whether new; and each slot's ref in it (-1: none). */
   private readonly atoms: Atom[] = [];
   private readonly slotsUsed: number[] = [];
@@ -54,7 +58,7 @@ export class OutputAtomCache implements AtomRefs {
   }
 
   ref(atom: Atom): number {
-    const slot = this.cached.get(atom) ?? slotOf(atom.name);
+    const slot = slotOf(atom.name);
     const at = this.refAt[slot] as number;
     // A slot serves one atom a frame: a second atom for it is written as text.
     if (at >= 0) return this.atoms[at] === atom ? at : -1;
@@ -126,12 +130,7 @@ export class OutputAtomCache implements AtomRefs {
     for (let i = 0; i < this.count; i++) {
       const slot = this.slotsUsed[i] as number;
       this.refAt[slot] = -1;
-      if (!this.isNew[i]) continue;
-      const atom = this.atoms[i] as Atom;
-      const old = this.slots[slot];
-      if (old !== undefined) this.cached.delete(old);
-      this.slots[slot] = atom;
-      this.cached.set(atom, slot);
+      if (this.isNew[i]) this.slots[slot] = this.atoms[i] as Atom;
     }
     this.count = 0;
   }

@@ -216,15 +216,16 @@ export class Outbound {
     } finally {
       batch.atomRefs = undefined;
     }
-    if (cache.tooLong(batch.length)) {
-      // A large binary at the end, written by reference.
+    // Too long with the header (a large binary at the end, written by reference, or new atoms of
+    // hundreds of bytes each): the frame may go out in fragments.
+    const n = cache.size;
+    const extra = n === 0 ? 0 : cache.headerLength();
+    if (cache.tooLong(batch.length + extra)) {
       cache.abort();
       batch.truncate(termsAt);
       return -1;
     }
-    const n = cache.size;
     if (n === 0) return 0;
-    const extra = cache.headerLength();
     batch.open(termsAt, extra);
     batch.buf[termsAt - 1] = n;
     cache.writeHeader(batch.buf, termsAt);

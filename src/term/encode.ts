@@ -31,7 +31,6 @@ export interface EncodeOptions {
   maxDepth?: number;
 }
 
-/** Options of a TermEncoder that writes into segments (see `TermEncoder.segments`). */
 /**
  * @internal A distribution frame's atom cache (DFLAG_DIST_HDR_ATOM_CACHE): while an encoder has one,
  * atoms are written as ATOM_CACHE_REF to an entry of the frame's header where it can take them.
@@ -46,6 +45,7 @@ export interface AtomRefs {
 /** @internal Thrown through an encoder whose frame grew too long for atom refs; the frame is encoded again without. */
 export const ABORT_REFS = new Error('frame too long for atom cache refs');
 
+/** Options of a TermEncoder that writes into segments (see `TermEncoder.segments`). */
 export interface TermEncoderOptions extends EncodeOptions {
   /**
    * Binaries (BINARY_EXT, BIT_BINARY_EXT data) of at least this many bytes are kept by reference,
@@ -123,10 +123,6 @@ function encodedKey(key: string): Uint8Array {
   return bytes;
 }
 
-/**
- * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
- * payload into one frame; `encode` uses it for a single term.
- */
 /** The atom a plain object's key is written as (checked as `encodedKey` checks it). */
 function keyAtom(key: string): Atom {
   let a = keyAtoms.get(key);
@@ -142,6 +138,10 @@ function keyAtom(key: string): Atom {
 const TRUE_ATOM = internAtom('true');
 const FALSE_ATOM = internAtom('false');
 
+/**
+ * Appends terms and raw fields to one buffer. `src/distribution` uses it to put a control message and its
+ * payload into one frame; `encode` uses it for a single term.
+ */
 export class TermEncoder {
   buf: FastBuffer;
   pos = 0;

@@ -122,13 +122,30 @@ describe('atom cache refs between two erldist nodes', () => {
       // Had the failed frame's entries been kept, these would be refs to slots b never filled.
       p.ab.send(box.pid, fresh);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(fresh);
-      // More than 64 KiB of atoms: written out in text, the cache untouched.
+      // More than 16 KiB of atoms: written out in text, the cache untouched.
       const big = atoms('a_long_frame_of_atoms_', 5000);
       p.ab.send(box.pid, big);
-      p.ab.send(box.pid, [...fresh, big[4999] as Atom]);
+      // big[0] had a ref in the abandoned attempt: kept, it would now be a ref to an empty slot.
+      p.ab.send(box.pid, [...fresh, big[0] as Atom]);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(big);
-      expect(await box.receive({ timeout: 5000 })).toStrictEqual([...fresh, big[4999]]);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual([...fresh, big[0]]);
       expect(p.b.stats.dropped).toBe(0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a header of long new atoms counts against the fragment size: such a frame goes out in fragments', async () => {
+    // b takes frames of at most 6 KiB; a sends fragments of 4 KiB. Twenty new atoms of 400 bytes
+    // each make a header of 8 KiB in front of 60 bytes of terms.
+    const p = await nodePair({ a: { fragmentSize: 4096 }, b: { maxFrameSize: 6 * 1024 } });
+    try {
+      const box = p.b.spawn();
+      const long = Array.from({ length: 20 }, (_, i) => atom(`${i}`.padEnd(200, 'ж')));
+      p.ab.send(box.pid, long);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual(long);
+      p.ab.send(box.pid, [long[0], atom('after')]);
+      expect(await box.receive({ timeout: 5000 })).toStrictEqual([long[0], atom('after')]);
     } finally {
       await p.close();
     }
