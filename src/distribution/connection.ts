@@ -127,7 +127,6 @@ export class Connection {
       this.fail(new ErldistError('NODE_DOWN', `connection to ${this.peerName} closed`, { node: this.peerName })),
     );
     // Checked often enough to follow a peer whose net_ticktime is shorter than our tickTime.
-    // Often enough to notice a peer whose net_ticktime is much shorter than our tickTime in time.
     const interval = Math.max(10, Math.min(250, Math.floor(options.tickTime / 4)));
     this.timer = setInterval(() => this.onTickTimer(), interval);
     this.timer.unref();
