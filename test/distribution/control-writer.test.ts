@@ -3,9 +3,10 @@
  * copied from the last one; every control must come out as encodeControl writes it.
  */
 import { describe, expect, it } from 'vitest';
+import { OutputAtomCache } from '../../src/distribution/atom-cache.js';
 import { type Control, encodeControl, Op } from '../../src/distribution/control.js';
 import { ControlWriter } from '../../src/distribution/control-writer.js';
-import { type Atom, atom, Pid, Reference, type Term, TermEncoder } from '../../src/term/index.js';
+import { type Atom, atom, Pid, Reference, type Term, TermEncoder, tuple } from '../../src/term/index.js';
 
 const node = atom('me@host');
 const caller = Object.freeze(new Pid(node, 1, 0, 7));
@@ -42,6 +43,37 @@ describe('ControlWriter', () => {
     for (const control of cases) {
       const [got, want] = both(writer, control);
       expect(got.equals(want)).toBe(true);
+    }
+  });
+
+  it('with atom cache refs, only the request id uses them: the kept tail spells its atoms out', () => {
+    const writer = new ControlWriter();
+    const cache = new OutputAtomCache();
+    for (const n of [1, 2, 3]) {
+      const enc = new TermEncoder(16);
+      cache.begin(0);
+      enc.atomRefs = cache;
+      writer.write(enc, spawnRequest(ref(n), caller));
+      enc.atomRefs = undefined;
+      // {29, ReqId, ...}: the reference's node is ATOM_CACHE_REF 0; what follows is written out.
+      const head = new TermEncoder(16);
+      head.u8(104);
+      head.u8(6);
+      head.u8(97);
+      head.u8(Op.SPAWN_REQUEST);
+      head.u8(90);
+      head.u8(0);
+      head.u8(3);
+      head.u8(82);
+      head.u8(0);
+      const tail = new TermEncoder(16);
+      for (const t of [caller, caller, tuple(...mfa), monitored]) tail.writeTerm(t);
+      const got = Buffer.from(enc.bytes());
+      const idWords = 4 + 3 * 4;
+      expect(got.subarray(0, head.pos).equals(head.bytes())).toBe(true);
+      expect(got.subarray(head.pos + idWords).equals(tail.bytes())).toBe(true);
+      expect(cache.size).toBe(1);
+      cache.commit();
     }
   });
 
