@@ -13,7 +13,7 @@
  */
 
 import type { AtomRefs } from '../term/encode.js';
-import type { Atom } from '../term/index.js';
+import type { Atom, TermEncoder } from '../term/index.js';
 import { ATOM_CACHE_SIZE } from './header.js';
 
 /** A header names at most 255 atoms (NumberOfAtomCacheRefs is one byte). */
@@ -81,11 +81,8 @@ export class OutputAtomCache implements AtomRefs {
     return this.count;
   }
 
-  /**
-   * Length of the header's bytes after NumberOfAtomCacheRefs (see `writeHeader`); call it once the
-   * frame's terms are written.
-   */
-  headerLength(): number {
+  /** Length of the header's bytes after NumberOfAtomCacheRefs (see `writeHeader`). */
+  private headerLength(): number {
     const n = this.count;
     let size = (n >> 1) + 1 + n;
     let long = false;
@@ -105,7 +102,7 @@ export class OutputAtomCache implements AtomRefs {
    * Writes those bytes at `p`: four flag bits a ref (NewCacheEntryFlag and the slot's segment), the
    * LongAtoms bit, then each ref's slot within its segment, and a new entry's length and text.
    */
-  writeHeader(buf: Buffer, p: number): void {
+  private writeHeader(buf: Buffer, p: number): void {
     const n = this.count;
     const flagBytes = (n >> 1) + 1;
     for (let i = 0; i < flagBytes; i++) buf[p + i] = 0;
@@ -125,8 +122,31 @@ export class OutputAtomCache implements AtomRefs {
     }
   }
 
+  /**
+   * Ends a frame whose terms were written into `batch` from `termsAt`, just after its
+   * NumberOfAtomCacheRefs byte: puts the rest of the header in front of the terms and commits the
+   * new entries. Returns the bytes added, or -1 with the terms dropped (and nothing committed) when
+   * the frame with its header is too long for refs: it is then written again without.
+   */
+  finish(batch: TermEncoder, termsAt: number): number {
+    const n = this.count;
+    const extra = n === 0 ? 0 : this.headerLength();
+    // A large binary at the end (written by reference), or new atoms of hundreds of bytes each.
+    if (this.tooLong(batch.length + extra)) {
+      this.abort();
+      batch.truncate(termsAt);
+      return -1;
+    }
+    if (n === 0) return 0;
+    batch.open(termsAt, extra);
+    batch.buf[termsAt - 1] = n;
+    this.writeHeader(batch.buf, termsAt);
+    this.commit();
+    return extra;
+  }
+
   /** The frame was written: the peer will hold its new entries. */
-  commit(): void {
+  private commit(): void {
     for (let i = 0; i < this.count; i++) {
       const slot = this.slotsUsed[i] as number;
       this.refAt[slot] = -1;

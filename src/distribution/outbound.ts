@@ -192,7 +192,7 @@ export class Outbound {
 
   /**
    * Writes a frame's terms with atom cache refs (the NumberOfAtomCacheRefs byte is just before
-   * them), then puts the rest of the header between: returns its length, or -1 with nothing
+   * them), then the rest of the header in front of them: returns its length, or -1 with nothing
    * written when the frame is too long for refs (it may go out in fragments, which carry none).
    */
   private termsWithRefs(
@@ -216,21 +216,7 @@ export class Outbound {
     } finally {
       batch.atomRefs = undefined;
     }
-    // Too long with the header (a large binary at the end, written by reference, or new atoms of
-    // hundreds of bytes each): the frame may go out in fragments.
-    const n = cache.size;
-    const extra = n === 0 ? 0 : cache.headerLength();
-    if (cache.tooLong(batch.length + extra)) {
-      cache.abort();
-      batch.truncate(termsAt);
-      return -1;
-    }
-    if (n === 0) return 0;
-    batch.open(termsAt, extra);
-    batch.buf[termsAt - 1] = n;
-    cache.writeHeader(batch.buf, termsAt);
-    cache.commit();
-    return extra;
+    return cache.finish(batch, termsAt);
   }
 
   /** A tick: an empty frame (protocol-notes §3). */

@@ -22,14 +22,7 @@ function frame(cache: OutputAtomCache, terms: Term[]): Buffer {
   enc.atomRefs = cache;
   for (const t of terms) enc.writeTerm(t);
   enc.atomRefs = undefined;
-  const n = cache.size;
-  if (n > 0) {
-    const extra = cache.headerLength();
-    enc.open(at, extra);
-    enc.buf[at - 1] = n;
-    cache.writeHeader(enc.buf, at);
-    cache.commit();
-  }
+  expect(cache.finish(enc, at)).toBeGreaterThanOrEqual(0);
   return Buffer.from(enc.bytes());
 }
 

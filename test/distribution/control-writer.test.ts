@@ -73,7 +73,7 @@ describe('ControlWriter', () => {
       expect(got.subarray(0, head.pos).equals(head.bytes())).toBe(true);
       expect(got.subarray(head.pos + idWords).equals(tail.bytes())).toBe(true);
       expect(cache.size).toBe(1);
-      cache.commit();
+      cache.abort();
     }
   });
 
