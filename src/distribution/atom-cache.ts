@@ -9,7 +9,7 @@
  * Entries are committed only once their frame is wholly encoded, so an encoding error leaves the
  * cache as the peer knows it. Frames that go out in fragments, and frames queued behind them, carry
  * no refs: they may be written after later frames, which would then use entries the peer has not
- * seen yet.
+ * seen yet. A frame found to need fragments has its refs written out as text, in place.
  */
 
 import type { AtomRefs } from '../term/encode.js';
@@ -19,9 +19,8 @@ import { ATOM_CACHE_SIZE } from './header.js';
 /** A header names at most 255 atoms (NumberOfAtomCacheRefs is one byte). */
 const MAX_REFS = 255;
 /**
- * Frames longer than this carry no refs (they may go out in fragments). A frame found too long is
- * encoded again without refs, so this also bounds the work thrown away; in a frame this long, the
- * BEAM's time goes to the rest of it anyway.
+ * Atoms past this many bytes of a frame are written as text: in a frame this long the BEAM's time
+ * goes to the rest of it, and the refs to write out again if it goes out in fragments stay few.
  */
 const REFS_WITHIN = 16 * 1024;
 
@@ -44,20 +43,32 @@ export class OutputAtomCache implements AtomRefs {
   /** UTF-8 length of each new entry's text, and whether one needs two length bytes (LongAtoms). */
   private readonly textLength: number[] = [];
   private longAtoms = false;
-  /** The encoder length the frame's terms may reach. */
+  /** Bytes of the header the last `finish` put in front of its frame's terms. */
+  headerBytes = 0;
+  /** Where each ref of this frame was written in the encoder's buffer. */
+  private readonly positions: number[] = [];
+  /** The encoder's length where the frame's terms start, and past which atoms go as text. */
+  private from = 0;
   private limit = 0;
-  private readonly maxTerms: number;
 
-  constructor(fragmentSize = Infinity) {
-    this.maxTerms = Math.min(REFS_WITHIN, fragmentSize);
-  }
+  /** `fragmentSize`: longer frames go out in fragments, without refs. */
+  constructor(private readonly fragmentSize = Infinity) {}
 
   /** Starts a frame whose terms are written from the encoder's length `from`. */
   begin(from: number): void {
-    this.limit = from + this.maxTerms;
+    this.from = from;
+    this.limit = from + REFS_WITHIN;
   }
 
-  ref(atom: Atom): number {
+  ref(atom: Atom, pos: number, length: number): number {
+    if (length > this.limit) return -1;
+    const i = this.index(atom);
+    if (i >= 0) this.positions.push(pos);
+    return i;
+  }
+
+  /** `atom`'s place in this frame's header, added if new; -1 when the header cannot take it. */
+  private index(atom: Atom): number {
     const slot = slotOf(atom.name);
     const at = this.refAt[slot] as number;
     // A slot serves one atom a frame: a second atom for it is written as text.
@@ -70,10 +81,6 @@ export class OutputAtomCache implements AtomRefs {
     this.slotsUsed[i] = slot;
     this.isNew[i] = this.slots[slot] !== atom;
     return i;
-  }
-
-  tooLong(length: number): boolean {
-    return length > this.limit;
   }
 
   /** Refs in this frame. */
@@ -122,26 +129,33 @@ export class OutputAtomCache implements AtomRefs {
     }
   }
 
+  /** Refs written in this frame so far (the control term's, when asked after it). */
+  get written(): number {
+    return this.positions.length;
+  }
+
   /**
    * Ends a frame whose terms were written into `batch` from `termsAt`, just after its
    * NumberOfAtomCacheRefs byte: puts the rest of the header in front of the terms and commits the
-   * new entries. Returns the bytes added, or -1 with the terms dropped (and nothing committed) when
-   * the frame with its header is too long for refs: it is then written again without.
+   * new entries. A frame that would need fragments with them has its refs written out instead
+   * (nothing committed). Returns how far the end of the control term moved, its first
+   * `controlRefs` refs being the control's; `headerBytes` tells the header's part of that.
    */
-  finish(batch: TermEncoder, termsAt: number): number {
+  finish(batch: TermEncoder, termsAt: number, controlRefs: number): number {
+    this.headerBytes = 0;
     const n = this.count;
-    const extra = n === 0 ? 0 : this.headerLength();
-    // A large binary at the end (written by reference), or new atoms of hundreds of bytes each.
-    if (this.tooLong(batch.length + extra)) {
-      this.abort();
-      batch.truncate(termsAt);
-      return -1;
-    }
     if (n === 0) return 0;
+    const extra = this.headerLength();
+    if (batch.length - this.from + extra > this.fragmentSize) {
+      const moved = batch.spellOut(this.positions, this.atoms, controlRefs);
+      this.abort();
+      return moved;
+    }
     batch.open(termsAt, extra);
     batch.buf[termsAt - 1] = n;
     this.writeHeader(batch.buf, termsAt);
     this.commit();
+    this.headerBytes = extra;
     return extra;
   }
 
@@ -153,11 +167,13 @@ export class OutputAtomCache implements AtomRefs {
       if (this.isNew[i]) this.slots[slot] = this.atoms[i] as Atom;
     }
     this.count = 0;
+    this.positions.length = 0;
   }
 
   /** The frame was not written (or is written without refs): the cache stays as it was. */
   abort(): void {
     for (let i = 0; i < this.count; i++) this.refAt[this.slotsUsed[i] as number] = -1;
     this.count = 0;
+    this.positions.length = 0;
   }
 }

@@ -6,7 +6,6 @@
  */
 import type { Socket } from 'node:net';
 import { ErldistError } from '../errors.js';
-import { ABORT_REFS } from '../term/encode.js';
 import { type Term, TermEncoder, VERSION_MAGIC } from '../term/index.js';
 import { type WaitOptions, waitFor } from '../wait.js';
 import { OutputAtomCache } from './atom-cache.js';
@@ -134,14 +133,25 @@ export class Outbound {
         // A frame that waits behind a fragmented message is written after frames encoded later,
         // which may reuse or replace its entries: it names no atoms in the cache.
         const cache = queued ? undefined : this.atomCache;
-        const extra = cache === undefined ? -1 : this.termsWithRefs(batch, cache, control, payload);
-        if (extra >= 0) {
-          // Such a frame is never cut into fragments (its terms fit one), so controlEnd is not needed.
-          dataStart += extra;
-        } else {
+        const termsAt = batch.pos;
+        cache?.begin(batch.length);
+        batch.atomRefs = cache;
+        let controlRefs = 0;
+        batch.allAtomRefs = cache !== undefined;
+        try {
           this.controls.write(batch, control);
           controlEnd = batch.length;
+          controlRefs = cache?.written ?? 0;
+          batch.allAtomRefs = false;
           if (payload !== undefined) batch.writeTerm(payload);
+        } finally {
+          batch.atomRefs = undefined;
+          batch.allAtomRefs = false;
+        }
+        if (cache !== undefined) {
+          // The first fragment must hold the control whole (with its refs written out, if so).
+          controlEnd += cache.finish(batch, termsAt, controlRefs);
+          dataStart += cache.headerBytes;
         }
       } else {
         batch.u8(PASS_THROUGH);
@@ -153,7 +163,9 @@ export class Outbound {
         }
       }
     } catch (err) {
-      batch.truncate(startPos); // an ENCODE error leaves no half frame behind
+      // An ENCODE error leaves no half frame behind, and no atom cache entry.
+      this.atomCache?.abort();
+      batch.truncate(startPos);
       throw err;
     }
     const end = batch.length;
@@ -188,35 +200,6 @@ export class Outbound {
     this.options.stats.framesOut++;
     // What was buffered plus this frame (the socket took nothing meanwhile): no second sum.
     return before + (end - start) < this.options.highWaterMark;
-  }
-
-  /**
-   * Writes a frame's terms with atom cache refs (the NumberOfAtomCacheRefs byte is just before
-   * them), then the rest of the header in front of them: returns its length, or -1 with nothing
-   * written when the frame is too long for refs (it may go out in fragments, which carry none).
-   */
-  private termsWithRefs(
-    batch: TermEncoder,
-    cache: OutputAtomCache,
-    control: Control,
-    payload: Term | undefined,
-  ): number {
-    const termsAt = batch.pos;
-    const from = batch.length;
-    cache.begin(from);
-    batch.atomRefs = cache;
-    try {
-      this.controls.write(batch, control);
-      if (payload !== undefined) batch.writeTerm(payload);
-    } catch (err) {
-      cache.abort();
-      if (err !== ABORT_REFS) throw err;
-      batch.truncate(termsAt);
-      return -1;
-    } finally {
-      batch.atomRefs = undefined;
-    }
-    return cache.finish(batch, termsAt);
   }
 
   /** A tick: an empty frame (protocol-notes §3). */

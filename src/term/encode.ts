@@ -36,14 +36,12 @@ export interface EncodeOptions {
  * atoms are written as ATOM_CACHE_REF to an entry of the frame's header where it can take them.
  */
 export interface AtomRefs {
-  /** The index of `atom` in the frame's header (0-254), or -1 to write its text. */
-  ref(atom: Atom): number;
-  /** Whether a frame that reaches `length` (the encoder's) is too long for refs: the encoder then throws `ABORT_REFS`. */
-  tooLong(length: number): boolean;
+  /**
+   * The index of `atom` in the frame's header (0-254) for a ref about to be written at `pos` in the
+   * encoder's buffer, its length then being `length`; or -1 to write the atom's text.
+   */
+  ref(atom: Atom, pos: number, length: number): number;
 }
-
-/** @internal Thrown through an encoder whose frame grew too long for atom refs; the frame is encoded again without. */
-export const ABORT_REFS = new Error('frame too long for atom cache refs');
 
 /** Options of a TermEncoder that writes into segments (see `TermEncoder.segments`). */
 export interface TermEncoderOptions extends EncodeOptions {
@@ -108,7 +106,6 @@ const KEY_CACHE_MAX = 4096;
 /** Positions of object keys remembered by each encoder. */
 const SEEN_KEYS = 32;
 const keyBytes = new Map<string, Uint8Array>();
-const keyAtoms = new Map<string, Atom>();
 
 function encodedKey(key: string): Uint8Array {
   let bytes = keyBytes.get(key);
@@ -121,18 +118,6 @@ function encodedKey(key: string): Uint8Array {
     keyBytes.set(key, bytes);
   }
   return bytes;
-}
-
-/** The atom a plain object's key is written as (checked as `encodedKey` checks it). */
-function keyAtom(key: string): Atom {
-  let a = keyAtoms.get(key);
-  if (a === undefined) {
-    encodedKey(key);
-    a = internAtom(key);
-    if (keyAtoms.size >= KEY_CACHE_MAX) keyAtoms.clear();
-    keyAtoms.set(key, a);
-  }
-  return a;
 }
 
 const TRUE_ATOM = internAtom('true');
@@ -164,8 +149,15 @@ export class TermEncoder {
   /** The node atom of the last pid, port or reference written, and its bytes. */
   private lastNode: Atom | undefined;
   private lastNodeBytes: Uint8Array | undefined;
-  /** @internal Set while a distribution frame with an atom cache is written (see `AtomRefs`). */
+  /**
+   * @internal Set while a distribution frame with an atom cache is written (see `AtomRefs`): the
+   * nodes of pids, references and ports go as refs, and with `allAtomRefs` (a control term) every
+   * atom. A payload's other atoms are written out: a ref costs us more than it saves the BEAM
+   * there (maps repeat their keys, which the text path copies in eight stores).
+   */
   atomRefs: AtomRefs | undefined;
+  /** @internal See `atomRefs`. */
+  allAtomRefs = false;
 
   constructor(initialSize = 256, options: TermEncoderOptions = {}) {
     this.buf = fast(Buffer.allocUnsafe(initialSize));
@@ -229,6 +221,50 @@ export class TermEncoder {
     for (let i = refAt.length - 1; i >= 0 && (refAt[i] as number) > at; i--) refAt[i] = (refAt[i] as number) + n;
   }
 
+  /**
+   * @internal Writes the ATOM_CACHE_REFs at `positions` (of their tags in `buf`, ascending) out as
+   * their atoms' text, `atoms` being the frame's header list: what follows each moves up, the
+   * binaries referenced after it with it. Returns how much the first `count` refs grew.
+   */
+  spellOut(positions: readonly number[], atoms: readonly Atom[], count: number): number {
+    const n = positions.length;
+    if (n === 0) return 0;
+    let grewFirst = 0;
+    const texts = new Array<Uint8Array>(n);
+    let growth = 0;
+    for (let k = 0; k < n; k++) {
+      // ATOM_CACHE_REF, then the atom's index in the header's list.
+      const text = encodedAtom(atoms[this.buf[(positions[k] as number) + 1] as number] as Atom);
+      texts[k] = text;
+      growth += text.length - 2;
+      if (k + 1 === count) grewFirst = growth;
+    }
+    // A binary referenced after a ref moves by the growth of the refs before it.
+    const refAt = this.refAt;
+    let k = 0;
+    let before = 0;
+    for (let j = 0; j < refAt.length; j++) {
+      const at = refAt[j] as number;
+      while (k < n && (positions[k] as number) < at) before += (texts[k++] as Uint8Array).length - 2;
+      refAt[j] = at + before;
+    }
+    this.ensure(growth);
+    const buf = this.buf;
+    // From the last ref back: the bytes after ref k move up by the growth of refs 0..k.
+    let shift = growth;
+    let end = this.pos;
+    for (let k = n - 1; k >= 0; k--) {
+      const p = positions[k] as number;
+      const text = texts[k] as Uint8Array;
+      buf.copyWithin(p + 2 + shift, p + 2, end);
+      shift -= text.length - 2;
+      buf.set(text, p + shift);
+      end = p;
+    }
+    this.pos += growth;
+    return grewFirst;
+  }
+
   /** References `b` as the next bytes (the caller wrote its tag and length). */
   private refer(b: Uint8Array): void {
     this.refs.push(Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -246,7 +282,6 @@ export class TermEncoder {
   }
 
   private grow(n: number): void {
-    if (this.atomRefs?.tooLong(this.length + n)) throw ABORT_REFS;
     // Double, or fit a single large item (a big binary) with a little room, whichever is larger.
     const size = Math.max(this.buf.length * 2, this.pos + n + (n >> 3));
     const next = fast(Buffer.allocUnsafe(size));
@@ -335,7 +370,7 @@ export class TermEncoder {
 
   /** SMALL_ATOM_UTF8_EXT `true` or `false`. */
   private boolean(v: boolean): void {
-    if (this.atomRefs !== undefined && this.atomRef(v ? TRUE_ATOM : FALSE_ATOM)) return;
+    if (this.allAtomRefs && this.atomRef(v ? TRUE_ATOM : FALSE_ATOM)) return;
     this.ensure(7);
     const buf = this.buf;
     const p = this.pos;
@@ -446,20 +481,23 @@ export class TermEncoder {
   // --- atoms and binaries -------------------------------------------------------------------------
 
   private atom(a: Atom): void {
-    if (this.atomRefs !== undefined && this.atomRef(a)) return;
+    if (this.allAtomRefs && this.atomRef(a)) return;
     this.atomBytes(encodedAtom(a));
   }
 
-  /** ATOM_CACHE_REF to `a`'s entry in the frame's header, if the header takes it. */
-  private atomRef(a: Atom): boolean {
-    const refs = this.atomRefs as AtomRefs;
-    if (refs.tooLong(this.length)) throw ABORT_REFS;
-    const i = refs.ref(a);
-    if (i < 0) return false;
+  private writeRef(i: number): void {
     this.ensure(2);
     this.buf[this.pos] = Tag.ATOM_CACHE_REF;
     this.buf[this.pos + 1] = i;
     this.pos += 2;
+  }
+
+  /** ATOM_CACHE_REF to `a`'s entry in the frame's header, if the header takes it. */
+  private atomRef(a: Atom): boolean {
+    const refs = this.atomRefs;
+    const i = refs === undefined ? -1 : refs.ref(a, this.pos, this.length);
+    if (i < 0) return false;
+    this.writeRef(i);
     return true;
   }
 
@@ -686,13 +724,7 @@ export class TermEncoder {
     try {
       // for-in reads each value through V8's enum cache (faster than Object.keys and a keyed load);
       // it would also see inherited enumerable keys, which only a polluted Object.prototype has.
-      if (this.atomRefs !== undefined) {
-        for (key of Object.keys(o)) {
-          this.atom(keyAtom(key));
-          this.term(record[key], depth + 1);
-          n++;
-        }
-      } else if (ownKeysOnly(o)) {
+      if (ownKeysOnly(o)) {
         this.seenKeys ??= [];
         this.seenKeyBytes ??= [];
         this.seenKeyWords ??= new Int32Array(2 * SEEN_KEYS);
@@ -805,7 +837,11 @@ export class TermEncoder {
 
   /** The node of a pid, port or reference: the bytes of the last one written are kept at hand. */
   private nodeAtom(node: unknown, owner: unknown): void {
-    if (this.atomRefs !== undefined) return this.atom(checkNode(node, owner));
+    if (this.atomRefs !== undefined) {
+      const a = checkNode(node, owner);
+      if (!this.atomRef(a)) this.atomBytes(encodedAtom(a));
+      return;
+    }
     let bytes = this.lastNodeBytes;
     if (node !== this.lastNode || bytes === undefined) {
       bytes = encodedAtom(checkNode(node, owner));

@@ -1,8 +1,8 @@
 /**
  * The atom cache on send under a random mix (issue 11): an Outbound writes to a socket that keeps
- * every byte, with atoms from a pool larger than the cache, messages past the refs limit, large
- * binaries by reference, fragments of several sizes, frames queued behind them, encode errors and
- * every kind of turn of the event loop between sends. The bytes are then read as a peer reads them
+ * every byte, with nodes (of pids and references) from a pool larger than the cache, messages past
+ * the refs limit, large binaries by reference, fragments of several sizes, frames queued behind
+ * them, encode errors and every kind of turn of the event loop between sends. The bytes are then read as a peer reads them
  * (one atom cache, reassembly): each destination must get exactly what was sent to it, in order.
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -29,7 +29,8 @@ class KeepingSocket {
 }
 
 const POOL = Array.from({ length: 4000 }, (_, i) => atom(`pool_${i}_${'x'.repeat(i % 7)}`));
-const NODES = Array.from({ length: 30 }, (_, i) => atom(`node${i}@host`));
+// Payload atoms other than nodes are written out: many nodes fill and evict the cache's slots.
+const NODES = Array.from({ length: 3000 }, (_, i) => atom(`node${i}@host${'x'.repeat(i % 5)}`));
 const DESTS = Array.from({ length: 6 }, (_, i) => Object.freeze(new Pid(atom('peer@host'), i, 0, 1)));
 const FROM = Object.freeze(new Pid(atom('me@host'), 1, 0, 1));
 const MFA = Object.freeze([atom('erpc'), atom('execute_call'), 4]) as unknown as [Atom, Atom, number];
@@ -73,9 +74,9 @@ function run(seed: number): Promise<{ frames: number }> {
   const payload = (): Term => {
     const r = ri(100);
     if (r < 5) return [Buffer.alloc(5000 + ri(20000), 0xff), term(0)];
-    if (r < 8) return Array.from({ length: 300 + ri(600) }, () => pick(POOL));
+    if (r < 8) return Array.from({ length: 300 + ri(600) }, () => new Pid(pick(NODES), ri(100), 0, 1));
     if (r < 10) return [Buffer.alloc(70000 + ri(100000), 0xfe), pick(POOL)];
-    if (r < 12) return Array.from({ length: 3000 }, () => pick(POOL));
+    if (r < 12) return Array.from({ length: 3000 }, () => new Reference(pick(NODES), 1, [ri(1000), 2, 3]));
     return term(0);
   };
   return (async () => {
@@ -99,7 +100,7 @@ function run(seed: number): Promise<{ frames: number }> {
             ? { op: Op.REG_SEND, from: FROM, toName: pick([atom('a'), atom('b'), atom('c')]) }
             : {
                 op: Op.SPAWN_REQUEST,
-                reqId: new Reference(pick(NODES.slice(0, 3)), 1, [i, 0, 0]),
+                reqId: new Reference(NODES[ri(3)] as Atom, 1, [i, 0, 0]),
                 from: FROM,
                 groupLeader: FROM,
                 mfa: MFA,

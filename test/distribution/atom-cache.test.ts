@@ -8,23 +8,31 @@ import { describe, expect, it } from 'vitest';
 import { OutputAtomCache } from '../../src/distribution/atom-cache.js';
 import { ATOM_CACHE_SIZE, readDistHeader } from '../../src/distribution/header.js';
 import { type Atom, atom, decodeAt, type ErldistError, type Term, tuple } from '../../src/index.js';
-import { TermEncoder } from '../../src/term/index.js';
+import { Pid, Reference, TermEncoder } from '../../src/term/index.js';
 import { nodePair } from '../support/pair.js';
 
-/** A frame as Outbound writes it: the header, then `terms` written with refs. */
-function frame(cache: OutputAtomCache, terms: Term[]): Buffer {
-  const enc = new TermEncoder();
+/**
+ * Writes `terms` after a header as Outbound does, all their atoms as refs (a control term) or only
+ * nodes (a payload), and ends the frame: the encoder, and what `finish` returned.
+ */
+function write(cache: OutputAtomCache, terms: Term[], all = true, controlRefs = 0) {
+  const enc = new TermEncoder(64, { referenceFrom: 4096 });
   enc.u8(131);
   enc.u8(68);
   enc.u8(0);
   const at = enc.pos;
   cache.begin(enc.length);
   enc.atomRefs = cache;
+  enc.allAtomRefs = all;
   for (const t of terms) enc.writeTerm(t);
   enc.atomRefs = undefined;
-  expect(cache.finish(enc, at)).toBeGreaterThanOrEqual(0);
-  return Buffer.from(enc.bytes());
+  enc.allAtomRefs = false;
+  return { enc, moved: cache.finish(enc, at, controlRefs) };
 }
+
+/** A frame's bytes, as `write` makes it. */
+const frame = (cache: OutputAtomCache, terms: Term[], all = true): Buffer =>
+  Buffer.concat(write(cache, terms, all).enc.segments());
 
 /** Reads a frame as the peer would, with its copy of the cache. */
 function read(bytes: Buffer, mirror: (Atom | undefined)[]): { refs: Atom[]; terms: Term[]; headerLength: number } {
@@ -48,7 +56,8 @@ describe('OutputAtomCache', () => {
     const [a, b, c, d] = [atom('alpha'), atom('beta'), atom('gamma'), atom('delta')];
     const first = read(frame(cache, [tuple(a, b, a), [c, true, false], { key: a }]), mirror);
     expect(first.terms).toStrictEqual([tuple(a, b, a), [c, true, false], { key: a }]);
-    expect(first.refs).toStrictEqual([a, b, c, atom('true'), atom('false'), atom('key')]);
+    // An object's keys are written out.
+    expect(first.refs).toStrictEqual([a, b, c, atom('true'), atom('false')]);
     const second = read(frame(cache, [[c, d, a]]), mirror);
     expect(second.terms).toStrictEqual([[c, d, a]]);
     expect(second.refs).toStrictEqual([c, d, a]);
@@ -61,7 +70,7 @@ describe('OutputAtomCache', () => {
     const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     const many = atoms('many_', 600);
     cache.begin(0);
-    const indexes = many.map((x) => cache.ref(x));
+    const indexes = many.map((x) => cache.ref(x, 0, 0));
     const named = indexes.filter((i) => i >= 0);
     expect(named).toStrictEqual(named.map((_, i) => i));
     expect(named.length).toBe(255);
@@ -88,24 +97,55 @@ describe('OutputAtomCache', () => {
     const cache = new OutputAtomCache();
     const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     cache.begin(0);
-    cache.ref(atom('never_sent'));
+    cache.ref(atom('never_sent'), 0, 0);
     cache.abort();
     // The mirror has never seen it: a ref without text would throw here.
     expect(read(frame(cache, [atom('never_sent')]), mirror).terms).toStrictEqual([atom('never_sent')]);
   });
 
-  it('an encoder whose frame passes the limit throws to have it written again without refs', () => {
-    const cache = new OutputAtomCache(1000);
-    const enc = new TermEncoder(64);
-    cache.begin(0);
-    enc.atomRefs = cache;
-    // 255 refs of 2 bytes, then atoms in text (15 bytes each) past 1,000 bytes.
-    expect(() => enc.writeTerm(atoms('long_frame_', 600))).toThrow('frame too long for atom cache refs');
+  it('in a payload (not allAtomRefs) only the nodes of pids, references and ports are refs', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const node = atom('elsewhere@host');
+    const msg = [atom('plain'), true, { key: 1 }, new Pid(node, 1, 0, 1), new Reference(node, 1, [1, 2, 3])];
+    const got = read(frame(cache, [msg], false), mirror);
+    expect(got.refs).toStrictEqual([node]);
+    expect(got.terms).toStrictEqual([msg]);
+  });
+
+  it('atoms past the first 16 KiB of a frame are written as text', () => {
+    const cache = new OutputAtomCache();
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const msg = [atom('early'), 'y'.repeat(17 * 1024), atom('late')];
+    const got = read(frame(cache, [msg]), mirror);
+    expect(got.terms).toStrictEqual([msg]);
+    expect(got.refs).toStrictEqual([atom('early')]);
+  });
+
+  it('a frame that needs fragments has its refs written out in place, binaries by reference moved with them', () => {
+    const cache = new OutputAtomCache(2000);
+    const mirror = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
+    const big = Buffer.alloc(5000, 0xff);
+    // Refs before and after a binary written by reference, and 600 atoms: past 2,000 bytes.
+    const msg = [atom('before_it'), big, atom('after_it'), ...atoms('spelled_', 600), atom('before_it')];
+    const { enc, moved } = write(cache, [msg], true, 1);
+    // The first ref, `before_it`: its text (11 bytes) in place of a 2-byte ref.
+    expect(moved).toBe(9);
+    expect(cache.headerBytes).toBe(0);
+    const bytes = Buffer.concat(enc.segments());
+    // No refs: every atom in text, and the header still `131, 68, 0`.
+    const got = read(bytes, mirror);
+    expect(got.refs).toStrictEqual([]);
+    expect(got.terms).toStrictEqual([msg]);
+    // Nothing was committed: the same atoms are new in the next frame.
+    expect(read(frame(cache, [[atom('before_it'), atom('after_it')]]), mirror).terms).toStrictEqual([
+      [atom('before_it'), atom('after_it')],
+    ]);
   });
 });
 
 describe('atom cache refs between two erldist nodes', () => {
-  it('frames whose encoding fails, and frames too long for refs, leave the cache in step', async () => {
+  it('frames whose encoding fails, and frames with refs written out, leave the cache in step', async () => {
     const p = await nodePair();
     try {
       const box = p.b.spawn();
@@ -115,10 +155,11 @@ describe('atom cache refs between two erldist nodes', () => {
       // Had the failed frame's entries been kept, these would be refs to slots b never filled.
       p.ab.send(box.pid, fresh);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(fresh);
-      // More than 16 KiB of atoms: written out in text, the cache untouched.
+      // More than the fragment size of atoms: the refs of its first 16 KiB written out, the cache
+      // untouched.
       const big = atoms('a_long_frame_of_atoms_', 5000);
       p.ab.send(box.pid, big);
-      // big[0] had a ref in the abandoned attempt: kept, it would now be a ref to an empty slot.
+      // big[0] had a ref before it was written out: kept, it would now be a ref to an empty slot.
       p.ab.send(box.pid, [...fresh, big[0] as Atom]);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(big);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual([...fresh, big[0]]);

@@ -1,12 +1,23 @@
 /**
  * The atom cache on send (DFLAG_DIST_HDR_ATOM_CACHE, issue 11) against real nodes: our frames name
- * their atoms in the peer's cache, new ones with their text and known ones by slot, and the BEAM
- * must read back exactly what was sent: past the 255 refs a header holds, across slot evictions,
- * with atoms longer than 255 bytes (LongAtoms), and around fragmented messages, whose frames and
- * those queued behind them name no cache entries.
+ * in the peer's cache the atoms of their control terms and the nodes of the pids, references and
+ * ports of their payloads, new ones with their text and known ones by slot, and the BEAM must read
+ * back exactly what was sent: past the 255 refs a header holds, across slot evictions, with node
+ * names longer than 255 bytes (LongAtoms), and around fragmented messages, whose frames and those
+ * queued behind them name no cache entries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Atom, atom, connect, type Mailbox, type Peer, type Term, type Tuple, tuple } from '../../src/index.js';
+import {
+  type Atom,
+  atom,
+  connect,
+  type Mailbox,
+  type Peer,
+  Pid,
+  type Term,
+  type Tuple,
+  tuple,
+} from '../../src/index.js';
 import { type BeamNode, ERLANG_MAILBOX_ECHO, startEpmd, startErlangNode, stopAll } from '../support/nodes.js';
 import { runtimes } from '../support/runtimes.js';
 
@@ -21,6 +32,9 @@ async function echo(peer: Peer, box: Mailbox, msg: Term, name = 'mailbox_echo'):
 }
 
 const atoms = (prefix: string, n: number): Atom[] => Array.from({ length: n }, (_, i) => atom(`${prefix}_${i}`));
+/** Pids of `n` nodes named `prefix_i@somewhere`: their nodes go by the atom cache. */
+const pids = (prefix: string, n: number): Pid[] =>
+  Array.from({ length: n }, (_, i) => new Pid(atom(`${prefix}_${i}@somewhere`), 1, 0, 1));
 
 describe.each(runtimes())('atom cache on send, $label', (rt) => {
   let erl: BeamNode;
@@ -39,52 +53,53 @@ describe.each(runtimes())('atom cache on send, $label', (rt) => {
     await stopAll();
   });
 
-  it('a message of 200 new atoms arrives as sent; sent again, its atoms cost a ref each, not their text', async () => {
-    const msg = atoms('first_sight_of_this_atom', 200);
+  it('200 pids of new nodes arrive as sent; sent again, each node costs a ref, not its text', async () => {
+    const msg = pids('first_sight_of_this_node', 200);
     const stats = peer.node.stats;
     const before = stats.bytesOut;
     expect(await echo(peer, box, msg)).toStrictEqual(msg);
     const first = stats.bytesOut - before;
     expect(await echo(peer, box, msg)).toStrictEqual(msg);
     const second = stats.bytesOut - before - first;
-    // Text: about 30 bytes an atom; a known atom: a 2-byte ATOM_CACHE_REF and 1.5 bytes of header
-    // (about 1,050 bytes for the frame).
-    expect(first).toBeGreaterThan(200 * 28);
-    expect(second).toBeLessThan(200 * 6);
+    // A pid is 13 bytes and its node: about 40 bytes of text, or a 2-byte ATOM_CACHE_REF and 1.5
+    // bytes of header once known (about 3,700 bytes for the frame).
+    expect(first).toBeGreaterThan(200 * 50);
+    expect(second).toBeLessThan(200 * 20);
   });
 
-  it('more atoms than a header names (255), and 4,000 over 20 messages: slots evicted and reused', async () => {
+  it('more nodes than a header names (255), and 4,000 over 20 messages: slots evicted and reused', async () => {
     for (let round = 0; round < 20; round++) {
-      const fresh = atoms(`round_${round}`, 200);
-      // Atoms of earlier rounds (cached, or evicted by a slot's new atom) among new ones.
-      const old = atoms(`round_${Math.max(0, round - 1)}`, 200).filter((_, i) => i % 3 === 0);
+      const fresh = pids(`round_${round}`, 200);
+      // Nodes of earlier rounds (cached, or evicted by a slot's new node) among new ones.
+      const old = pids(`round_${Math.max(0, round - 1)}`, 200).filter((_, i) => i % 3 === 0);
       const msg: Term = [
         ...fresh,
         tuple(...old),
         { ok: true, error: false, [`key_${round}`]: atom('nil') },
+        ...atoms(`round_${round}`, 20),
         peer.node.spawn().pid,
       ];
       expect(await echo(peer, box, msg)).toStrictEqual(msg);
     }
   });
 
-  it('atoms of more than 255 bytes (LongAtoms) with short ones in one header', async () => {
-    const msg = [atom('ü'.repeat(255)), atom('short'), atom('😀'.repeat(255)), atom('ü'.repeat(255)), atom('a')];
+  it('node names of more than 255 bytes (LongAtoms) with short ones in one header', async () => {
+    const long = (c: string) => new Pid(atom(`${c.repeat(240)}@somewhere`), 1, 0, 1);
+    const msg = [long('ü'), pids('short', 1)[0] as Pid, long('😀'), long('ü'), peer.node.spawn().pid];
     expect(await echo(peer, box, msg)).toStrictEqual(msg);
     expect(await echo(peer, box, msg)).toStrictEqual(msg);
-    expect(await peer.rpc('erlang', 'atom_to_binary', [atom('😀'.repeat(255))])).toBe('😀'.repeat(255));
   });
 
   it('around a fragmented message: what waits behind it and what passes it both arrive right', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 0xff); // not UTF-8: it comes back as a Buffer
-    const bigMsg = tuple(atom('big_one_atom'), big, atoms('inside_fragments', 50));
+    const bigMsg = tuple(atom('big_one_atom'), big, pids('inside_fragments', 50));
     box.send('mailbox_echo', tuple(box.pid, bigMsg), peer);
-    // Queued behind the fragments (same process), and passing them (another process), with atoms
-    // new to the cache and atoms the fragmented message also carries.
-    const behind = [atom('behind_fragments'), atom('big_one_atom'), ...atoms('inside_fragments', 5)];
+    // Queued behind the fragments (same process), and passing them (another process), with nodes
+    // new to the cache and nodes the fragmented message also carries.
+    const behind = [...pids('behind_fragments', 1), ...pids('inside_fragments', 5)];
     // `passing` goes out first: had `behind` added its atoms to the cache, this would name a slot
     // that the peer has not filled yet.
-    const passing = [atom('behind_fragments'), atom('big_one_atom'), ...atoms('inside_fragments', 5)];
+    const passing = [...pids('behind_fragments', 1), ...pids('inside_fragments', 5)];
     box.send('mailbox_echo', tuple(box.pid, behind), peer);
     const other = peer.node.spawn();
     other.send('mailbox_echo_2', tuple(other.pid, passing), peer);
@@ -93,7 +108,7 @@ describe.each(runtimes())('atom cache on send, $label', (rt) => {
     const back = first.get(1) as Tuple;
     expect(back.get(0)).toBe(atom('big_one_atom'));
     expect((back.get(1) as Buffer).equals(big)).toBe(true);
-    expect(back.get(2)).toStrictEqual(atoms('inside_fragments', 50));
+    expect(back.get(2)).toStrictEqual(pids('inside_fragments', 50));
     expect(((await box.receive({ timeout: 10_000 })) as Tuple).get(1)).toStrictEqual(behind);
     // The cache is still in step with the peer's.
     expect(await echo(peer, box, passing)).toStrictEqual(passing);
