@@ -47,9 +47,7 @@ export class ControlWriter {
     const referenced = encoder.length - encoder.pos;
     // The kept tail spells its atoms out, so that it fits any frame whatever its atom cache refs.
     const refs = encoder.atomRefs;
-    const all = encoder.allAtomRefs;
     encoder.atomRefs = undefined;
-    encoder.allAtomRefs = false;
     try {
       encoder.writeTerm(c.from);
       encoder.writeTerm(c.groupLeader);
@@ -57,7 +55,6 @@ export class ControlWriter {
       encoder.writeTerm(c.options);
     } finally {
       encoder.atomRefs = refs;
-      encoder.allAtomRefs = all;
     }
     // A tail with a binary written by reference is not all in `buf`: not kept.
     if (encoder.length - encoder.pos !== referenced) return;

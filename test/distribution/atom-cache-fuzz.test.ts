@@ -14,19 +14,7 @@ import { ATOM_CACHE_SIZE } from '../../src/distribution/header.js';
 import { frameMessage } from '../../src/distribution/inbound.js';
 import { Outbound } from '../../src/distribution/outbound.js';
 import { type Atom, atom, decodeAt, Pid, Reference, type Term, tuple } from '../../src/term/index.js';
-
-/** Keeps what is written; never busy. */
-class KeepingSocket {
-  readonly chunks: Buffer[] = [];
-  readonly writableLength = 0;
-  write(b: Buffer): boolean {
-    this.chunks.push(Buffer.from(b));
-    return true;
-  }
-  cork(): void {}
-  uncork(): void {}
-  on(): void {}
-}
+import { KeepingSocket } from '../support/keeping-socket.js';
 
 const POOL = Array.from({ length: 4000 }, (_, i) => atom(`pool_${i}_${'x'.repeat(i % 7)}`));
 // Payload atoms other than nodes are written out: many nodes fill and evict the cache's slots.
@@ -125,15 +113,11 @@ function run(seed: number): Promise<{ frames: number }> {
     for (let i = 0; i < 100_000 && out.buffered > 0; i++) await new Promise((r) => setImmediate(r));
     expect(out.buffered).toBe(0);
 
-    const bytes = Buffer.concat(socket.chunks);
     const cache = new Array<Atom | undefined>(ATOM_CACHE_SIZE).fill(undefined);
     const reassembler = new Reassembler({ maxMessageSize: 1e9, maxBytes: 1e9, timeout: 1e9 });
     const got = new Map<string, Term[]>();
-    for (let p = 0; p < bytes.length; ) {
-      const len = bytes.readUInt32BE(p);
-      const frame = bytes.subarray(p + 4, p + 4 + len);
-      p += 4 + len;
-      const m = len === 0 ? undefined : frameMessage(frame, false, cache, reassembler);
+    for (const frame of socket.frames()) {
+      const m = frame.length === 0 ? undefined : frameMessage(frame, false, cache, reassembler);
       if (m === undefined) continue;
       const c = decodeAt(m.data, m.pos, { atomCache: m.refs });
       const control = decodeControl(c.term);

@@ -6,9 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OutputAtomCache } from '../../src/distribution/atom-cache.js';
+import { type Control, decodeControl, Op } from '../../src/distribution/control.js';
 import { ATOM_CACHE_SIZE, readDistHeader } from '../../src/distribution/header.js';
+import { Outbound } from '../../src/distribution/outbound.js';
 import { type Atom, atom, decodeAt, type ErldistError, type Term, tuple } from '../../src/index.js';
 import { Pid, Reference, TermEncoder } from '../../src/term/index.js';
+import { KeepingSocket } from '../support/keeping-socket.js';
 import { nodePair } from '../support/pair.js';
 
 /**
@@ -48,6 +51,8 @@ function read(bytes: Buffer, mirror: (Atom | undefined)[]): { refs: Atom[]; term
 }
 
 const atoms = (prefix: string, n: number): Atom[] => Array.from({ length: n }, (_, i) => atom(`${prefix}${i}`));
+const pids = (prefix: string, n: number): Pid[] =>
+  Array.from({ length: n }, (_, i) => new Pid(atom(`${prefix}_${i}@somewhere`), 1, 0, 1));
 
 describe('OutputAtomCache', () => {
   it('names each atom once a frame; known atoms go without their text the next time', () => {
@@ -146,21 +151,19 @@ describe('OutputAtomCache', () => {
 
 describe('atom cache refs between two erldist nodes', () => {
   it('frames whose encoding fails, and frames with refs written out, leave the cache in step', async () => {
-    const p = await nodePair();
+    const p = await nodePair({ a: { fragmentSize: 16 * 1024 } });
     try {
       const box = p.b.spawn();
-      const fresh = atoms('before_failure_', 10);
+      const fresh = pids('before_failure', 10);
       const bad = [...fresh, () => 1] as unknown as Term;
       expect(() => p.ab.send(box.pid, bad)).toThrow(expect.objectContaining({ code: 'ENCODE' }) as ErldistError);
-      // Had the failed frame's entries been kept, these would be refs to slots b never filled.
-      p.ab.send(box.pid, fresh);
-      expect(await box.receive({ timeout: 5000 })).toStrictEqual(fresh);
-      // More than the fragment size of atoms: the refs of its first 16 KiB written out, the cache
-      // untouched.
-      const big = atoms('a_long_frame_of_atoms_', 5000);
+      // Past the fragment size: the refs of its first 16 KiB are written out (those of the failed
+      // frame, had they been kept, would be written out at positions that are not refs).
+      const big = pids('a_long_frame_of_nodes', 2000);
       p.ab.send(box.pid, big);
-      // big[0] had a ref before it was written out: kept, it would now be a ref to an empty slot.
-      p.ab.send(box.pid, [...fresh, big[0] as Atom]);
+      // Had the failed frame's entries been committed, these would be refs to slots b never filled;
+      // big[0] had a ref before it was written out: kept, it would be one too.
+      p.ab.send(box.pid, [...fresh, big[0] as Pid]);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(big);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual([...fresh, big[0]]);
       expect(p.b.stats.dropped).toBe(0);
@@ -169,13 +172,13 @@ describe('atom cache refs between two erldist nodes', () => {
     }
   });
 
-  it('a header of long new atoms counts against the fragment size: such a frame goes out in fragments', async () => {
-    // b takes frames of at most 6 KiB; a sends fragments of 4 KiB. Twenty new atoms of 400 bytes
-    // each make a header of 8 KiB in front of 60 bytes of terms.
+  it('a header of long new nodes counts against the fragment size: such a frame goes out in fragments', async () => {
+    // b takes frames of at most 6 KiB; a sends fragments of 4 KiB. Twenty pids of new nodes of
+    // 400 bytes each make a header of 8 KiB in front of 300 bytes of terms.
     const p = await nodePair({ a: { fragmentSize: 4096 }, b: { maxFrameSize: 6 * 1024 } });
     try {
       const box = p.b.spawn();
-      const long = Array.from({ length: 20 }, (_, i) => atom(`${i}`.padEnd(200, 'ж')));
+      const long = Array.from({ length: 20 }, (_, i) => new Pid(atom(`${i}@`.padEnd(200, 'ж')), 1, 0, 1));
       p.ab.send(box.pid, long);
       expect(await box.receive({ timeout: 5000 })).toStrictEqual(long);
       p.ab.send(box.pid, [long[0], atom('after')]);
@@ -183,5 +186,36 @@ describe('atom cache refs between two erldist nodes', () => {
     } finally {
       await p.close();
     }
+  });
+});
+
+describe('a control term longer than a fragment', () => {
+  it('with its refs written out, the first fragment still holds it whole', async () => {
+    const socket = new KeepingSocket();
+    const out = new Outbound(socket as never, 'peer@host', {
+      stats: { framesOut: 0, bytesOut: 0, ticksOut: 0 },
+      fragmentSize: 1024,
+      headers: true,
+      atomCacheRefs: true,
+      highWaterMark: 1e9,
+      maxBuffered: 1e12,
+    });
+    const from = new Pid(atom('me@host'), 1, 0, 1);
+    // 300 atoms in the options: 2 bytes each as refs, about 15 in text; then a payload of 4 KiB.
+    const control: Control = {
+      op: Op.SPAWN_REQUEST,
+      reqId: new Reference(atom('me@host'), 1, [1, 2, 3]),
+      from,
+      groupLeader: from,
+      mfa: [atom('m'), atom('f'), 1],
+      options: atoms('option_', 300),
+    };
+    out.send(control, ['x'.repeat(4096)]);
+    for (let i = 0; i < 100 && out.buffered > 0; i++) await new Promise((r) => setImmediate(r));
+    const [first] = socket.frames();
+    // `131, 69, SeqId, FragId, 0`, then the control term: decodable from this frame alone.
+    expect([first?.[0], first?.[1], first?.[18]]).toStrictEqual([131, 69, 0]);
+    const c = decodeAt(first as Buffer, 19);
+    expect(decodeControl(c.term)).toStrictEqual(control);
   });
 });

@@ -52,9 +52,12 @@ describe('ControlWriter', () => {
     for (const n of [1, 2, 3]) {
       const enc = new TermEncoder(16);
       cache.begin(0);
+      // As Outbound writes a control term: every atom may be a ref.
       enc.atomRefs = cache;
+      enc.allAtomRefs = true;
       writer.write(enc, spawnRequest(ref(n), caller));
       enc.atomRefs = undefined;
+      enc.allAtomRefs = false;
       // {29, ReqId, ...}: the reference's node is ATOM_CACHE_REF 0; what follows is written out.
       const head = new TermEncoder(16);
       head.u8(104);
