@@ -241,11 +241,11 @@ export class TermEncoder {
     }
     // A binary referenced after a ref moves by the growth of the refs before it.
     const refAt = this.refAt;
-    let k = 0;
+    let passed = 0;
     let before = 0;
     for (let j = 0; j < refAt.length; j++) {
       const at = refAt[j] as number;
-      while (k < n && (positions[k] as number) < at) before += (texts[k++] as Uint8Array).length - 2;
+      while (passed < n && (positions[passed] as number) < at) before += (texts[passed++] as Uint8Array).length - 2;
       refAt[j] = at + before;
     }
     this.ensure(growth);
@@ -485,19 +485,15 @@ export class TermEncoder {
     this.atomBytes(encodedAtom(a));
   }
 
-  private writeRef(i: number): void {
-    this.ensure(2);
-    this.buf[this.pos] = Tag.ATOM_CACHE_REF;
-    this.buf[this.pos + 1] = i;
-    this.pos += 2;
-  }
-
   /** ATOM_CACHE_REF to `a`'s entry in the frame's header, if the header takes it. */
   private atomRef(a: Atom): boolean {
     const refs = this.atomRefs;
     const i = refs === undefined ? -1 : refs.ref(a, this.pos, this.length);
     if (i < 0) return false;
-    this.writeRef(i);
+    this.ensure(2);
+    this.buf[this.pos] = Tag.ATOM_CACHE_REF;
+    this.buf[this.pos + 1] = i;
+    this.pos += 2;
     return true;
   }
 
